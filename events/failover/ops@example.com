@@ -1,0 +1,1 @@
+email_target_template

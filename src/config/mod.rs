@@ -1,0 +1,215 @@
+//! The scheduler's configuration: `/etc/hcron/hcron.toml`, or the original's
+//! `/etc/hcron/hcron.conf` (a Python-literal dict) so that an installed base
+//! switches without edits. Every key of §14.1 is known; an unknown key or a
+//! bad value is an error naming the file and the key.
+
+mod legacy;
+
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::event::LoadContext;
+use crate::tree;
+
+/// Where the configuration is looked for when none is named.
+pub const DEFAULT_PATHS: [&str; 2] = ["/etc/hcron/hcron.toml", "/etc/hcron/hcron.conf"];
+
+/// Every configuration key, with the original's defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Allow `host=localhost` (and the host's own names).
+    pub allow_localhost: bool,
+    /// Allow events owned by root.
+    pub allow_root_events: bool,
+    /// Seconds the remote shell may take to start a command.
+    pub command_spawn_timeout: u64,
+    /// An empty `command` is a failure instead of a success.
+    pub error_on_empty_command: bool,
+    /// Where users' trees live (`<path>/<user>`); unset: `~user/.hcron/<server_name>/events`.
+    pub events_base_path: Option<PathBuf>,
+    /// The activity log; empty or `None` (legacy): standard output.
+    pub log_path: Option<String>,
+    /// Jobs activated at once.
+    pub max_activated_events: u32,
+    /// Activations per chain, the root included.
+    pub max_chain_events: u32,
+    /// Recipients per notification.
+    pub max_email_notifications: u32,
+    /// Largest event or include file read, in bytes.
+    pub max_event_file_size: u64,
+    /// Events per user; later ones are rejected unread.
+    pub max_events_per_user: usize,
+    /// The original's snapshot limit; snapshots are gone (live trees), the key is accepted.
+    pub max_hcron_tree_snapshot_size: u64,
+    /// Names per `next_event`/`failover_event` list.
+    pub max_next_events: u32,
+    /// Jobs waiting at most.
+    pub max_queued_jobs: usize,
+    /// Links followed to resolve one path.
+    pub max_symlinks: u32,
+    /// Base names starting with a match of this regex are ignored.
+    pub names_to_ignore_regexp: Option<String>,
+    /// The remote shell program.
+    pub remote_shell_exec: PathBuf,
+    /// The remote shell kind; only `ssh`.
+    pub remote_shell_type: String,
+    /// This scheduler's name in users' trees (`~/.hcron/<server_name>/`); unset: the host's FQDN.
+    pub server_name: Option<String>,
+    /// The original's client-side signal directory; replaced by the control socket, the key is accepted.
+    #[serde(rename = "signalHome")]
+    pub signal_home: Option<PathBuf>,
+    /// SMTP server for notifications.
+    pub smtp_server: String,
+    /// An account whose lookup proves the name service is up.
+    pub test_net_username: Option<String>,
+    /// Seconds between name-service probes.
+    pub test_net_delay: u64,
+    /// User look-up attempts.
+    pub test_net_retry: u32,
+    /// Log to syslog as well.
+    pub use_syslog: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            allow_localhost: false,
+            allow_root_events: false,
+            command_spawn_timeout: 15,
+            error_on_empty_command: false,
+            events_base_path: None,
+            log_path: Some("/var/log/hcron/hcron.log".into()),
+            max_activated_events: 20,
+            max_chain_events: 5,
+            max_email_notifications: 16,
+            max_event_file_size: 65536,
+            max_events_per_user: 25,
+            max_hcron_tree_snapshot_size: 262_144,
+            max_next_events: 8,
+            max_queued_jobs: 100_000,
+            max_symlinks: 8,
+            names_to_ignore_regexp: None,
+            remote_shell_exec: "/usr/bin/ssh".into(),
+            remote_shell_type: "ssh".into(),
+            server_name: None,
+            signal_home: None,
+            smtp_server: "localhost".into(),
+            test_net_username: None,
+            test_net_delay: 1,
+            test_net_retry: 5,
+            use_syslog: false,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The file does not parse, or a key is unknown or has a bad value.
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Reads `path`: legacy format when it ends in `.conf`, TOML otherwise.
+    pub fn read(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let invalid = |message: String| ConfigError::Invalid { path: path.into(), message };
+        let config: Config = if path.extension().is_some_and(|e| e == "conf") {
+            let value = legacy::parse(&text).map_err(invalid)?;
+            serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?
+        } else {
+            toml::from_str(&text).map_err(|e| invalid(e.to_string()))?
+        };
+        config.ignore_regex().map_err(invalid)?;
+        Ok(config)
+    }
+
+    /// Reads `path`, or the first of [`DEFAULT_PATHS`] that exists, or returns the defaults.
+    pub fn find(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            Some(path) => Config::read(path),
+            None => match DEFAULT_PATHS.iter().map(Path::new).find(|p| p.exists()) {
+                Some(path) => Config::read(path),
+                None => Ok(Config::default()),
+            },
+        }
+    }
+
+    /// The compiled `names_to_ignore_regexp`, anchored at the start (the original's `re.match`).
+    pub fn ignore_regex(&self) -> Result<Option<Regex>, String> {
+        self.names_to_ignore_regexp
+            .as_deref()
+            .map(|pattern| Regex::new(&format!("^(?:{pattern})")).map_err(|e| format!("names_to_ignore_regexp: {e}")))
+            .transpose()
+    }
+
+    /// The server name: `server_name`, else the host's fully qualified name.
+    pub fn server_name(&self) -> String {
+        self.server_name.clone().unwrap_or_else(crate::host::fqdn)
+    }
+
+    /// How to load a tree under this configuration.
+    pub fn tree_options(&self) -> tree::Options {
+        tree::Options {
+            ignore: self.ignore_regex().expect("checked when the configuration was read"),
+            max_symlinks: self.max_symlinks,
+            max_events: self.max_events_per_user,
+            max_file_size: self.max_event_file_size,
+            context: LoadContext { host_name: crate::host::fqdn(), server_name: self.server_name() },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn legacy_file_with_comments_and_none() {
+        let (_dir, path) = write(
+            "hcron.conf",
+            "# shipped\n{\n  'allow_localhost': True,\n  \"max_events_per_user\": 5000, # many\n  'names_to_ignore_regexp': \"(\\..*)|(.*~$)\",\n  'log_path': None,\n  'signalHome': '/var/spool/hcron/signal',\n}\n",
+        );
+        let config = Config::read(&path).unwrap();
+        assert!(config.allow_localhost);
+        assert_eq!(config.max_events_per_user, 5000);
+        assert_eq!(config.log_path, None);
+        let ignore = config.ignore_regex().unwrap().unwrap();
+        assert!(ignore.is_match(".hidden") && ignore.is_match("backup~") && !ignore.is_match("a.b"));
+    }
+
+    #[test]
+    fn toml_file() {
+        let (_dir, path) = write("hcron.toml", "server_name = \"sched\"\nmax_symlinks = 3\n");
+        let config = Config::read(&path).unwrap();
+        assert_eq!((config.server_name(), config.max_symlinks), ("sched".into(), 3));
+        assert_eq!(config.max_event_file_size, 65536);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let (_dir, path) = write("hcron.toml", "max_symlnks = 3\n");
+        let error = Config::read(&path).unwrap_err().to_string();
+        assert!(error.contains("max_symlnks") && error.contains("hcron.toml"), "{error}");
+        let (_dir, path) = write("hcron.toml", "max_symlinks = \"x\"\n");
+        assert!(Config::read(&path).is_err());
+        let (_dir, path) = write("hcron.conf", "{'bogus': 1}");
+        assert!(Config::read(&path).unwrap_err().to_string().contains("bogus"));
+        let (_dir, path) = write("hcron.toml", "names_to_ignore_regexp = \"(\"\n");
+        assert!(Config::read(&path).unwrap_err().to_string().contains("names_to_ignore_regexp"));
+    }
+}

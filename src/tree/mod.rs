@@ -1,0 +1,148 @@
+//! Loading one user's tree (§2): the walk, confined symlinks, tree order,
+//! file reading with a size limit, includes, and `max_events_per_user`.
+//!
+//! Problems are data: a bad file becomes a rejected event or an [`Issue`];
+//! only an unreadable root fails the load.
+
+pub mod fs;
+mod links;
+mod scan;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use regex::Regex;
+
+use crate::event::{Event, Finding, IncludeSource, LoadContext, Part, Reason, Severity, SourceFile, Unloadable};
+use fs::ReadError;
+pub use fs::{LocalFs, TreeFs};
+use links::{Node, resolve};
+
+/// How a tree is loaded: the configuration keys that matter here.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `names_to_ignore_regexp`, anchored at the start of each base name.
+    pub ignore: Option<Regex>,
+    /// `max_symlinks`: links followed at most to resolve one path.
+    pub max_symlinks: u32,
+    /// `max_events_per_user`: events past it are rejected unread.
+    pub max_events: usize,
+    /// `max_event_file_size` in bytes: a larger file cannot be loaded.
+    pub max_file_size: u64,
+    /// Early built-in values.
+    pub context: LoadContext,
+}
+
+/// An entry of the tree that is not an event, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// Its path within `events/`.
+    pub path: String,
+    /// Why it is not an event.
+    pub message: String,
+}
+
+/// A user's events, in tree order (§2.2 item 7): regular files depth first
+/// sorted by name, then resolved symlinks in the same order.
+#[derive(Debug, Default)]
+pub struct Tree {
+    events: Vec<Event>,
+    index: HashMap<Arc<str>, usize>,
+}
+
+/// A loaded tree and the entries that did not become events.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The events.
+    pub tree: Tree,
+    /// Dropped links, FIFOs, unreadable directories, ...
+    pub issues: Vec<Issue>,
+}
+
+impl Tree {
+    /// Every event, in tree order.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// The event named `name` (e.g. `/a/b`).
+    pub fn get(&self, name: &str) -> Option<&Event> {
+        self.index.get(name).map(|&i| &self.events[i])
+    }
+}
+
+/// Loads the tree rooted at `root` (the user's `events/` directory).
+pub fn load(fs: &dyn TreeFs, root: &Path, options: &Options) -> io::Result<Loaded> {
+    let scan = scan::scan(fs, root, options.ignore.as_ref())?;
+    let mut issues = scan.issues;
+    let loader = Loader { fs, root, options, nodes: &scan.nodes, cache: RefCell::default() };
+    let mut sources: Vec<(Arc<str>, Option<String>)> = scan.files.iter().map(|f| (Arc::from(&**f), None)).collect();
+    for link in &scan.links {
+        match loader.resolve(link) {
+            Ok(target) => sources.push((Arc::from(&**link), Some(target))),
+            Err(why) => issues.push(Issue { path: link.to_string(), message: format!("symlink dropped: {why}") }),
+        }
+    }
+    let mut tree = Tree { events: Vec::with_capacity(sources.len()), index: HashMap::with_capacity(sources.len()) };
+    for (position, (name, target)) in sources.into_iter().enumerate() {
+        let event = if position < options.max_events {
+            let path: Arc<str> = target.map_or_else(|| name.clone(), Arc::from);
+            let own = loader.read(&path).map(|file| Part { path: path.clone(), file }).map_err(|why| Unloadable { path, why });
+            Event::load(name.clone(), own, &loader, &options.context)
+        } else {
+            let message = format!("more than max_events_per_user ({}) events in the tree; not loaded", options.max_events);
+            let finding = Finding { severity: Severity::Error, path: name.clone(), lineno: None, message, text: None };
+            Event::rejected(name.clone(), Reason::MaximumEventsReached, finding)
+        };
+        tree.index.insert(name, tree.events.len());
+        tree.events.push(event);
+    }
+    Ok(Loaded { tree, issues })
+}
+
+/// A processed file, or why it cannot be loaded.
+type FileRead = Result<Arc<SourceFile>, String>;
+
+/// Reads and processes files on demand, each file once.
+struct Loader<'a> {
+    fs: &'a dyn TreeFs,
+    root: &'a Path,
+    options: &'a Options,
+    nodes: &'a HashMap<Box<str>, Node>,
+    cache: RefCell<HashMap<Box<str>, FileRead>>,
+}
+
+impl Loader<'_> {
+    fn resolve(&self, path: &str) -> Result<String, links::Unresolved> {
+        resolve(|p| self.nodes.get(p), path, self.options.max_symlinks)
+    }
+
+    /// The processed content of the regular file at tree path `path`.
+    fn read(&self, path: &str) -> FileRead {
+        if let Some(cached) = self.cache.borrow().get(path) {
+            return cached.clone();
+        }
+        let limit = self.options.max_file_size;
+        let read = match self.fs.read_file(&self.root.join(&path[1..]), limit) {
+            Ok(bytes) => match std::str::from_utf8(&bytes) {
+                Ok(text) => Ok(Arc::new(SourceFile::parse(text))),
+                Err(error) => Err(format!("not valid UTF-8 (invalid byte at offset {})", error.valid_up_to())),
+            },
+            Err(ReadError::TooLarge(size)) => Err(format!("{size} bytes, more than max_event_file_size ({limit})")),
+            Err(ReadError::NotRegular) => Err("no longer a regular file".to_owned()),
+            Err(ReadError::Io(error)) => Err(format!("cannot read: {error}")),
+        };
+        self.cache.borrow_mut().insert(path.into(), read.clone());
+        read
+    }
+}
+
+impl IncludeSource for Loader<'_> {
+    fn include(&self, path: &str) -> Option<Arc<SourceFile>> {
+        let target = self.resolve(path).ok()?;
+        self.read(&target).ok()
+    }
+}
