@@ -1,1 +1,8 @@
+//! The integration suite: one binary, one module per area.
 
+mod util;
+
+mod bad_input;
+mod cli;
+mod properties;
+mod scenarios;

@@ -1,0 +1,153 @@
+//! `hcron list` and `hcron check` as a user runs them.
+
+use crate::util::{TreeBuilder, full};
+
+fn listing_tree() -> TreeBuilder {
+    TreeBuilder::new()
+        .file("cleanup/room/_tmpl", full("template_name=_tmpl\n"))
+        .link("cleanup/room/mach1", "_tmpl")
+        .file("inc/common", "host=x\n")
+        .file("b", full(""))
+}
+
+#[test]
+fn list_formats() {
+    let tree = listing_tree();
+    assert_eq!(tree.hcron(&["list"]).0, "/b\n/cleanup/room/_tmpl\n/cleanup/room/mach1\n/inc/common\n");
+    assert_eq!(
+        tree.hcron(&["list", "--show-status"]).0,
+        "accepted:/b\nrejected:/cleanup/room/_tmpl\naccepted:/cleanup/room/mach1\nrejected:/inc/common\n"
+    );
+    assert_eq!(
+        tree.hcron(&["list", "--show-all"]).0,
+        "accepted:normal:passed:/b\n\
+         rejected:template:template:/cleanup/room/_tmpl\n\
+         accepted:normal:passed:/cleanup/room/mach1\n\
+         rejected:partial:not fully specified, missing field (as_user):/inc/common\n"
+    );
+}
+
+#[test]
+fn list_pattern_matches_whole_names() {
+    let tree = listing_tree();
+    assert_eq!(tree.hcron(&["list", "/cleanup/*"]).0, "/cleanup/room/_tmpl\n/cleanup/room/mach1\n");
+    assert_eq!(tree.hcron(&["list", "*mach?"]).0, "/cleanup/room/mach1\n");
+    assert_eq!(tree.hcron(&["list", "b"]).0, "");
+}
+
+#[test]
+fn missing_tree_is_an_error() {
+    let tree = TreeBuilder::new();
+    std::fs::remove_dir(tree.root()).unwrap();
+    let (out, err, code) = tree.hcron(&["list"]);
+    assert_eq!((out.as_str(), code), ("", 1));
+    assert!(err.starts_with("error: cannot read events directory ") && err.contains("No such file"), "{err}");
+}
+
+#[test]
+fn bad_configuration_names_the_key() {
+    let tree = TreeBuilder::new();
+    std::fs::write(tree.root().parent().unwrap().join("hcron.toml"), "max_symlinkz = 1\n").unwrap();
+    let (_, err, code) = tree.hcron(&["list"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("hcron.toml") && err.contains("max_symlinkz"), "{err}");
+}
+
+#[test]
+fn check_reports_the_line_at_fault() {
+    let tree = TreeBuilder::new()
+        .file("ok", full(""))
+        .file("badwhen", full("when_minute=61\n"))
+        .file("noeq", "as_user=\njust words\n")
+        .file("inc/bad", "when_hour=x\n")
+        .file("usesinc", full("include /inc/bad\n"))
+        .file("missinginc", full("include ../../nope\n"));
+    let (out, _, code) = tree.hcron(&["check"]);
+    let root = tree.root().display().to_string();
+    assert_eq!(code, 1);
+    let expected = format!(
+        "{root}/badwhen:10: error: bad when_* setting: when_minute: \"61\" is outside 0-59\n    | when_minute=61\n\
+         {root}/inc/bad:1: error: bad when_* setting: when_hour: \"x\" is not a number, range or '*'\n    | when_hour=x\n\
+         {root}/missinginc:11: error: cannot process include(s): \"../../nope\" climbs above events/\n    | include ../../nope\n\
+         {root}/noeq:2: error: bad definition: line is neither name=value nor 'include NAME'\n    | just words\n\
+         {root}/inc/bad:1: error: /usesinc: bad when_* setting: when_hour: \"x\" is not a number, range or '*'\n    | when_hour=x\n\
+         6 events: 1 accepted, 0 templates, 5 rejected; 5 errors, 0 warnings\n"
+    );
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn check_warnings_do_not_fail() {
+    let tree = TreeBuilder::new()
+        .file("quirks", full("when_minute=50-10\nwhen_hour=*,junk\nwhen_day=1-31/-2\n"))
+        .file("a/start", full("next_event=step2:../gone:./step2:../../../up\nfailover_event=$HCRON_EVENT_CHAIN[0]\n"))
+        .file("a/step2", "as_user=\nhost=h\ncommand=step2\nnotify_email=\nnotify_message=\n")
+        .file("a/broken", "no equals\n")
+        .file("a/tobroken", full("failover_event=broken\n"))
+        .file("inc/common", "host=inc-host\n")
+        .file("user", full("include /inc/common\n"));
+    let (out, _, code) = tree.hcron(&["check"]);
+    let root = tree.root().display().to_string();
+    assert_eq!(code, 1, "/a/broken is an error");
+    for line in [
+        format!("{root}/quirks:9: warning: when_hour: \"junk\" is ignored: the elements before it already select everything"),
+        format!("{root}/quirks:8: warning: when_minute: range \"50-10\" is reversed and selects nothing"),
+        format!("{root}/quirks:10: warning: when_day: \"1-31/-2\" has a negative step and selects nothing"),
+        format!("{root}/a/start:11: warning: next_event target \"../gone\": /gone does not exist"),
+        format!("{root}/a/start:11: warning: next_event target \"../../../up\": climbs above events/"),
+        format!("{root}/a/tobroken:11: warning: failover_event target \"broken\": /a/broken was rejected (bad definition)"),
+        format!(
+            "{root}/a/step2: warning: not fully specified, missing field (when_month): when_month is never assigned; never scheduled by the clock, only run as a chain target"
+        ),
+        format!(
+            "{root}/inc/common: warning: not fully specified, missing field (as_user): as_user is never assigned; it is included by /user and is loaded as a rejected event too"
+        ),
+    ] {
+        assert!(out.contains(&line), "missing {line:?} in:\n{out}");
+    }
+    assert_eq!(out.matches(": warning: ").count(), 8, "nothing about step2, ./step2 or the late-only failover list:\n{out}");
+
+    let (out, _, code) = tree.hcron(&["check", "/quirks", "a/start"]);
+    assert_eq!(code, 0, "only warnings for these two:\n{out}");
+    assert_eq!(out.lines().filter(|l| l.contains(": warning: ")).count(), 5);
+}
+
+#[test]
+fn check_by_path_and_unknown_names() {
+    let tree = TreeBuilder::new().file("sub/ok", full(""));
+    let path = tree.root().join("sub/ok");
+    let (out, _, code) = tree.hcron(&["check", path.to_str().unwrap()]);
+    assert_eq!((out.as_str(), code), ("1 events: 1 accepted, 0 templates, 0 rejected; 0 errors, 0 warnings\n", 0));
+    let (out, _, code) = tree.hcron(&["check", "/nope"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("/nope: error: no such event in the tree"), "{out}");
+}
+
+#[test]
+fn check_json() {
+    let tree = TreeBuilder::new().file("ok", full("")).file("bad", full("when_dow=7\n")).fifo("pipe");
+    let (out, _, code) = tree.hcron(&["check", "--json"]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["errors"], 2);
+    assert_eq!(doc["warnings"], 0);
+    assert_eq!(
+        doc["events"][0],
+        serde_json::json!({"name": "/bad", "status": "rejected", "type": "unknown", "reason": "bad when_* setting"})
+    );
+    let bad = doc["diagnostics"].as_array().unwrap().iter().find(|d| d["event"] == "/bad").unwrap();
+    assert_eq!((bad["path"].as_str(), bad["line"].as_u64(), bad["text"].as_str()), (Some("/bad"), Some(10), Some("when_dow=7")));
+    assert!(doc["diagnostics"].as_array().unwrap().iter().any(|d| d["path"] == "/pipe" && d["severity"] == "error"));
+}
+
+#[test]
+fn the_example_tree_is_clean() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("events");
+    let status = std::process::Command::new("cp").arg("-a").arg(&root).arg(&copy).status().unwrap();
+    assert!(status.success());
+    let (out, err, code) = crate::util::hcron(&["check"], &copy);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 errors"), "{out}");
+}

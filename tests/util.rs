@@ -1,0 +1,152 @@
+//! A tree written into a temporary directory, loaded through the library or
+//! examined with the real `hcron` binary.
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hcron::config::Config;
+use hcron::event::LoadContext;
+use hcron::event::when::Minute;
+use hcron::tree::{self, Loaded, LocalFs, Options};
+use jiff::ToSpan;
+use jiff::civil::DateTime;
+
+/// A full event (§19 notation) with the given `when_*` lines replacing the `*` defaults.
+pub fn full(when: &str) -> String {
+    let mut text = String::from("as_user=\nhost=h1\ncommand=true\nnotify_email=\nnotify_message=\n");
+    for field in ["when_month", "when_day", "when_hour", "when_minute", "when_dow"] {
+        if !when.lines().any(|l| l.trim_start().starts_with(&format!("{field}="))) {
+            text += &format!("{field}=*\n");
+        }
+    }
+    text + when
+}
+
+/// An `events/` directory being built.
+#[must_use]
+pub struct TreeBuilder {
+    dir: tempfile::TempDir,
+}
+
+impl TreeBuilder {
+    pub fn new() -> TreeBuilder {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("events")).unwrap();
+        TreeBuilder { dir }
+    }
+
+    /// The `events/` directory.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("events")
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        let path = self.root().join(name.trim_start_matches('/'));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        path
+    }
+
+    pub fn file(self, name: &str, content: impl AsRef<[u8]>) -> Self {
+        std::fs::write(self.path(name), content).unwrap();
+        self
+    }
+
+    pub fn link(self, name: &str, target: &str) -> Self {
+        symlink(target, self.path(name)).unwrap();
+        self
+    }
+
+    pub fn dir(self, name: &str) -> Self {
+        std::fs::create_dir_all(self.path(name)).unwrap();
+        self
+    }
+
+    pub fn hard_link(self, name: &str, existing: &str) -> Self {
+        std::fs::hard_link(self.path(existing), self.path(name)).unwrap();
+        self
+    }
+
+    pub fn fifo(self, name: &str) -> Self {
+        let path = std::ffi::CString::new(self.path(name).into_os_string().into_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+        self
+    }
+
+    /// Loads the tree with default options, or the ones `adjust` sets.
+    pub fn load_with(&self, adjust: impl FnOnce(&mut Options)) -> Loaded {
+        let mut options = options();
+        adjust(&mut options);
+        tree::load(&LocalFs, &self.root(), &options).unwrap()
+    }
+
+    pub fn load(&self) -> Loaded {
+        self.load_with(|_| {})
+    }
+
+    /// Runs `hcron ARGS... --events <root>` and returns (stdout, stderr, exit code).
+    pub fn hcron(&self, args: &[&str]) -> (String, String, i32) {
+        hcron(args, &self.root())
+    }
+}
+
+/// Runs the real binary on a tree, with a configuration that cannot be picked up from /etc.
+pub fn hcron(args: &[&str], root: &Path) -> (String, String, i32) {
+    let config = root.parent().unwrap().join("hcron.toml");
+    if !config.exists() {
+        std::fs::write(&config, "server_name = \"testserver\"\nmax_events_per_user = 5000\n").unwrap();
+    }
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_hcron")).args(args).arg("--events").arg(root).arg("--config").arg(&config).output().unwrap();
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    (text(output.stdout), text(output.stderr), output.status.code().unwrap())
+}
+
+/// Default options, as `hcron run`'s configuration has them (many events allowed).
+pub fn options() -> Options {
+    let mut options = Config { server_name: Some("testserver".into()), ..Config::default() }.tree_options();
+    options.max_events = 5000;
+    options.context = LoadContext { host_name: "sched.example.com".into(), server_name: "testserver".into() };
+    options
+}
+
+/// `status:type:reason:name` of every event, sorted by name.
+pub fn listing(loaded: &Loaded) -> Vec<String> {
+    let mut lines: Vec<String> = loaded
+        .tree
+        .events()
+        .iter()
+        .map(|e| format!("{}:{}:{}:{}", if e.is_accepted() { "accepted" } else { "rejected" }, e.kind(), e.reason(), e.name()))
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// The minutes in `[start, end)` at which `event` fires, as `YYYY-MM-DD HH:MM`.
+pub fn fires(loaded: &Loaded, event: &str, start: &str, end: &str) -> Vec<String> {
+    let schedule = *loaded.tree.get(event).unwrap_or_else(|| panic!("no event {event}")).schedule().expect("accepted");
+    let (mut t, end): (DateTime, DateTime) = (start.parse().unwrap(), end.parse().unwrap());
+    let mut fired = Vec::new();
+    while t < end {
+        let minute = Minute {
+            year: t.year().into(),
+            month: t.month() as u8,
+            day: t.day() as u8,
+            hour: t.hour() as u8,
+            minute: t.minute() as u8,
+            dow: t.weekday().to_sunday_zero_offset() as u8,
+        };
+        if schedule.matches(&minute) {
+            fired.push(t.strftime("%Y-%m-%d %H:%M").to_string());
+        }
+        t = t.checked_add(1.minute()).unwrap();
+    }
+    fired
+}
+
+/// The early value of `name` in `event`.
+pub fn early(loaded: &Loaded, event: &str, name: &str) -> Option<String> {
+    let context = options().context;
+    let event = loaded.tree.get(event)?;
+    event.early_vars(&context)?.get(name).map(str::to_owned)
+}
