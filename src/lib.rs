@@ -8,4 +8,5 @@ pub mod cli;
 pub mod config;
 pub mod event;
 pub mod host;
+pub mod synth;
 pub mod tree;

@@ -15,26 +15,15 @@ pub struct SourceFile {
     lines: Vec<Line>,
 }
 
-/// A logical line: where it starts in the file and what it is.
+/// A logical line: where it starts in the file and where it is in the buffer.
+/// Its kind is worked out again on each look (a split and two strips):
+/// cheaper than storing it, since trees hold hundreds of thousands of lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line {
     /// 1-based number of the physical line the logical line starts on.
     pub lineno: u32,
-    text: Span,
-    kind: Kind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span {
     start: u32,
     end: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Assign { name: Span, value: Span },
-    Include { name: Span },
-    Bad,
 }
 
 /// What a logical line says.
@@ -78,14 +67,9 @@ impl SourceFile {
             if logical.is_empty() {
                 continue;
             }
-            let base = text.len();
+            let start = to_u32(text.len());
             text.push_str(logical);
-            let span = |s: &str| {
-                let start = base + (s.as_ptr() as usize - logical.as_ptr() as usize);
-                Span { start: to_u32(start), end: to_u32(start + s.len()) }
-            };
-            let kind = classify(logical, span);
-            lines.push(Line { lineno: to_u32(lineno), text: Span { start: to_u32(base), end: to_u32(text.len()) }, kind });
+            lines.push(Line { lineno: to_u32(lineno), start, end: to_u32(text.len()) });
         }
         text.shrink_to_fit();
         SourceFile { text, lines }
@@ -98,31 +82,22 @@ impl SourceFile {
 
     /// The full text of a logical line.
     pub fn text(&self, line: &Line) -> &str {
-        self.slice(line.text)
+        &self.text[line.start as usize..line.end as usize]
     }
 
     /// What a logical line says.
     pub fn kind(&self, line: &Line) -> LineKind<'_> {
-        match line.kind {
-            Kind::Assign { name, value } => LineKind::Assign { name: self.slice(name), value: self.slice(value) },
-            Kind::Include { name } => LineKind::Include { name: self.slice(name) },
-            Kind::Bad => LineKind::Bad,
+        let logical = self.text(line);
+        if logical.starts_with("include") {
+            let mut tokens = py_split_whitespace(logical);
+            if let (Some("include"), Some(name), None) = (tokens.next(), tokens.next(), tokens.next()) {
+                return LineKind::Include { name };
+            }
         }
-    }
-
-    fn slice(&self, span: Span) -> &str {
-        &self.text[span.start as usize..span.end as usize]
-    }
-}
-
-fn classify(logical: &str, span: impl Fn(&str) -> Span) -> Kind {
-    let mut tokens = py_split_whitespace(logical);
-    if let (Some("include"), Some(name), None) = (tokens.next(), tokens.next(), tokens.next()) {
-        return Kind::Include { name: span(name) };
-    }
-    match logical.split_once('=') {
-        Some((name, value)) => Kind::Assign { name: span(py_strip(name)), value: span(py_strip(value)) },
-        None => Kind::Bad,
+        match logical.split_once('=') {
+            Some((name, value)) => LineKind::Assign { name: py_strip(name), value: py_strip(value) },
+            None => LineKind::Bad,
+        }
     }
 }
 

@@ -272,13 +272,16 @@ fn schedule(vars: &Vars<'_>, definition: &Definition) -> Result<([u64; 6], Vec<F
         if !name.starts_with("when_") || name == "when_expire" {
             continue;
         }
-        let origin = definition.assignments().filter(|a| a.name == name).last();
-        let at = |message: String, severity| Finding {
-            severity,
-            path: origin.map_or_else(|| definition.parts()[0].path.clone(), |o| o.origin.path.into()),
-            lineno: origin.map(|o| o.origin.lineno),
-            message: format!("{name}: {message}"),
-            text: origin.map(|o| o.origin.text.to_owned()),
+        // Only a finding needs the line, so it is looked up only then.
+        let at = |message: String, severity| {
+            let origin = definition.assignments().filter(|a| a.name == name).last();
+            Finding {
+                severity,
+                path: origin.map_or_else(|| definition.parts()[0].path.clone(), |o| o.origin.path.into()),
+                lineno: origin.map(|o| o.origin.lineno),
+                message: format!("{name}: {message}"),
+                text: origin.map(|o| o.origin.text.to_owned()),
+            }
         };
         let parsed = Field::from_name(name).ok_or(when::WhenError::UnknownField).and_then(|field| Ok((field, parse_field(field, value)?)));
         match parsed {

@@ -8,11 +8,10 @@ pub mod fs;
 mod links;
 mod scan;
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use regex::Regex;
 
@@ -75,32 +74,25 @@ impl Tree {
 }
 
 /// Loads the tree rooted at `root` (the user's `events/` directory).
+///
+/// Events are validated on every core, in scoped threads. On Linux a new
+/// thread starts with the credentials of the thread that made it, so a
+/// caller that switched its own thread to a user's file-system credentials
+/// reads the whole tree with them.
 pub fn load(fs: &dyn TreeFs, root: &Path, options: &Options) -> io::Result<Loaded> {
     let scan = scan::scan(fs, root, options.ignore.as_ref())?;
     let mut issues = scan.issues;
-    let loader = Loader { fs, root, options, nodes: &scan.nodes, cache: RefCell::default() };
-    let mut sources: Vec<(Arc<str>, Option<String>)> = scan.files.iter().map(|f| (Arc::from(&**f), None)).collect();
+    let loader = Loader { fs, root, options, nodes: &scan.nodes, cache: Mutex::default() };
+    let mut sources: Vec<(Arc<str>, Option<Arc<str>>)> = scan.files.iter().map(|f| (f.clone(), None)).collect();
     for link in &scan.links {
         match loader.resolve(link) {
-            Ok(target) => sources.push((Arc::from(&**link), Some(target))),
+            Ok(target) => sources.push((link.clone(), Some(target))),
             Err(why) => issues.push(Issue { path: link.to_string(), message: format!("symlink dropped: {why}") }),
         }
     }
-    let mut tree = Tree { events: Vec::with_capacity(sources.len()), index: HashMap::with_capacity(sources.len()) };
-    for (position, (name, target)) in sources.into_iter().enumerate() {
-        let event = if position < options.max_events {
-            let path: Arc<str> = target.map_or_else(|| name.clone(), Arc::from);
-            let own = loader.read(&path).map(|file| Part { path: path.clone(), file }).map_err(|why| Unloadable { path, why });
-            Event::load(name.clone(), own, &loader, &options.context)
-        } else {
-            let message = format!("more than max_events_per_user ({}) events in the tree; not loaded", options.max_events);
-            let finding = Finding { severity: Severity::Error, path: name.clone(), lineno: None, message, text: None };
-            Event::rejected(name.clone(), Reason::MaximumEventsReached, finding)
-        };
-        tree.index.insert(name, tree.events.len());
-        tree.events.push(event);
-    }
-    Ok(Loaded { tree, issues })
+    let events = loader.load_all(sources);
+    let index = events.iter().enumerate().map(|(i, e)| (e.name().clone(), i)).collect();
+    Ok(Loaded { tree: Tree { events, index }, issues })
 }
 
 /// A processed file, or why it cannot be loaded.
@@ -111,18 +103,51 @@ struct Loader<'a> {
     fs: &'a dyn TreeFs,
     root: &'a Path,
     options: &'a Options,
-    nodes: &'a HashMap<Box<str>, Node>,
-    cache: RefCell<HashMap<Box<str>, FileRead>>,
+    nodes: &'a HashMap<Arc<str>, Node>,
+    /// Shared by the worker threads; held only to look up and to insert,
+    /// never while reading.
+    cache: Mutex<HashMap<Arc<str>, FileRead>>,
 }
 
 impl Loader<'_> {
-    fn resolve(&self, path: &str) -> Result<String, links::Unresolved> {
-        resolve(|p| self.nodes.get(p), path, self.options.max_symlinks)
+    /// Loads `(name, symlink target)` pairs in order, on every core.
+    fn load_all(&self, sources: Vec<(Arc<str>, Option<Arc<str>>)>) -> Vec<Event> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+        let chunk = sources.len().div_ceil(threads).max(1);
+        let chunks: Vec<Vec<Event>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = sources
+                .chunks(chunk)
+                .enumerate()
+                .map(|(c, part)| {
+                    scope
+                        .spawn(move || part.iter().enumerate().map(|(i, (name, target))| self.event(c * chunk + i, name, target)).collect())
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().expect("event loading does not panic")).collect()
+        });
+        chunks.into_iter().flatten().collect()
+    }
+
+    /// The event at `position` in tree order.
+    fn event(&self, position: usize, name: &Arc<str>, target: &Option<Arc<str>>) -> Event {
+        if position >= self.options.max_events {
+            let message = format!("more than max_events_per_user ({}) events in the tree; not loaded", self.options.max_events);
+            let finding = Finding { severity: Severity::Error, path: name.clone(), lineno: None, message, text: None };
+            return Event::rejected(name.clone(), Reason::MaximumEventsReached, finding);
+        }
+        let path = target.as_ref().unwrap_or(name);
+        let own = self.read(path).map(|file| Part { path: path.clone(), file }).map_err(|why| Unloadable { path: path.clone(), why });
+        Event::load(name.clone(), own, self, &self.options.context)
+    }
+
+    fn resolve(&self, path: &str) -> Result<Arc<str>, links::Unresolved> {
+        let target = resolve(|p| self.nodes.get(p), path, self.options.max_symlinks)?;
+        Ok(self.nodes.get_key_value(target.as_str()).map(|(key, _)| key.clone()).expect("resolve ends at a scanned file"))
     }
 
     /// The processed content of the regular file at tree path `path`.
-    fn read(&self, path: &str) -> FileRead {
-        if let Some(cached) = self.cache.borrow().get(path) {
+    fn read(&self, path: &Arc<str>) -> FileRead {
+        if let Some(cached) = self.cache.lock().expect("cache lock").get(path) {
             return cached.clone();
         }
         let limit = self.options.max_file_size;
@@ -135,7 +160,7 @@ impl Loader<'_> {
             Err(ReadError::NotRegular) => Err("no longer a regular file".to_owned()),
             Err(ReadError::Io(error)) => Err(format!("cannot read: {error}")),
         };
-        self.cache.borrow_mut().insert(path.into(), read.clone());
+        self.cache.lock().expect("cache lock").insert(path.clone(), read.clone());
         read
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use regex::Regex;
 
@@ -15,12 +16,13 @@ use super::links::Node;
 /// Everything a walk found.
 #[derive(Debug, Default)]
 pub struct Scan {
-    /// Every entry that is not ignored, by tree path (`/a/b`).
-    pub nodes: HashMap<Box<str>, Node>,
+    /// Every entry that is not ignored, by tree path (`/a/b`). The keys are
+    /// shared with `files`, `links` and the loaded events' names.
+    pub nodes: HashMap<Arc<str>, Node>,
     /// Regular files, in tree order.
-    pub files: Vec<Box<str>>,
+    pub files: Vec<Arc<str>>,
     /// Symlinks, in tree order.
-    pub links: Vec<Box<str>>,
+    pub links: Vec<Arc<str>>,
     /// Entries that cannot be events, and why.
     pub issues: Vec<Issue>,
 }
@@ -54,7 +56,7 @@ impl Walk<'_> {
             if self.ignore.is_some_and(|re| re.is_match(name)) {
                 continue;
             }
-            let path: Box<str> = format!("{prefix}/{name}").into();
+            let path: Arc<str> = format!("{prefix}/{name}").into();
             let node = match kind {
                 EntryKind::File => {
                     self.scan.files.push(path.clone());
@@ -67,12 +69,12 @@ impl Walk<'_> {
                             Node::Link(target.into())
                         }
                         Err(_) => {
-                            self.issue(path.into(), "the link's target is not valid UTF-8; dropped");
+                            self.issue(path.to_string(), "the link's target is not valid UTF-8; dropped");
                             continue;
                         }
                     },
                     Err(error) => {
-                        self.issue(path.into(), &format!("cannot read the link ({error}); dropped"));
+                        self.issue(path.to_string(), &format!("cannot read the link ({error}); dropped"));
                         continue;
                     }
                 },
@@ -83,7 +85,7 @@ impl Walk<'_> {
                             self.entries(os_path, &path, children);
                         }
                         Err(error) => {
-                            self.issue(path.into(), &format!("cannot read the directory ({error}); skipped with everything in it"))
+                            self.issue(path.to_string(), &format!("cannot read the directory ({error}); skipped with everything in it"))
                         }
                     }
                     continue;
