@@ -151,3 +151,21 @@ fn the_example_tree_is_clean() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("0 errors"), "{out}");
 }
+
+#[test]
+fn default_tree_is_under_home() {
+    let home = tempfile::tempdir().unwrap();
+    let events = home.path().join(".hcron/testserver/events");
+    std::fs::create_dir_all(&events).unwrap();
+    std::fs::write(events.join("mine"), full("")).unwrap();
+    let config = home.path().join("hcron.toml");
+    std::fs::write(&config, "server_name = \"testserver\"\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
+        .args(["list", "--show-status", "--config"])
+        .arg(&config)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), "accepted:/mine\n");
+    assert!(output.status.success());
+}

@@ -86,6 +86,7 @@ proptest! {
 #[derive(Debug, Clone)]
 enum Entry {
     File(String),
+    Bytes(Vec<u8>),
     Link(String),
     Dir,
 }
@@ -105,7 +106,8 @@ fn random_tree() -> impl Strategy<Value = Vec<(String, Entry)>> {
         Just("c"),
         Just("d/../b"),
     ];
-    let entry = prop_oneof![language_text().prop_map(Entry::File), target.prop_map(|t| Entry::Link(t.to_owned())), Just(Entry::Dir)];
+    let bytes = proptest::collection::vec(any::<u8>(), 0..200).prop_map(Entry::Bytes);
+    let entry = prop_oneof![language_text().prop_map(Entry::File), bytes, target.prop_map(|t| Entry::Link(t.to_owned())), Just(Entry::Dir)];
     proptest::collection::vec((name.prop_map(str::to_owned), entry), 0..12)
 }
 
@@ -122,6 +124,7 @@ proptest! {
             }
             tree = match entry {
                 Entry::File(content) => tree.file(&name, content),
+                Entry::Bytes(content) => tree.file(&name, content),
                 Entry::Link(target) => tree.link(&name, &target),
                 Entry::Dir => tree.dir(&name),
             };

@@ -105,6 +105,8 @@ fn s15_to_s18_calendar() {
         .file("sunday", full("when_dow=0\nwhen_hour=0\nwhen_minute=0\n"))
         .file("leap", full("when_month=2\nwhen_day=29\nwhen_hour=0\nwhen_minute=0\n"))
         .file("april31", full("when_month=4\nwhen_day=31\nwhen_hour=0\nwhen_minute=0\n"))
+        .file("feb30", full("when_month=2\nwhen_day=30\nwhen_hour=0\nwhen_minute=0\n"))
+        .file("day31", full("when_day=31\nwhen_hour=0\nwhen_minute=0\n"))
         .file("step", full("when_day=*/10\nwhen_hour=0\nwhen_minute=0\n"));
     let loaded = tree.load();
     assert_eq!(fires(&loaded, "/friday13", "2020-01-01T00:00", "2021-01-01T00:00"), ["2020-03-13 00:00", "2020-11-13 00:00"]);
@@ -112,6 +114,9 @@ fn s15_to_s18_calendar() {
     assert_eq!(fires(&loaded, "/leap", "2020-01-01T00:00", "2022-01-01T00:00"), ["2020-02-29 00:00"]);
     assert!(loaded.tree.get("/april31").unwrap().is_accepted());
     assert!(fires(&loaded, "/april31", "2020-01-01T00:00", "2021-01-01T00:00").is_empty());
+    assert!(loaded.tree.get("/feb30").unwrap().is_accepted());
+    assert!(fires(&loaded, "/feb30", "2020-01-01T00:00", "2024-01-01T00:00").is_empty());
+    assert_eq!(fires(&loaded, "/day31", "2020-04-01T00:00", "2020-08-01T00:00"), ["2020-05-31 00:00", "2020-07-31 00:00"]);
     assert_eq!(
         fires(&loaded, "/step", "2020-01-01T00:00", "2020-02-01T00:00"),
         ["2020-01-01 00:00", "2020-01-11 00:00", "2020-01-21 00:00", "2020-01-31 00:00"]

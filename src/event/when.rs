@@ -241,6 +241,8 @@ mod tests {
         check(Field::Minute, "0-20/10", &[0, 10, 20]);
         check(Field::Day, "*/10", &[1, 11, 21, 31]);
         check(Field::Year, "*/25", &[2000, 2025, 2050]);
+        assert_eq!(values(Field::Day, "*/2").unwrap()[..3], [1, 3, 5]);
+        assert_eq!(values(Field::Year, "*/2").unwrap()[..2], [2000, 2002]);
         check(Field::Dow, "0", &[0]);
         check(Field::Hour, "5/10", &[5]);
     }
