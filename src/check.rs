@@ -30,10 +30,6 @@ pub struct Diagnostic {
 /// Checks the events named in `only` (every event and issue when `None`).
 pub fn check(loaded: &Loaded, context: &LoadContext, only: Option<&[Arc<str>]>) -> Vec<Diagnostic> {
     let tree = &loaded.tree;
-    let selected: Vec<&Event> = match only {
-        Some(names) => names.iter().filter_map(|n| tree.get(n)).collect(),
-        None => tree.events().iter().collect(),
-    };
     let mut diagnostics = Vec::new();
     if only.is_none() {
         for issue in &loaded.issues {
@@ -49,8 +45,12 @@ pub fn check(loaded: &Loaded, context: &LoadContext, only: Option<&[Arc<str>]>) 
         }
     }
     let includers = includers(tree.events());
-    let chained: HashSet<String> = tree.events().iter().flat_map(|e| chain_targets(e, context)).filter_map(|t| t.resolved).collect();
-    for event in selected {
+    let targets: Vec<Vec<ChainTarget>> = tree.events().iter().map(|e| chain_targets(e, context)).collect();
+    let chained: HashSet<&str> = targets.iter().flatten().filter_map(|t| t.resolved.as_deref()).collect();
+    for (event, targets) in tree.events().iter().zip(targets.iter()) {
+        if only.is_some_and(|names| !names.contains(event.name())) {
+            continue;
+        }
         let included_by = includers.get(&**event.name());
         for finding in event.findings() {
             let mut severity = finding.severity;
@@ -75,7 +75,7 @@ pub fn check(loaded: &Loaded, context: &LoadContext, only: Option<&[Arc<str>]>) 
                 text: finding.text.clone(),
             });
         }
-        for target in chain_targets(event, context) {
+        for target in targets {
             let problem = match &target.resolved {
                 None => "climbs above events/".to_owned(),
                 Some(name) => match tree.get(name) {
