@@ -5,8 +5,14 @@
 
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod engine;
 pub mod event;
 pub mod host;
+pub mod log;
+pub mod schedule;
+pub mod simulate;
 pub mod synth;
+pub mod textwrap;
 pub mod tree;

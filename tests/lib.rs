@@ -5,4 +5,6 @@ mod util;
 mod bad_input;
 mod cli;
 mod properties;
+mod run;
 mod scenarios;
+mod seeds;

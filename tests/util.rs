@@ -32,13 +32,14 @@ pub struct TreeBuilder {
 impl TreeBuilder {
     pub fn new() -> TreeBuilder {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("events")).unwrap();
+        std::fs::create_dir_all(dir.path().join("testserver/events")).unwrap();
         TreeBuilder { dir }
     }
 
-    /// The `events/` directory.
+    /// The `events/` directory, in a directory named `testserver` (the
+    /// server name `hcron run` derives).
     pub fn root(&self) -> PathBuf {
-        self.dir.path().join("events")
+        self.dir.path().join("testserver/events")
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -149,4 +150,79 @@ pub fn early(loaded: &Loaded, event: &str, name: &str) -> Option<String> {
     let context = options().context;
     let event = loaded.tree.get(event)?;
     event.early_vars(&context)?.get(name).map(str::to_owned)
+}
+
+impl TreeBuilder {
+    /// Runs `hcron run ARGS... <root> START END` with TZ=UTC and returns
+    /// (normalised stdout, stderr, exit code).
+    pub fn simulate(&self, args: &[&str], start: &str, end: &str) -> (String, String, i32) {
+        self.simulate_in("UTC", args, start, end)
+    }
+
+    /// [`TreeBuilder::simulate`] in the time zone `tz`.
+    pub fn simulate_in(&self, tz: &str, args: &[&str], start: &str, end: &str) -> (String, String, i32) {
+        let output = Command::new(env!("CARGO_BIN_EXE_hcron"))
+            .arg("run")
+            .args(args)
+            .arg(self.root())
+            .args([start, end])
+            .env("TZ", tz)
+            .output()
+            .unwrap();
+        let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+        (normalise(&text(output.stdout)), text(output.stderr), output.status.code().unwrap())
+    }
+}
+
+/// Job ids become J1, J2, ... in order of first appearance; `queuetime`
+/// and `elapsed` values are dropped.
+pub fn normalise(output: &str) -> String {
+    let ids = regex::Regex::new(r"\b(jobid|jobgid|pjobid)=([0-9a-f]+)").unwrap();
+    let dropped = regex::Regex::new(r"\b(queuetime|elapsed)=[^|]*").unwrap();
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = String::new();
+    for line in output.lines() {
+        let line = ids.replace_all(line, |c: &regex::Captures| {
+            let id = c[2].to_owned();
+            let n = seen.iter().position(|s| *s == id).unwrap_or_else(|| {
+                seen.push(id);
+                seen.len() - 1
+            });
+            format!("{}=J{}", &c[1], n + 1)
+        });
+        out += &dropped.replace_all(&line, "$1=");
+        out.push('\n');
+    }
+    out
+}
+
+/// `expected` with `{user}`, `{fqdn}` and `{version}` filled in, each line's
+/// leading blanks up to a `|` margin removed (so tests can indent).
+pub fn expected(text: &str) -> String {
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid()).unwrap().unwrap().name;
+    text.lines()
+        .filter_map(|l| l.trim_start().strip_prefix('|'))
+        .map(|l| l.replace("{user}", &user).replace("{fqdn}", &hcron::host::fqdn()).replace("{version}", env!("CARGO_PKG_VERSION")) + "\n")
+        .collect()
+}
+
+/// Compares outputs line by line, printing both on a mismatch.
+#[track_caller]
+pub fn assert_lines(got: &str, want: &str) {
+    if got != want {
+        let diff: Vec<String> = got
+            .lines()
+            .zip(want.lines().chain(std::iter::repeat("<missing>")))
+            .enumerate()
+            .filter(|(_, (g, w))| g != w)
+            .take(5)
+            .map(|(i, (g, w))| format!("line {}:\n   got {g}\n  want {w}", i + 1))
+            .collect();
+        panic!(
+            "output differs ({} lines vs {} expected)\n{}\n--- full output ---\n{got}",
+            got.lines().count(),
+            want.lines().count(),
+            diff.join("\n")
+        );
+    }
 }

@@ -3,6 +3,7 @@
 
 mod check;
 mod list;
+mod run;
 mod tree_args;
 
 use std::process::ExitCode;
@@ -23,6 +24,8 @@ enum Command {
     List(list::ListArgs),
     /// Report every event that is not accepted and what loads but will not work as written.
     Check(check::CheckArgs),
+    /// Simulate the events of a tree over a period: nothing runs, the log shows what would.
+    Run(run::RunArgs),
 }
 
 /// Runs a parsed command line; the binary prints the error, if any, once.
@@ -30,5 +33,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::List(args) => list::run(args),
         Command::Check(args) => check::run(args),
+        Command::Run(args) => run::run(args),
     }
 }

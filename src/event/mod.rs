@@ -7,7 +7,7 @@ pub mod glob;
 mod lines;
 pub mod subst;
 mod text;
-pub use text::py_strip;
+pub use text::{py_int, py_strip};
 mod vars;
 pub mod when;
 

@@ -1,0 +1,182 @@
+//! Late evaluation (§6.6, §10.1 steps 1–2): every assignment substituted
+//! again with all built-ins of §6.5, and the fields a job uses taken from
+//! the result.
+
+use std::cell::OnceCell;
+
+use jiff::Zoned;
+use jiff::tz::TimeZone;
+
+use super::Settings;
+use super::job::Job;
+use crate::clock::hcron_datetime;
+use crate::event::subst::{Lookup, substitute};
+use crate::event::{Definition, Vars, py_int, py_strip};
+
+/// The late values of one job's event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activation {
+    /// When it was activated.
+    pub time: Zoned,
+    /// Whether `when_expire` was exceeded (then nothing runs and the job fails).
+    pub expired: bool,
+    /// `as_user`; `None` when the event never assigns it (§10.3).
+    pub as_user: Option<String>,
+    /// `host`; `None` when never assigned.
+    pub host: Option<String>,
+    /// `command`, stripped; `None` when never assigned.
+    pub command: Option<String>,
+    /// `notify_email` as written (split by the notifier).
+    pub notify_email: String,
+    /// `notify_subject`, stripped.
+    pub notify_subject: String,
+    /// `notify_message` with `\n` and `\t` turned into newline and tab.
+    pub notify_message: String,
+    /// `when_expire` in seconds, when it parses.
+    pub when_expire: Option<i64>,
+    /// `next_event` as written.
+    pub next_event: String,
+    /// `failover_event` as written.
+    pub failover_event: String,
+}
+
+impl Activation {
+    /// Evaluates `definition` for `job` activated at `time`.
+    pub fn evaluate(job: &Job, definition: &Definition, time: Zoned, settings: &Settings) -> Activation {
+        let builtins = Builtins { job, activated: &time, settings, cells: Default::default() };
+        let mut vars = Vars::new();
+        for assignment in definition.assignments() {
+            let value = substitute(assignment.value, &Layered { vars: &vars, builtins: &builtins }).into_owned();
+            vars.set(assignment.name, value);
+        }
+        let get = |name: &str| vars.get(name).map(str::to_owned);
+        let when_expire = vars.get("when_expire").and_then(parse_expire);
+        let expired = match when_expire {
+            Some(limit) if limit != 0 => (time.timestamp().as_second() - job.scheduled.timestamp().as_second()) > limit,
+            _ => false,
+        };
+        Activation {
+            expired,
+            as_user: get("as_user"),
+            host: get("host"),
+            command: vars.get("command").map(|c| py_strip(c).to_owned()),
+            notify_email: get("notify_email").unwrap_or_default(),
+            notify_subject: vars.get("notify_subject").map(|s| py_strip(s).to_owned()).unwrap_or_default(),
+            notify_message: vars.get("notify_message").map(unescape).unwrap_or_default(),
+            when_expire,
+            next_event: get("next_event").unwrap_or_default(),
+            failover_event: get("failover_event").unwrap_or_default(),
+            time,
+        }
+    }
+
+    /// The remote login: `as_user`, or the owner when it is empty.
+    pub fn login<'a>(&'a self, owner: &'a str) -> &'a str {
+        match self.as_user.as_deref() {
+            Some("") | None => owner,
+            Some(user) => user,
+        }
+    }
+}
+
+/// `[[HH:]MM:]SS` in seconds; anything else means no expiry (§9.5).
+fn parse_expire(text: &str) -> Option<i64> {
+    let parts: Vec<&str> = text.split(':').collect();
+    if parts.len() > 3 {
+        return None;
+    }
+    parts.iter().try_fold(0i64, |total, part| total.checked_mul(60)?.checked_add(py_int(part)?))
+}
+
+/// The two-character sequences `\n` and `\t` become newline and tab.
+fn unescape(text: &str) -> String {
+    text.replace("\\n", "\n").replace("\\t", "\t")
+}
+
+/// Assignments first, then the built-ins they may shadow.
+struct Layered<'a> {
+    vars: &'a Vars<'a>,
+    builtins: &'a Builtins<'a>,
+}
+
+impl Lookup for Layered<'_> {
+    fn lookup(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).or_else(|| self.builtins.lookup(name))
+    }
+}
+
+/// Late built-ins, each formatted only when an event refers to it.
+struct Builtins<'a> {
+    job: &'a Job,
+    activated: &'a Zoned,
+    settings: &'a Settings,
+    cells: [OnceCell<String>; 15],
+}
+
+impl Lookup for Builtins<'_> {
+    fn lookup(&self, name: &str) -> Option<&str> {
+        let job = self.job;
+        let fixed = match name {
+            "HCRON_EVENT_NAME" => Some(&*job.event),
+            "HCRON_HOST_NAME" => Some(self.settings.fqdn.as_str()),
+            "HCRON_SERVER_NAME" => Some(self.settings.server_name.as_str()),
+            "HCRON_TRIGGER_ORIGIN" => Some(&*job.origin),
+            "when_year" => Some("*"),
+            _ => None,
+        };
+        if fixed.is_some() {
+            return fixed;
+        }
+        let (slot, value): (usize, Box<dyn Fn() -> String + '_>) = match name {
+            "HCRON_EVENT_CHAIN" => (0, Box::new(|| job.chain_text())),
+            "HCRON_SELF_CHAIN" => (1, Box::new(|| job.self_chain_text())),
+            "HCRON_TRIGGER_NAME" => (2, Box::new(|| job.trigger.to_string())),
+            "HCRON_JOBID" => (3, Box::new(|| job.id.to_string())),
+            "HCRON_JOBGID" => (4, Box::new(|| job.group.to_string())),
+            "HCRON_PJOBID" => (5, Box::new(|| job.parent.to_string())),
+            _ => {
+                let (time, rest) =
+                    [("HCRON_SCHEDULE_", &job.scheduled, 6), ("HCRON_QUEUE_", &job.queued, 9), ("HCRON_ACTIVATE_", self.activated, 12)]
+                        .into_iter()
+                        .find_map(|(prefix, time, base)| name.strip_prefix(prefix).map(|rest| ((time, base), rest)))?;
+                let (time, base) = time;
+                match rest {
+                    "DATETIME" => (base, Box::new(move || hcron_datetime(&time.datetime()))),
+                    "DATETIME_UTC" => (base + 1, Box::new(move || hcron_datetime(&time.with_time_zone(TimeZone::UTC).datetime()))),
+                    // An epoch has no zone, so both are the same number (decisions 5).
+                    "EPOCHTIME" | "EPOCHTIME_UTC" => (base + 2, Box::new(move || time.timestamp().as_second().to_string())),
+                    _ => return None,
+                }
+            }
+        };
+        Some(self.cells[slot].get_or_init(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expire_formats() {
+        for (text, want) in [
+            ("30", Some(30)),
+            ("01:30", Some(90)),
+            ("1:00:00", Some(3600)),
+            ("25:00:00", Some(90000)),
+            ("00:00:30", Some(30)),
+            ("-1", Some(-1)),
+            ("0", Some(0)),
+            ("abc", None),
+            ("1:2:3:4", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_expire(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(unescape("line1\\nline2\\tTabbed"), "line1\nline2\tTabbed");
+    }
+}

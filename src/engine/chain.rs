@@ -1,0 +1,53 @@
+//! Chains (§10.2, decisions 4): which events a finished job activates.
+
+use std::sync::Arc;
+
+use crate::event::{parent, py_strip, resolve_name};
+use crate::tree::Tree;
+
+/// One name of a `next_event`/`failover_event` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// As written (stripped).
+    pub written: String,
+    /// Normalised against the event's directory; `None` when it climbs above `events/`.
+    pub resolved: Option<String>,
+}
+
+impl Target {
+    /// The name to show: resolved when it resolves.
+    pub fn shown(&self) -> &str {
+        self.resolved.as_deref().unwrap_or(&self.written)
+    }
+}
+
+/// Splits a late list value; an empty value is an empty list.
+pub fn targets(event: &str, list: &str) -> Vec<Target> {
+    if py_strip(list).is_empty() {
+        return Vec::new();
+    }
+    list.split(':')
+        .map(|name| {
+            let written = py_strip(name).to_owned();
+            let resolved = resolve_name(parent(event), &written);
+            Target { written, resolved }
+        })
+        .collect()
+}
+
+/// Why a target is not activated, as the log message says it.
+pub fn refusal(tree: &Tree, event: &str, target: &Target) -> Option<String> {
+    let Some(name) = &target.resolved else {
+        return Some(format!("chained event ({}) of ({event}) climbs above events/.", target.written));
+    };
+    match tree.get(name) {
+        None => Some(format!("chained event ({name}) does not exist.")),
+        Some(found) if found.definition().is_none() => Some(format!("chained event ({name}) was rejected ({}).", found.reason())),
+        Some(_) => None,
+    }
+}
+
+/// The event name of a target that passed [`refusal`].
+pub fn name(tree: &Tree, target: &Target) -> Arc<str> {
+    tree.get(target.resolved.as_deref().expect("checked by refusal")).expect("checked by refusal").name().clone()
+}

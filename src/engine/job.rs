@@ -1,0 +1,108 @@
+//! A job: one activation of one event, and where it came from (§8).
+
+use std::fmt;
+use std::sync::Arc;
+
+use jiff::Zoned;
+
+use crate::tree::Tree;
+
+/// A job id: lowercase hex of (epoch seconds × 65536 + a per-second counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub u64);
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:x}", self.0)
+    }
+}
+
+/// Hands out job ids, unique for the life of the generator even when more
+/// than 65,536 jobs start in one second.
+#[derive(Debug, Default)]
+pub struct JobIds {
+    last: u64,
+}
+
+impl JobIds {
+    /// The next id at `now`.
+    pub fn next(&mut self, now: &Zoned) -> JobId {
+        let base = (now.timestamp().as_second().max(0) as u64) << 16;
+        self.last = base.max(self.last + 1);
+        JobId(self.last)
+    }
+}
+
+/// What made a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerName {
+    /// The minute tick.
+    Clock,
+    /// The daemon's start with `--immediate`.
+    Immediate,
+    /// `hcron activate`.
+    OnDemand,
+    /// A `next_event` of a job that succeeded.
+    Next,
+    /// A `failover_event` of a job that failed.
+    Failover,
+}
+
+impl fmt::Display for TriggerName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TriggerName::Clock => "clock",
+            TriggerName::Immediate => "immediate",
+            TriggerName::OnDemand => "ondemand",
+            TriggerName::Next => "next",
+            TriggerName::Failover => "failover",
+        })
+    }
+}
+
+/// One activation of one event.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Its id.
+    pub id: JobId,
+    /// The id of the chain's root job (its own for a root).
+    pub group: JobId,
+    /// The id of the job that chained it (its own for a root).
+    pub parent: JobId,
+    /// The user whose event it is.
+    pub owner: Arc<str>,
+    /// The owner's events as they were when the job was queued: a reload
+    /// after that does not change what the job runs (decisions 10).
+    pub tree: Arc<Tree>,
+    /// The event's name.
+    pub event: Arc<str>,
+    /// What made it.
+    pub trigger: TriggerName,
+    /// `HCRON_TRIGGER_ORIGIN`: `hcron-scheduler`, `hcron-run`,
+    /// `<user>@<server>`, or for chained jobs the chained event's own name.
+    pub origin: Arc<str>,
+    /// Event names from the chain's root to this job.
+    pub chain: Vec<Arc<str>>,
+    /// When it was meant to run.
+    pub scheduled: Zoned,
+    /// When it was queued.
+    pub queued: Zoned,
+}
+
+impl Job {
+    /// `HCRON_EVENT_CHAIN`: the chain's names joined with `:`.
+    pub fn chain_text(&self) -> String {
+        join(&self.chain)
+    }
+
+    /// `HCRON_SELF_CHAIN`: the trailing run of identical names.
+    pub fn self_chain_text(&self) -> String {
+        let last = self.chain.last();
+        let run = self.chain.iter().rev().take_while(|name| Some(*name) == last).count();
+        join(&self.chain[self.chain.len() - run..])
+    }
+}
+
+fn join(names: &[Arc<str>]) -> String {
+    names.iter().map(|n| &**n).collect::<Vec<_>>().join(":")
+}

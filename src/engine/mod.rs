@@ -1,0 +1,274 @@
+//! The job engine: the one implementation of activation, expiry,
+//! notification composition, chain rules and limits, and the activity log
+//! lines they produce (§8–§10, §12, §15).
+//!
+//! The engine does no I/O of its own. It asks a [`Clock`] for the time,
+//! hands each activation to an [`Executor`], and reports log entries,
+//! activations and messages to a [`Journal`]. `hcron run` wires it to a
+//! manual clock, an executor that only pretends and a journal that prints;
+//! the daemon wires the same engine to the real clock and real executors.
+
+mod activation;
+mod chain;
+mod job;
+mod notify;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use jiff::Zoned;
+
+pub use activation::Activation;
+pub use job::{Job, JobId, JobIds, TriggerName};
+pub use notify::Message;
+
+use crate::clock::{Clock, log_datetime, log_timestamp};
+use crate::log::Entry;
+use crate::schedule::ScheduleIndex;
+use crate::tree::Tree;
+
+/// What the engine needs to know about its surroundings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `max_chain_events`: activations per chain, at least 1.
+    pub max_chain_events: usize,
+    /// `max_next_events`: names per chain list, at least 1.
+    pub max_next_events: usize,
+    /// `max_email_notifications`: recipients per notification.
+    pub max_email_notifications: usize,
+    /// The scheduler host's fully qualified name.
+    pub fqdn: String,
+    /// `HCRON_SERVER_NAME`.
+    pub server_name: String,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It ran (or had nothing to run): `next_event` follows.
+    Success,
+    /// It did not: `failover_event` follows. The reason is for people.
+    Failure(String),
+}
+
+/// Runs what an activation says to run.
+pub trait Executor {
+    /// Runs `job`'s command as `activation` describes it (not called for expired jobs).
+    fn execute(&mut self, job: &Job, activation: &Activation) -> Outcome;
+}
+
+/// Receives what the engine produces, in order.
+pub trait Journal {
+    /// An activity-log entry.
+    fn entry(&mut self, entry: Entry);
+    /// A job was activated (or expired) with these late values.
+    fn activated(&mut self, _job: &Job, _activation: &Activation) {}
+    /// A notification to send, right after its `notify-email` entry.
+    fn notification(&mut self, _message: &Message) {}
+}
+
+/// One user's events as the clock sees them.
+pub struct UserEvents<'a> {
+    /// The user.
+    pub owner: &'a Arc<str>,
+    /// Their events.
+    pub tree: &'a Arc<Tree>,
+    /// Which of them fire in a given minute.
+    pub index: &'a ScheduleIndex,
+}
+
+/// The job engine.
+pub struct Engine<C: Clock> {
+    clock: C,
+    settings: Settings,
+    ids: JobIds,
+}
+
+impl<C: Clock> Engine<C> {
+    /// An engine on `clock`.
+    pub fn new(clock: C, settings: Settings) -> Engine<C> {
+        Engine { clock, settings, ids: JobIds::default() }
+    }
+
+    /// The engine's clock.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The engine's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// An entry stamped with the clock's time.
+    pub fn entry(&self, kind: &'static str, user: &str) -> Entry {
+        Entry::new(log_timestamp(&self.clock.now().datetime()), kind, user)
+    }
+
+    /// Queues the events due at `minute` (§9.1 step 4): users in the order
+    /// given, events in tree order; a `queue` entry each, then one `work` entry.
+    pub fn tick(&mut self, minute: &Zoned, origin: &Arc<str>, users: &[UserEvents<'_>], journal: &mut dyn Journal) -> Vec<Job> {
+        let started = Instant::now();
+        let mut jobs = Vec::new();
+        for user in users {
+            for index in user.index.due(&minute.datetime()) {
+                let event = user.tree.events()[index].name().clone();
+                let job = self.root_job(user.owner, user.tree, event, TriggerName::Clock, origin.clone(), minute.clone());
+                self.log_queued(&job, journal);
+                jobs.push(job);
+            }
+        }
+        let elapsed = format!("{:.6}", started.elapsed().as_secs_f64());
+        journal.entry(self.entry("work", "").field("count", jobs.len()).field("elapsed", elapsed));
+        jobs
+    }
+
+    /// A job that starts a chain.
+    pub fn root_job(
+        &mut self,
+        owner: &Arc<str>,
+        tree: &Arc<Tree>,
+        event: Arc<str>,
+        trigger: TriggerName,
+        origin: Arc<str>,
+        scheduled: Zoned,
+    ) -> Job {
+        let now = self.clock.now();
+        let id = self.ids.next(&now);
+        Job {
+            id,
+            group: id,
+            parent: id,
+            owner: owner.clone(),
+            tree: tree.clone(),
+            chain: vec![event.clone()],
+            event,
+            trigger,
+            origin,
+            scheduled,
+            queued: now,
+        }
+    }
+
+    /// Runs one job to its end (§10.1): late evaluation, expiry, execution,
+    /// notification, the `done` entry, then the chained jobs, queued against
+    /// `current`, the owner's events as they are now.
+    pub fn run(&mut self, job: &Job, executor: &mut dyn Executor, current: &Arc<Tree>, journal: &mut dyn Journal) -> Vec<Job> {
+        let Some(definition) = job.tree.get(&job.event).and_then(|e| e.definition()) else {
+            let message = format!("cannot activate event ({}): it has no definition", job.event);
+            journal.entry(self.message(&job.owner, &message, "error"));
+            return self.finish(job, "", Outcome::Failure(message), current, journal);
+        };
+        let activation = Activation::evaluate(job, definition, self.clock.now(), &self.settings);
+        let kind = if activation.expired { "expire" } else { "activate" };
+        journal.entry(
+            self.job_entry(kind, job)
+                .field("eventchain", job.chain_text())
+                .field("triggername", job.trigger)
+                .field("triggerorigin", &job.origin),
+        );
+        journal.activated(job, &activation);
+        let outcome = if activation.expired { Outcome::Failure("expired".into()) } else { executor.execute(job, &activation) };
+        if outcome == Outcome::Success {
+            self.notify(job, &activation, journal);
+        }
+        let list = if outcome == Outcome::Success { &activation.next_event } else { &activation.failover_event };
+        self.finish(job, list, outcome, current, journal)
+    }
+
+    /// §12: one `notify-email` entry and one message per recipient.
+    fn notify(&self, job: &Job, activation: &Activation, journal: &mut dyn Journal) {
+        let limit = self.settings.max_email_notifications;
+        let (recipients, count) = notify::recipients(activation, limit);
+        if count > limit {
+            let text =
+                format!("limited user ({}) event ({}) email notification recipients from ({count}) to ({limit})", job.owner, job.event);
+            journal.entry(self.message("", &text, "error"));
+        }
+        for to in recipients {
+            journal.entry(self.entry("notify-email", &job.owner).field("addrs", &to).field("eventname", &job.event));
+            journal.notification(&notify::compose(job, activation, &self.settings, to));
+        }
+    }
+
+    /// §10.1 steps 6–8 and §10.2: the `done` entry, the limits, the chained jobs.
+    fn finish(&mut self, job: &Job, list: &str, outcome: Outcome, current: &Arc<Tree>, journal: &mut dyn Journal) -> Vec<Job> {
+        let targets = chain::targets(&job.event, list);
+        let (trigger, kind) = match outcome {
+            Outcome::Success => (TriggerName::Next, "next"),
+            Outcome::Failure(_) => (TriggerName::Failover, "failover"),
+        };
+        let shown = targets.iter().map(chain::Target::shown).collect::<Vec<_>>().join(":");
+        journal.entry(
+            self.job_entry("done", job)
+                .field("nexteventnames", &shown)
+                .field("nexteventtype", if targets.is_empty() { "None" } else { kind })
+                .field("nnextevents", targets.len()),
+        );
+        if targets.is_empty() {
+            return Vec::new();
+        }
+        if job.chain.len() >= self.settings.max_chain_events.max(1) {
+            let text = format!("event chain limit ({}) reached at ({shown})", self.settings.max_chain_events.max(1));
+            journal.entry(self.message(&job.owner, &text, "error"));
+            return Vec::new();
+        }
+        if targets.len() > self.settings.max_next_events.max(1) {
+            let text = format!("next event limit ({}) reached at ({shown})", self.settings.max_next_events.max(1));
+            journal.entry(self.message("", &text, "error"));
+            return Vec::new();
+        }
+        let mut jobs = Vec::new();
+        for target in &targets {
+            if let Some(refusal) = chain::refusal(current, &job.event, target) {
+                journal.entry(self.message(&job.owner, &refusal, "error"));
+                continue;
+            }
+            let name = chain::name(current, target);
+            let now = self.clock.now();
+            let mut chain = job.chain.clone();
+            chain.push(name.clone());
+            let chained = Job {
+                id: self.ids.next(&now),
+                group: job.group,
+                parent: job.id,
+                owner: job.owner.clone(),
+                tree: current.clone(),
+                event: name.clone(),
+                trigger,
+                origin: name,
+                chain,
+                scheduled: now.clone(),
+                queued: now,
+            };
+            self.log_queued(&chained, journal);
+            jobs.push(chained);
+        }
+        jobs
+    }
+
+    fn log_queued(&self, job: &Job, journal: &mut dyn Journal) {
+        journal.entry(
+            self.job_entry("queue", job)
+                .field("eventchain", job.chain_text())
+                .field("queuetime", log_datetime(&job.queued.datetime()))
+                .field("schedtime", log_datetime(&job.scheduled.datetime()))
+                .field("triggername", job.trigger)
+                .field("triggerorigin", &job.origin),
+        );
+    }
+
+    /// An entry with the fields every job entry has.
+    fn job_entry(&self, kind: &'static str, job: &Job) -> Entry {
+        self.entry(kind, &job.owner)
+            .field("eventname", &job.event)
+            .field("jobgid", job.group)
+            .field("jobid", job.id)
+            .field("pjobid", job.parent)
+    }
+
+    /// A `message` entry.
+    pub fn message(&self, user: &str, text: &str, kind: &str) -> Entry {
+        self.entry("message", user).field("message", text).field("type", kind)
+    }
+}

@@ -1,0 +1,343 @@
+//! `hcron run` against §19's scenarios on activation, chains, limits,
+//! failover, e-mail and the simulator's arguments, compared line for line.
+
+use crate::util::{TreeBuilder, assert_lines, expected, full};
+
+const START: &str = "|2020-01-01T00:00:00|start-logging|\n|2020-01-01T00:00:00|start||fqdn={fqdn}|servername=testserver|version={version}";
+
+/// The `work` lines of minutes in which nothing fires, from `hh:mm` on.
+fn idle(hour: u32, from: u32, to: u32) -> String {
+    (from..to).map(|m| format!("|2020-01-01T{hour:02}:{m:02}:00|work||count=0|elapsed=\n")).collect()
+}
+
+#[test]
+fn s01_plain_schedule_full_output() {
+    let tree = TreeBuilder::new().file("hello", full("when_minute=0,30\n"));
+    let (out, err, code) = tree.simulate(&[], "202001010000", "202001010100");
+    assert_eq!((code, err.as_str()), (0, ""));
+    let job = |minute: u32, id: u32| {
+        let t = format!("2020-01-01T00:{minute:02}:00");
+        format!(
+            "|{t}|queue|{{user}}|eventchain=/hello|eventname=/hello|jobgid=J{id}|jobid=J{id}|pjobid=J{id}|queuetime=|schedtime=2020-01-01 00:{minute:02}:00|triggername=clock|triggerorigin=hcron-run\n\
+             |{t}|work||count=1|elapsed=\n\
+             |{t}|activate|{{user}}|eventchain=/hello|eventname=/hello|jobgid=J{id}|jobid=J{id}|pjobid=J{id}|triggername=clock|triggerorigin=hcron-run\n\
+             |{t}|done|{{user}}|eventname=/hello|jobgid=J{id}|jobid=J{id}|nexteventnames=|nexteventtype=None|nnextevents=0|pjobid=J{id}\n"
+        )
+    };
+    let want = format!("{START}\n{}{}{}{}", job(0, 1), idle(0, 1, 30), job(30, 2), idle(0, 31, 60));
+    assert_lines(&out, &expected(&want));
+}
+
+#[test]
+fn s37_next_chain() {
+    let tree = TreeBuilder::new()
+        .file("a/start", full("when_minute=0\nwhen_hour=0\nnext_event=step2\n"))
+        .file("a/step2", "command=step2 $HCRON_EVENT_CHAIN $HCRON_TRIGGER_NAME $HCRON_TRIGGER_ORIGIN\nhost=h\n");
+    let (out, _, code) = tree.simulate(&["--show-event"], "202001010000", "202001010001");
+    assert_eq!(code, 0);
+    assert_lines(
+        &out,
+        &expected(&format!(
+            "{START}
+            |2020-01-01T00:00:00|queue|{{user}}|eventchain=/a/start|eventname=/a/start|jobgid=J1|jobid=J1|pjobid=J1|queuetime=|schedtime=2020-01-01 00:00:00|triggername=clock|triggerorigin=hcron-run
+            |2020-01-01T00:00:00|work||count=1|elapsed=
+            |2020-01-01T00:00:00|activate|{{user}}|eventchain=/a/start|eventname=/a/start|jobgid=J1|jobid=J1|pjobid=J1|triggername=clock|triggerorigin=hcron-run
+            |    as_user={{user}}
+            |    host=h1
+            |    command=true
+            |    notify_email=
+            |    notify_subject=
+            |    notify_message=
+            |    when_year=2020
+            |    when_month=1
+            |    when_day=1
+            |    when_hour=0
+            |    when_minute=0
+            |    when_dow=2
+            |    next_event=step2
+            |    failover_event=
+            |2020-01-01T00:00:00|done|{{user}}|eventname=/a/start|jobgid=J1|jobid=J1|nexteventnames=/a/step2|nexteventtype=next|nnextevents=1|pjobid=J1
+            |2020-01-01T00:00:00|queue|{{user}}|eventchain=/a/start:/a/step2|eventname=/a/step2|jobgid=J1|jobid=J2|pjobid=J1|queuetime=|schedtime=2020-01-01 00:00:00|triggername=next|triggerorigin=/a/step2
+            |2020-01-01T00:00:00|activate|{{user}}|eventchain=/a/start:/a/step2|eventname=/a/step2|jobgid=J1|jobid=J2|pjobid=J1|triggername=next|triggerorigin=/a/step2
+            |    as_user={{user}}
+            |    host=h
+            |    command=step2 /a/start:/a/step2 next /a/step2
+            |    notify_email=
+            |    notify_subject=
+            |    notify_message=
+            |    when_year=2020
+            |    when_month=1
+            |    when_day=1
+            |    when_hour=0
+            |    when_minute=0
+            |    when_dow=2
+            |    next_event=
+            |    failover_event=
+            |2020-01-01T00:00:00|done|{{user}}|eventname=/a/step2|jobgid=J1|jobid=J2|nexteventnames=|nexteventtype=None|nnextevents=0|pjobid=J1"
+        )),
+    );
+}
+
+/// Only the lines of these types, for scenarios where the rest is noise.
+fn only(out: &str, kinds: &[&str]) -> String {
+    out.lines().filter(|l| kinds.iter().any(|k| l.split('|').nth(1) == Some(k))).map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn s38_s39_chain_names_are_normalised_and_duplicates_kept() {
+    // decisions.md, fixed 4: ./ and ../ resolve; climbing above events/ is an error.
+    let tree = TreeBuilder::new()
+        .file("a/start", full("when_minute=0\nwhen_hour=0\nnext_event=../b/other:./dot:step2::step2:../../up\n"))
+        .file("a/step2", full("when_month=2\n"))
+        .file("b/other", full("when_month=2\n"));
+    let (out, _, _) = tree.simulate(&[], "202001010000", "202001010001");
+    assert_lines(
+        &only(&out, &["done", "message", "queue"]),
+        &expected(
+            "|2020-01-01T00:00:00|queue|{user}|eventchain=/a/start|eventname=/a/start|jobgid=J1|jobid=J1|pjobid=J1|queuetime=|schedtime=2020-01-01 00:00:00|triggername=clock|triggerorigin=hcron-run
+             |2020-01-01T00:00:00|done|{user}|eventname=/a/start|jobgid=J1|jobid=J1|nexteventnames=/b/other:/a/dot:/a/step2:/a:/a/step2:../../up|nexteventtype=next|nnextevents=6|pjobid=J1
+             |2020-01-01T00:00:00|queue|{user}|eventchain=/a/start:/b/other|eventname=/b/other|jobgid=J1|jobid=J2|pjobid=J1|queuetime=|schedtime=2020-01-01 00:00:00|triggername=next|triggerorigin=/b/other
+             |2020-01-01T00:00:00|message|{user}|message=chained event (/a/dot) does not exist.|type=error
+             |2020-01-01T00:00:00|queue|{user}|eventchain=/a/start:/a/step2|eventname=/a/step2|jobgid=J1|jobid=J3|pjobid=J1|queuetime=|schedtime=2020-01-01 00:00:00|triggername=next|triggerorigin=/a/step2
+             |2020-01-01T00:00:00|message|{user}|message=chained event (/a) does not exist.|type=error
+             |2020-01-01T00:00:00|queue|{user}|eventchain=/a/start:/a/step2|eventname=/a/step2|jobgid=J1|jobid=J4|pjobid=J1|queuetime=|schedtime=2020-01-01 00:00:00|triggername=next|triggerorigin=/a/step2
+             |2020-01-01T00:00:00|message|{user}|message=chained event (../../up) of (/a/start) climbs above events/.|type=error
+             |2020-01-01T00:00:00|done|{user}|eventname=/b/other|jobgid=J1|jobid=J2|nexteventnames=|nexteventtype=None|nnextevents=0|pjobid=J1
+             |2020-01-01T00:00:00|done|{user}|eventname=/a/step2|jobgid=J1|jobid=J3|nexteventnames=|nexteventtype=None|nnextevents=0|pjobid=J1
+             |2020-01-01T00:00:00|done|{user}|eventname=/a/step2|jobgid=J1|jobid=J4|nexteventnames=|nexteventtype=None|nnextevents=0|pjobid=J1",
+        ),
+    );
+}
+
+/// The `command` lines `--show-event` printed.
+fn commands(out: &str) -> Vec<String> {
+    out.lines().filter_map(|l| l.strip_prefix("    command=")).map(str::to_owned).collect()
+}
+
+#[test]
+fn s40_self_loop_stops_at_the_chain_limit() {
+    for next in ["self", "$HCRON_EVENT_NAME[-1]"] {
+        let tree = TreeBuilder::new()
+            .file("loop/self", full(&format!("when_minute=0\nwhen_hour=0\nnext_event={next}\ncommand=n=#HCRON_SELF_CHAIN\n")));
+        let (out, _, _) = tree.simulate(&["--show-event"], "202001010000", "202001010001");
+        assert_eq!(commands(&out), ["n=1", "n=2", "n=3", "n=4", "n=5"], "{next}");
+        let messages = only(&out, &["message"]);
+        assert_eq!(
+            messages,
+            expected("|2020-01-01T00:00:00|message|{user}|message=event chain limit (5) reached at (/loop/self)|type=error")
+        );
+        assert_eq!(out.lines().filter(|l| l.contains("|activate|")).count(), 5);
+    }
+}
+
+#[test]
+fn s41_fan_out_limit_is_all_or_nothing() {
+    let mut tree = TreeBuilder::new()
+        .file("f/nine", full("when_minute=0\nwhen_hour=0\nnext_event=1:2:3:4:5:6:7:8:9\n"))
+        .file("f/eight", full("when_minute=1\nwhen_hour=0\nnext_event=1:2:3:4:5:6:7:8\n"));
+    for n in 1..=9 {
+        tree = tree.file(&format!("f/{n}"), format!("as_user=\nhost=h\ncommand=target {n}\n"));
+    }
+    let (out, _, _) = tree.simulate(&["--show-event"], "202001010000", "202001010002");
+    assert_eq!(
+        only(&out, &["message"]),
+        "2020-01-01T00:00:00|message||message=next event limit (8) reached at (/f/1:/f/2:/f/3:/f/4:/f/5:/f/6:/f/7:/f/8:/f/9)|type=error\n"
+    );
+    let commands = commands(&out);
+    assert_eq!(commands[..2], ["true".to_owned(), "true".to_owned()], "nothing chained from /f/nine");
+    assert_eq!(commands[2..], (1..=8).map(|n| format!("target {n}")).collect::<Vec<_>>());
+}
+
+#[test]
+fn s42_chain_targets_by_type() {
+    let tree = TreeBuilder::new()
+        .file("c/start", full("when_minute=0\nwhen_hour=0\nnext_event=tmpl:partial:badwhen:baddef:badinc\n"))
+        .file("c/tmpl", "template_name=tmpl\ncommand=from template\n")
+        .file("c/partial", "command=from partial\n")
+        .file("c/badwhen", "when_minute=99\ncommand=from badwhen\n")
+        .file("c/baddef", "no equals here\n")
+        .file("c/badinc", "include /missing\n");
+    let (out, _, _) = tree.simulate(&["--show-event"], "202001010000", "202001010001");
+    assert_eq!(commands(&out), ["true", "from template", "from partial", "from badwhen"]);
+    assert_eq!(
+        only(&out, &["message"]),
+        expected(
+            "|2020-01-01T00:00:00|message|{user}|message=chained event (/c/baddef) was rejected (bad definition).|type=error
+             |2020-01-01T00:00:00|message|{user}|message=chained event (/c/badinc) was rejected (cannot process include(s)).|type=error"
+        )
+    );
+}
+
+#[test]
+fn s43_failover_and_bounded_retries() {
+    let tree = TreeBuilder::new()
+        .file("job", full("when_minute=0\nwhen_hour=0\nnext_event=ok_next\nfailover_event=retry\nnotify_email=ops@x\n"))
+        .file("ok_next", "as_user=\nhost=h\ncommand=ok\n")
+        .file("retry", "as_user=\nhost=h\ncommand=retry\nfailover_event=retry\n");
+    let (out, _, _) = tree.simulate(&["--fail-events", "/job:/retry"], "202001010000", "202001010001");
+    assert!(!out.contains("notify-email"), "no mail on failure:\n{out}");
+    assert_lines(
+        &only(&out, &["activate", "done", "message"]),
+        &expected(
+            "|2020-01-01T00:00:00|activate|{user}|eventchain=/job|eventname=/job|jobgid=J1|jobid=J1|pjobid=J1|triggername=clock|triggerorigin=hcron-run
+             |2020-01-01T00:00:00|done|{user}|eventname=/job|jobgid=J1|jobid=J1|nexteventnames=/retry|nexteventtype=failover|nnextevents=1|pjobid=J1
+             |2020-01-01T00:00:00|activate|{user}|eventchain=/job:/retry|eventname=/retry|jobgid=J1|jobid=J2|pjobid=J1|triggername=failover|triggerorigin=/retry
+             |2020-01-01T00:00:00|done|{user}|eventname=/retry|jobgid=J1|jobid=J2|nexteventnames=/retry|nexteventtype=failover|nnextevents=1|pjobid=J1
+             |2020-01-01T00:00:00|activate|{user}|eventchain=/job:/retry:/retry|eventname=/retry|jobgid=J1|jobid=J3|pjobid=J2|triggername=failover|triggerorigin=/retry
+             |2020-01-01T00:00:00|done|{user}|eventname=/retry|jobgid=J1|jobid=J3|nexteventnames=/retry|nexteventtype=failover|nnextevents=1|pjobid=J2
+             |2020-01-01T00:00:00|activate|{user}|eventchain=/job:/retry:/retry:/retry|eventname=/retry|jobgid=J1|jobid=J4|pjobid=J3|triggername=failover|triggerorigin=/retry
+             |2020-01-01T00:00:00|done|{user}|eventname=/retry|jobgid=J1|jobid=J4|nexteventnames=/retry|nexteventtype=failover|nnextevents=1|pjobid=J3
+             |2020-01-01T00:00:00|activate|{user}|eventchain=/job:/retry:/retry:/retry:/retry|eventname=/retry|jobgid=J1|jobid=J5|pjobid=J4|triggername=failover|triggerorigin=/retry
+             |2020-01-01T00:00:00|done|{user}|eventname=/retry|jobgid=J1|jobid=J5|nexteventnames=/retry|nexteventtype=failover|nnextevents=1|pjobid=J4
+             |2020-01-01T00:00:00|message|{user}|message=event chain limit (5) reached at (/retry)|type=error",
+        ),
+    );
+}
+
+#[test]
+fn s44_success_email() {
+    let tree = TreeBuilder::new().file(
+        "job",
+        full("when_minute=0\nwhen_hour=0\nnotify_email=ops@example.com, dev@example.com\nnotify_message=line1\\nline2\\tTabbed $HCRON_EVENT_NAME\n"),
+    );
+    let (out, _, _) = tree.simulate(&["--show-email"], "202001010000", "202001010001");
+    assert_lines(
+        &only_after(&out, "|activate|"),
+        &expected(
+            "|2020-01-01T00:00:00|notify-email|{user}|addrs=ops@example.com|eventname=/job
+             |    From: {user}@{fqdn}
+             |    To: ops@example.com
+             |    Subject: hcron (testserver): \"/job\" executed at {user}@h1
+             |
+             |    line1
+             |    line2   Tabbed /job
+             |2020-01-01T00:00:00|notify-email|{user}|addrs=dev@example.com|eventname=/job
+             |    From: {user}@{fqdn}
+             |    To: dev@example.com
+             |    Subject: hcron (testserver): \"/job\" executed at {user}@h1
+             |
+             |    line1
+             |    line2   Tabbed /job
+             |2020-01-01T00:00:00|done|{user}|eventname=/job|jobgid=J1|jobid=J1|nexteventnames=|nexteventtype=None|nnextevents=0|pjobid=J1",
+        ),
+    );
+}
+
+/// The lines after the first one containing `marker`.
+fn only_after(out: &str, marker: &str) -> String {
+    out.lines().skip_while(|l| !l.contains(marker)).skip(1).map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn s45_custom_subject() {
+    let tree = TreeBuilder::new()
+        .file("job", full("when_minute=0\nwhen_hour=0\nnotify_email=a@x\nnotify_subject=  custom subject $HCRON_SERVER_NAME  \n"));
+    let (out, _, _) = tree.simulate(&["--show-email"], "202001010000", "202001010001");
+    assert!(out.contains("\n    Subject: custom subject testserver\n"), "{out}");
+}
+
+#[test]
+fn s46_recipient_limit() {
+    let addresses: Vec<String> = (1..=18).map(|n| format!("u{n}@x")).collect();
+    let tree = TreeBuilder::new().file("job", full(&format!("when_minute=0\nwhen_hour=0\nnotify_email={}\n", addresses.join(","))));
+    let (out, _, _) = tree.simulate(&[], "202001010000", "202001010001");
+    let mailed: Vec<&str> = out.lines().filter(|l| l.contains("|notify-email|")).collect();
+    assert_eq!(mailed.len(), 16);
+    assert!(mailed[15].contains("addrs=u16@x"));
+    assert_eq!(
+        only(&out, &["message"]),
+        expected(
+            "|2020-01-01T00:00:00|message||message=limited user ({user}) event (/job) email notification recipients from (18) to (16)|type=error"
+        )
+    );
+}
+
+#[test]
+fn s47_empty_command_succeeds_in_the_simulator() {
+    let tree = TreeBuilder::new()
+        .file("job", full("when_minute=0\nwhen_hour=0\ncommand=\nnext_event=ok_next\nfailover_event=bad\n"))
+        .file("ok_next", "as_user=\nhost=h\ncommand=ok\n")
+        .file("bad", "as_user=\nhost=h\ncommand=bad\n");
+    let config = tree.root().parent().unwrap().join("run.conf");
+    std::fs::write(&config, "{'error_on_empty_command': True}").unwrap();
+    let (out, _, code) = tree.simulate(&["-c", config.to_str().unwrap()], "202001010000", "202001010001");
+    assert_eq!(code, 0);
+    assert!(out.contains("|done|") && out.contains("nexteventnames=/ok_next|nexteventtype=next"), "{out}");
+    assert!(out.contains("eventname=/ok_next|jobgid=J1|jobid=J2"), "{out}");
+}
+
+#[test]
+fn s48_expiry_against_the_simulated_clock() {
+    // decisions.md, fixed 7: an expired job fails and follows failover_event.
+    let tree = TreeBuilder::new()
+        .file("always", full("when_minute=0\nwhen_hour=0\nwhen_expire=-1\nnext_event=n\nfailover_event=f\nnotify_email=a@x\n"))
+        .file("zero", full("when_minute=0\nwhen_hour=0\nwhen_expire=0\n"))
+        .file("junk", full("when_minute=0\nwhen_hour=0\nwhen_expire=abc\n"))
+        .file("thirty", full("when_minute=0\nwhen_hour=0\nwhen_expire=00:00:30\n"))
+        .file("n", "as_user=\nhost=h\ncommand=n\n")
+        .file("f", "as_user=\nhost=h\ncommand=f\n");
+    let (out, _, _) = tree.simulate(&[], "202001010000", "202001010001");
+    let expired: Vec<&str> = out.lines().filter(|l| l.contains("|expire|")).collect();
+    assert_eq!(expired.len(), 1);
+    assert!(expired[0].contains("eventname=/always"));
+    assert!(!out.contains("notify-email"));
+    assert!(out.contains("eventname=/always|jobgid=J1|jobid=J1|nexteventnames=/f|nexteventtype=failover"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.contains("|activate|")).count(), 4, "zero, junk, thirty and the failover");
+}
+
+#[test]
+fn s49_date_variables() {
+    let tree = TreeBuilder::new().file(
+        "d",
+        full("when_minute=1\nwhen_hour=12\ncommand=$HCRON_SCHEDULE_DATETIME $HCRON_SCHEDULE_DATETIME_UTC $HCRON_SCHEDULE_EPOCHTIME $HCRON_SCHEDULE_EPOCHTIME_UTC\n"),
+    );
+    let (out, _, _) = tree.simulate_in("America/Toronto", &["--show-event"], "202001011200", "202001011202");
+    // decisions.md, fixed 5: the UTC epoch is the epoch.
+    assert_eq!(commands(&out), ["2020:01:01:12:01:00:00:3 2020:01:01:17:01:00:00:3 1577898060 1577898060"]);
+}
+
+#[test]
+fn s49_every_late_builtin() {
+    let tree = TreeBuilder::new()
+        .file("a/b", full("when_minute=0\nwhen_hour=0\nnext_event=b\ncommand=$HCRON_JOBID/$HCRON_JOBGID/$HCRON_PJOBID $HCRON_EVENT_CHAIN [$HCRON_SELF_CHAIN] #HCRON_SELF_CHAIN $HCRON_TRIGGER_NAME $HCRON_TRIGGER_ORIGIN $HCRON_QUEUE_DATETIME $HCRON_ACTIVATE_EPOCHTIME\nnotify_subject=$HCRON_HOST_NAME $HCRON_SERVER_NAME\n"));
+    let (out, _, _) = tree.simulate(&["--show-event", "-c", "/dev/null"], "202001010000", "202001010001");
+    let fqdn = hcron::host::fqdn();
+    let lines = commands(&out);
+    assert_eq!(lines.len(), 5);
+    let parts: Vec<&str> = lines[1].split(' ').collect();
+    let ids: Vec<&str> = parts[0].split('/').collect();
+    assert_ne!(ids[0], ids[1], "own id differs from the group's");
+    assert_eq!(ids[1], lines[0].split(['/', ' ']).next().unwrap(), "group id is the root's id");
+    assert_eq!(parts[1..].join(" "), "/a/b:/a/b [/a/b:/a/b] 2 next /a/b 2020:01:01:00:00:00:00:3 1577836800");
+    assert!(out.contains(&format!("\n    notify_subject={fqdn} testserver\n")), "{out}");
+}
+
+#[test]
+fn s62_arguments() {
+    let tree = TreeBuilder::new().file("e", full(""));
+    let (out, err, code) = tree.simulate(&[], "202001020000", "202001010000");
+    assert_eq!(
+        (out.as_str(), err.as_str(), code),
+        ("", "error: start time (2020-01-02 00:00:00) is after end time (2020-01-01 00:00:00)\n", 1)
+    );
+    let (out, _, code) = tree.simulate(&[], "202001010000", "202001010000");
+    assert_eq!(code, 0);
+    assert_lines(&out, &expected(START));
+    let (_, err, code) = tree.simulate(&[], "2020010", "202001010000");
+    assert_eq!((err.as_str(), code), ("error: bad/missing argument\n", 1));
+
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("e"), full("")).unwrap();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).arg("run").args(args).output().unwrap();
+        (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap(), output.status.code().unwrap())
+    };
+    let (_, err, code) = run(&[other.path().to_str().unwrap(), "20200101", "20200102"]);
+    assert_eq!((err.as_str(), code), ("error: no events found/loaded\n", 1));
+    let (out, _, code) = run(&["-h"]);
+    assert!(out.starts_with("usage: hcron run") && code == 1, "-h exits 1, as the original");
+    let (_, err, code) = run(&["--bogus"]);
+    assert!(err.starts_with("error: bad/missing argument\n") && code == 1, "{err}");
+    let (_, err, code) = run(&[]);
+    assert_eq!((err.as_str(), code), ("error: bad/missing argument\n", 1));
+}
