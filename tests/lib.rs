@@ -8,3 +8,4 @@ mod properties;
 mod run;
 mod scenarios;
 mod seeds;
+mod textwrap_python;

@@ -140,3 +140,14 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn log_lines_read_back(user in language_text(), value in language_text()) {
+        let entry = hcron::log::Entry::new("2020-01-01T00:00:00".into(), "message", &user).field("message", &value).field("type", "info");
+        let parsed = hcron::log::parse_line(&entry.line()).expect("a log line");
+        prop_assert!(!entry.line().contains('\n'));
+        prop_assert_eq!(parsed.user, user);
+        prop_assert_eq!(&parsed.fields[0], &("message".to_owned(), value));
+    }
+}
