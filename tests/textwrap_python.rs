@@ -39,7 +39,8 @@ fn wraps_like_cpython() {
         \x20   w = textwrap.TextWrapper(width=width, initial_indent='    ', subsequent_indent='    ', replace_whitespace=replace)\n\
         \x20   out.append(w.wrap(text))\n\
         json.dump(out, sys.stdout)\n";
-    let mut python = Command::new("python3").args(["-c", script]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("python3 runs");
+    let mut python =
+        Command::new("python3").args(["-c", script]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("python3 runs");
     python.stdin.take().unwrap().write_all(serde_json::to_string(&cases).unwrap().as_bytes()).unwrap();
     let output = python.wait_with_output().unwrap();
     assert!(output.status.success());
