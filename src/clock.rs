@@ -50,43 +50,32 @@ pub fn hcron_datetime(time: &DateTime) -> String {
     let sunday_zero = time.weekday().to_sunday_zero_offset();
     let monday_zero = time.weekday().to_monday_zero_offset();
     let week = (i32::from(time.day_of_year()) - 1 + 7 - i32::from(monday_zero)) / 7;
-    format!(
-        "{:04}:{:02}:{:02}:{:02}:{:02}:{:02}:{week:02}:{sunday_zero}",
-        time.year(),
-        time.month(),
-        time.day(),
-        time.hour(),
-        time.minute(),
-        time.second()
-    )
+    format!("{}:{week:02}:{sunday_zero}", numeric(time, ':', ':'))
 }
 
 /// A log line's timestamp: `YYYY-MM-DDTHH:MM:SS[.ffffff]`, microseconds
 /// only when not zero (§15).
 pub fn log_timestamp(time: &DateTime) -> String {
-    with_micros(time, 'T')
+    numeric(time, 'T', '-') + &micros(time)
 }
 
 /// A date in a log value: `YYYY-MM-DD HH:MM:SS[.ffffff]`.
 pub fn log_datetime(time: &DateTime) -> String {
-    with_micros(time, ' ')
+    numeric(time, ' ', '-') + &micros(time)
 }
 
-fn with_micros(time: &DateTime, separator: char) -> String {
-    let mut text = format!(
-        "{:04}-{:02}-{:02}{separator}{:02}:{:02}:{:02}",
-        time.year(),
-        time.month(),
-        time.day(),
-        time.hour(),
-        time.minute(),
-        time.second()
-    );
-    let micros = time.subsec_nanosecond() / 1000;
-    if micros != 0 {
-        text += &format!(".{micros:06}");
+/// `YYYY?MM?DD<between>HH:MM:SS` with `?` the date separator.
+fn numeric(time: &DateTime, between: char, date: char) -> String {
+    let (y, mo, d, h, mi, s) = (time.year(), time.month(), time.day(), time.hour(), time.minute(), time.second());
+    format!("{y:04}{date}{mo:02}{date}{d:02}{between}{h:02}:{mi:02}:{s:02}")
+}
+
+/// `.ffffff`, or nothing when the microseconds are zero.
+fn micros(time: &DateTime) -> String {
+    match time.subsec_nanosecond() / 1000 {
+        0 => String::new(),
+        micros => format!(".{micros:06}"),
     }
-    text
 }
 
 #[cfg(test)]

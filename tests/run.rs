@@ -451,6 +451,10 @@ fn s62_arguments() {
     assert_lines(&out, &expected(START));
     let (_, err, code) = tree.simulate(&[], "2020010", "202001010000");
     assert_eq!((err.as_str(), code), ("error: bad/missing argument\n", 1));
+    let (out, _, code) = tree.simulate(&["-d", "0.01"], "202001010000", "202001010003");
+    assert_eq!((out.matches("|work|").count(), code), (3, 0), "-d pauses between minutes");
+    let (_, err, code) = tree.simulate(&["-d", "-1"], "202001010000", "202001010003");
+    assert!(err.starts_with("error: bad/missing argument\n") && code == 1, "{err}");
 
     let other = tempfile::tempdir().unwrap();
     std::fs::write(other.path().join("e"), full("")).unwrap();

@@ -7,7 +7,6 @@ use std::process::Command;
 
 use hcron::config::Config;
 use hcron::event::LoadContext;
-use hcron::event::when::Minute;
 use hcron::tree::{self, Loaded, LocalFs, Options};
 use jiff::ToSpan;
 use jiff::civil::DateTime;
@@ -129,15 +128,7 @@ pub fn fires(loaded: &Loaded, event: &str, start: &str, end: &str) -> Vec<String
     let (mut t, end): (DateTime, DateTime) = (start.parse().unwrap(), end.parse().unwrap());
     let mut fired = Vec::new();
     while t < end {
-        let minute = Minute {
-            year: t.year().into(),
-            month: t.month() as u8,
-            day: t.day() as u8,
-            hour: t.hour() as u8,
-            minute: t.minute() as u8,
-            dow: t.weekday().to_sunday_zero_offset() as u8,
-        };
-        if schedule.matches(&minute) {
+        if schedule.matches(&hcron::schedule::minute_of(&t)) {
             fired.push(t.strftime("%Y-%m-%d %H:%M").to_string());
         }
         t = t.checked_add(1.minute()).unwrap();
