@@ -419,7 +419,32 @@ fn s49_date_variables() {
     );
     let (out, _, _) = tree.simulate_in("America/Toronto", &["--show-event"], "202001011200", "202001011202");
     // decisions.md, fixed 5: the UTC epoch is the epoch.
-    assert_eq!(commands(&out), ["2020:01:01:12:01:00:00:3 2020:01:01:17:01:00:00:3 1577898060 1577898060"]);
+    assert_lines(
+        &out,
+        &expected(
+            "|2020-01-01T12:00:00|start-logging|
+             |2020-01-01T12:00:00|start||fqdn={fqdn}|servername=testserver|version={version}
+             |2020-01-01T12:00:00|work||count=0|elapsed=
+             |2020-01-01T12:01:00|queue|{user}|eventchain=/d|eventname=/d|jobgid=J1|jobid=J1|pjobid=J1|queuetime=|schedtime=2020-01-01 12:01:00|triggername=clock|triggerorigin=hcron-run
+             |2020-01-01T12:01:00|work||count=1|elapsed=
+             |2020-01-01T12:01:00|activate|{user}|eventchain=/d|eventname=/d|jobgid=J1|jobid=J1|pjobid=J1|triggername=clock|triggerorigin=hcron-run
+             |    as_user={user}
+             |    host=h1
+             |    command=2020:01:01:12:01:00:00:3 2020:01:01:17:01:00:00:3 1577898060 1577898060
+             |    notify_email=
+             |    notify_subject=
+             |    notify_message=
+             |    when_year=2020
+             |    when_month=1
+             |    when_day=1
+             |    when_hour=12
+             |    when_minute=1
+             |    when_dow=2
+             |    next_event=
+             |    failover_event=
+             |2020-01-01T12:01:00|done|{user}|eventname=/d|jobgid=J1|jobid=J1|nexteventnames=|nexteventtype=None|nnextevents=0|pjobid=J1",
+        ),
+    );
 }
 
 #[test]
