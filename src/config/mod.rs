@@ -71,6 +71,12 @@ pub struct Config {
     pub test_net_retry: u32,
     /// Log to syslog as well.
     pub use_syslog: bool,
+    /// Skipped minutes run after a clock step or a stall; older ones are logged as missed.
+    pub max_catchup_minutes: u32,
+    /// The daemon's control socket.
+    pub control_socket: PathBuf,
+    /// The job history database (SQLite).
+    pub history_path: PathBuf,
 }
 
 impl Default for Config {
@@ -101,6 +107,9 @@ impl Default for Config {
             test_net_delay: 1,
             test_net_retry: 5,
             use_syslog: false,
+            max_catchup_minutes: 60,
+            control_socket: "/run/hcron/control.sock".into(),
+            history_path: "/var/lib/hcron/history.sqlite".into(),
         }
     }
 }

@@ -150,14 +150,27 @@ impl<C: Clock> Engine<C> {
         }
     }
 
-    /// Runs one job to its end (§10.1): late evaluation, expiry, execution,
-    /// notification, the `done` entry, then the chained jobs, queued against
-    /// `current`, the owner's events as they are now.
+    /// Runs one job to its end (§10.1) with `executor`: [`Engine::activate`],
+    /// then the execution (none for an expired job), then [`Engine::complete`].
     pub fn run(&mut self, job: &Job, executor: &mut dyn Executor, current: &Arc<Tree>, journal: &mut dyn Journal) -> Vec<Job> {
+        match self.activate(job, journal) {
+            Ok(activation) => {
+                let outcome = if activation.expired { Outcome::Failure("expired".into()) } else { executor.execute(job, &activation) };
+                self.complete(job, Some(&activation), outcome, current, journal)
+            }
+            Err(failure) => self.complete(job, None, failure, current, journal),
+        }
+    }
+
+    /// §10.1 steps 1–3: late evaluation and the `activate` or `expire`
+    /// entry. An expired activation must not be executed: complete it with a
+    /// failure. `Err` when the job cannot be activated at all (its event has
+    /// no definition); complete it with that failure.
+    pub fn activate(&mut self, job: &Job, journal: &mut dyn Journal) -> Result<Activation, Outcome> {
         let Some(definition) = job.tree.get(&job.event).and_then(|e| e.definition()) else {
             let message = format!("cannot activate event ({}): it has no definition", job.event);
             journal.entry(self.message(&job.owner, &message, "error"));
-            return self.finish(job, "", Outcome::Failure(message), current, journal);
+            return Err(Outcome::Failure(message));
         };
         let activation = Activation::evaluate(job, definition, self.clock.now(), &self.settings);
         let kind = if activation.expired { "expire" } else { "activate" };
@@ -168,11 +181,28 @@ impl<C: Clock> Engine<C> {
                 .field("triggerorigin", &job.origin),
         );
         journal.activated(job, &activation);
-        let outcome = if activation.expired { Outcome::Failure("expired".into()) } else { executor.execute(job, &activation) };
-        if outcome == Outcome::Success {
-            self.notify(job, &activation, journal);
-        }
-        let list = if outcome == Outcome::Success { &activation.next_event } else { &activation.failover_event };
+        Ok(activation)
+    }
+
+    /// §10.1 steps 5–8: the notifications of a success, the `done` entry,
+    /// the limits, and the chained jobs, queued against `current` (the
+    /// owner's events as they are now).
+    pub fn complete(
+        &mut self,
+        job: &Job,
+        activation: Option<&Activation>,
+        outcome: Outcome,
+        current: &Arc<Tree>,
+        journal: &mut dyn Journal,
+    ) -> Vec<Job> {
+        let list = match (activation, &outcome) {
+            (Some(activation), Outcome::Success) => {
+                self.notify(job, activation, journal);
+                activation.next_event.as_str()
+            }
+            (Some(activation), Outcome::Failure(_)) => activation.failover_event.as_str(),
+            (None, _) => "",
+        };
         self.finish(job, list, outcome, current, journal)
     }
 

@@ -1,0 +1,3 @@
+//! The scheduler daemon.
+
+pub mod minutes;
