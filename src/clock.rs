@@ -12,6 +12,16 @@ pub trait Clock {
     fn now(&self) -> Zoned;
 }
 
+/// The system's clock, in its time zone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Zoned {
+        Zoned::now()
+    }
+}
+
 /// A clock that says what it was last set to.
 #[derive(Debug, Clone)]
 pub struct ManualClock {

@@ -3,13 +3,18 @@
 //! The flow: files → [`tree`] (one user's events) → [`event`] (parse,
 //! substitute, validate). See `ARCHITECTURE.md` for the whole map.
 
+pub mod account;
 pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod control;
+pub mod credentials;
 pub mod daemon;
 pub mod engine;
 pub mod event;
+pub mod exec;
+pub mod history;
 pub mod host;
 pub mod log;
 pub mod schedule;

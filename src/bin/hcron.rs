@@ -6,7 +6,7 @@ use clap::Parser;
 use clap::error::ErrorKind;
 
 fn main() -> ExitCode {
-    let cli = match hcron::cli::Cli::try_parse() {
+    let cli = match hcron::cli::Cli::try_parse_from(hcron::cli::legacy_arguments(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(error) if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => error.exit(),
         Err(error) => {

@@ -5,8 +5,11 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::client::try_ask;
 use super::tree_args::TreeArgs;
-use crate::event::{Event, glob::fnmatch};
+use crate::config::Config;
+use crate::control::{Listed, Request, Response};
+use crate::event::glob::fnmatch;
 
 /// Arguments of `hcron list`.
 #[derive(Debug, Args)]
@@ -17,6 +20,9 @@ pub struct ListArgs {
     /// Prefix each name with its status, type and reason.
     #[arg(long)]
     show_all: bool,
+    /// The original `hcron-info -es` form: `accepted::/name`, `rejected:<reason>:/name`.
+    #[arg(long, hide = true)]
+    legacy_status: bool,
     /// Shell-style pattern matched against whole names (`*` matches `/` too).
     #[arg(default_value = "*")]
     pattern: String,
@@ -24,24 +30,61 @@ pub struct ListArgs {
     tree: TreeArgs,
 }
 
-/// Lists the events of the tree.
+/// Lists the events: the daemon's view when it runs and no tree is named,
+/// else the tree's as it loads now.
 pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let loaded = args.tree.load()?;
-    let mut events: Vec<&Event> = loaded.loaded.tree.events().iter().filter(|e| fnmatch(&args.pattern, e.name())).collect();
-    events.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+    let rows = match daemon_view(&args)? {
+        Some(rows) => rows,
+        None => {
+            let loaded = args.tree.load()?;
+            loaded
+                .loaded
+                .tree
+                .events()
+                .iter()
+                .map(|e| Listed {
+                    name: e.name().to_string(),
+                    status: if e.is_accepted() { "accepted" } else { "rejected" }.into(),
+                    kind: e.kind().to_string(),
+                    reason: e.reason().to_string(),
+                })
+                .collect()
+        }
+    };
+    let mut rows: Vec<Listed> = rows.into_iter().filter(|e| fnmatch(&args.pattern, &e.name)).collect();
+    rows.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     let mut out = std::io::stdout().lock();
-    for event in events {
-        writeln!(out, "{}", line(event, args.show_status, args.show_all))?;
+    for row in rows {
+        writeln!(out, "{}", line(&row, &args))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// One listing line.
-pub fn line(event: &Event, show_status: bool, show_all: bool) -> String {
-    let status = if event.is_accepted() { "accepted" } else { "rejected" };
-    match (show_status, show_all) {
-        (_, true) => format!("{status}:{}:{}:{}", event.kind(), event.reason(), event.name()),
-        (true, false) => format!("{status}:{}", event.name()),
-        (false, false) => event.name().to_string(),
+/// The daemon's listing, when no tree is named and a daemon answers.
+fn daemon_view(args: &ListArgs) -> anyhow::Result<Option<Vec<Listed>>> {
+    if args.tree.events.is_some() {
+        return Ok(None);
+    }
+    let config = Config::find(args.tree.config.as_deref())?;
+    match try_ask(&config, &Request::List)? {
+        Some(Response::Events { events }) => Ok(Some(events)),
+        Some(Response::Error { message }) => anyhow::bail!("{message}"),
+        _ => Ok(None),
+    }
+}
+
+/// One listing line (§4.1).
+fn line(row: &Listed, args: &ListArgs) -> String {
+    let Listed { name, status, kind, reason } = row;
+    if args.legacy_status {
+        return match status.as_str() {
+            "accepted" => format!("accepted::{name}"),
+            _ => format!("rejected:{reason}:{name}"),
+        };
+    }
+    match (args.show_status, args.show_all) {
+        (_, true) => format!("{status}:{kind}:{reason}:{name}"),
+        (true, false) => format!("{status}:{name}"),
+        (false, false) => name.clone(),
     }
 }

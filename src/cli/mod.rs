@@ -2,6 +2,8 @@
 //! comments) and one file per subcommand.
 
 mod check;
+mod client;
+mod daemon_commands;
 mod list;
 mod run;
 mod tree_args;
@@ -26,6 +28,18 @@ enum Command {
     Check(check::CheckArgs),
     /// Simulate the events of a tree over a period: nothing runs, the log shows what would.
     Run(run::RunArgs),
+    /// Ask the daemon to re-read your events now.
+    Reload(daemon_commands::ConfigArg),
+    /// Ask the daemon to stop scheduling your events until the next reload.
+    Unload(daemon_commands::ConfigArg),
+    /// Ask the daemon to run one of your events now.
+    Activate(daemon_commands::ActivateArgs),
+    /// Print whether you are allowed, this host's name, or the server name.
+    Get(daemon_commands::GetArgs),
+    /// Print the daemon's state.
+    Info(daemon_commands::ConfigArg),
+    /// Print your jobs: when, which event, where, how they ended.
+    History(daemon_commands::HistoryArgs),
 }
 
 /// Runs a parsed command line; the binary prints the error, if any, once.
@@ -34,5 +48,36 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::List(args) => list::run(args),
         Command::Check(args) => check::run(args),
         Command::Run(args) => run::run(args),
+        Command::Reload(args) => daemon_commands::reload(args),
+        Command::Unload(args) => daemon_commands::unload(args),
+        Command::Activate(args) => daemon_commands::activate(args),
+        Command::Get(args) => daemon_commands::get(args),
+        Command::Info(args) => daemon_commands::info(args),
+        Command::History(args) => daemon_commands::history(args),
     }
+}
+
+/// The command line as `hcron` understands it: the original's separate
+/// programs (`hcron-reload`, `hcron-info -es`, ...) become subcommands
+/// (decisions 19); the deprecated ones say so on standard error.
+pub fn legacy_arguments(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let program = argv.first().and_then(|p| std::path::Path::new(p).file_name()).and_then(|n| n.to_str()).unwrap_or("hcron").to_owned();
+    let mut rest: Vec<std::ffi::OsString> = argv.into_iter().skip(1).collect();
+    let sub = match program.as_str() {
+        "hcron-reload" => "reload",
+        "hcron-activate" => "activate",
+        "hcron-info" if rest.first().is_some_and(|a| a == "-es") => {
+            rest.remove(0);
+            rest.insert(0, "--legacy-status".into());
+            "list"
+        }
+        "hcron-info" => "info",
+        "hcron-run" | "hcron-event" | "hcron-conv" => {
+            let sub = &program["hcron-".len()..];
+            eprintln!("warning: {program} is deprecated; use \"hcron {sub}\"");
+            sub
+        }
+        _ => return std::iter::once(std::ffi::OsString::from(program)).chain(rest).collect(),
+    };
+    ["hcron".into(), sub.into()].into_iter().chain(rest).collect()
 }

@@ -1,3 +1,121 @@
-//! The scheduler daemon.
+//! The scheduler daemon: the engine on the real clock, users' live trees,
+//! local execution, the control socket and the job history.
+//!
+//! One `Daemon` is shared by a few tasks: the clock loop (minutes →
+//! jobs), the dispatcher (at most `max_activated_events` jobs at once), a
+//! status loop, the tree watcher with its debouncer, and the control
+//! server. The state sits behind one mutex, held only for short, non-I/O
+//! work (the engine's bookkeeping and log lines); loading trees, spawning
+//! and history writes happen outside it.
 
+mod journal;
 pub mod minutes;
+mod pidfile;
+mod runner;
+mod server;
+mod setup;
+mod users;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use jiff::civil::DateTime;
+use tokio::sync::Notify;
+
+use crate::account::Account;
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::engine::{Engine, Job};
+use crate::exec::ExecConfig;
+use crate::history::HistoryWriter;
+use crate::schedule::ScheduleIndex;
+use crate::tree::Tree;
+use journal::DaemonJournal;
+pub use journal::{LogTarget, Mailbox};
+pub use setup::{Args, main};
+
+/// Whose trees the daemon schedules.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// As root, every user named in the allow file.
+    Root {
+        /// `hcron.allow`.
+        allow_file: PathBuf,
+    },
+    /// As one user, that user's tree only.
+    Standalone {
+        /// The user.
+        account: Account,
+        /// Their events directory.
+        events: PathBuf,
+    },
+}
+
+/// Everything the daemon is started with.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// The configuration.
+    pub config: Config,
+    /// The configuration file, re-read on SIGHUP.
+    pub config_path: Option<PathBuf>,
+    /// Root or standalone.
+    pub mode: Mode,
+    /// The server name.
+    pub server_name: String,
+    /// This host's fully qualified name.
+    pub fqdn: String,
+    /// Where log lines go.
+    pub log: LogTarget,
+    /// Where notifications go.
+    pub mailbox: PathBuf,
+    /// The job history database.
+    pub history: PathBuf,
+}
+
+/// One user's loaded events.
+struct UserEvents {
+    account: Account,
+    owner: Arc<str>,
+    tree: Arc<Tree>,
+    index: Arc<ScheduleIndex>,
+    /// `hcron unload` was asked: nothing is loaded until `hcron reload`.
+    unloaded: bool,
+}
+
+/// What the tasks share.
+struct State {
+    config: Config,
+    exec: ExecConfig,
+    engine: Engine<SystemClock>,
+    journal: DaemonJournal,
+    users: BTreeMap<String, UserEvents>,
+    queue: VecDeque<Job>,
+    running: usize,
+    done: u64,
+    /// Something was queued or ran since the last `status` line.
+    active: bool,
+    /// Shutting down: no new jobs start.
+    stopping: bool,
+    next_minute: DateTime,
+}
+
+/// The daemon.
+struct Daemon {
+    setup: Setup,
+    state: Mutex<State>,
+    /// Wakes the dispatcher when a job is queued or a slot frees up.
+    wake: Notify,
+    history: Mutex<HistoryWriter>,
+    started: Instant,
+    /// Users whose tree changed on disk (fed by the watcher, read by the debouncer).
+    changed: tokio::sync::mpsc::UnboundedSender<String>,
+    watchers: Mutex<HashMap<String, notify::RecommendedWatcher>>,
+}
+
+impl Daemon {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("the daemon's state lock is never poisoned: nothing panics under it")
+    }
+}

@@ -277,7 +277,8 @@ impl<C: Clock> Engine<C> {
         jobs
     }
 
-    fn log_queued(&self, job: &Job, journal: &mut dyn Journal) {
+    /// Logs the `queue` entry of `job`.
+    pub fn log_queued(&self, job: &Job, journal: &mut dyn Journal) {
         journal.entry(
             self.job_entry("queue", job)
                 .field("eventchain", job.chain_text())

@@ -9,7 +9,7 @@
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// What a directory entry is, without following links.
@@ -34,6 +34,8 @@ pub enum ReadError {
     TooLarge(u64),
     /// Not a regular file any more when opened (it was replaced since the walk).
     NotRegular,
+    /// Another user could have written it (the reason says how).
+    Unsafe(String),
 }
 
 /// Read access to a tree.
@@ -73,6 +75,56 @@ impl TreeFs for LocalFs {
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(path)
             .map_err(ReadError::Io)?;
+        read_regular(file, limit)
+    }
+}
+
+/// Reads as [`LocalFs`] does, and refuses directories and files that a
+/// user other than the tree's owner (or root) could have written: owned by
+/// someone else, writable by everyone, or writable by a group that is not
+/// the owner's. The root daemon reads users' trees through it, on a thread
+/// switched to the owner's credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedFs {
+    /// The tree owner's user id.
+    pub uid: u32,
+    /// The tree owner's primary group id.
+    pub gid: u32,
+}
+
+impl CheckedFs {
+    fn check(&self, metadata: &std::fs::Metadata) -> Result<(), String> {
+        let mode = metadata.mode();
+        if metadata.uid() != self.uid && metadata.uid() != 0 {
+            Err(format!("owned by another user (uid {})", metadata.uid()))
+        } else if mode & 0o002 != 0 {
+            Err(format!("writable by everyone (mode {:o})", mode & 0o7777))
+        } else if mode & 0o020 != 0 && metadata.gid() != self.gid {
+            Err(format!("writable by group {} (mode {:o})", metadata.gid(), mode & 0o7777))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl TreeFs for CheckedFs {
+    fn read_dir(&self, dir: &Path) -> io::Result<Vec<(OsString, EntryKind)>> {
+        let metadata = fs::symlink_metadata(dir)?;
+        self.check(&metadata).map_err(|why| io::Error::new(io::ErrorKind::PermissionDenied, format!("refused: {why}")))?;
+        LocalFs.read_dir(dir)
+    }
+
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        LocalFs.read_link(path)
+    }
+
+    fn read_file(&self, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(ReadError::Io)?;
+        self.check(&file.metadata().map_err(ReadError::Io)?).map_err(ReadError::Unsafe)?;
         read_regular(file, limit)
     }
 }

@@ -17,7 +17,7 @@ use regex::Regex;
 
 use crate::event::{Event, Finding, IncludeSource, LoadContext, Part, Reason, Severity, SourceFile, Unloadable};
 use fs::ReadError;
-pub use fs::{LocalFs, TreeFs};
+pub use fs::{CheckedFs, LocalFs, TreeFs};
 use links::{Node, resolve};
 
 /// How a tree is loaded: the configuration keys that matter here.
@@ -158,6 +158,7 @@ impl Loader<'_> {
             },
             Err(ReadError::TooLarge(size)) => Err(format!("{size} bytes, more than max_event_file_size ({limit})")),
             Err(ReadError::NotRegular) => Err("no longer a regular file".to_owned()),
+            Err(ReadError::Unsafe(why)) => Err(format!("refused: {why}")),
             Err(ReadError::Io(error)) => Err(format!("cannot read: {error}")),
         };
         self.cache.lock().expect("cache lock").insert(path.clone(), read.clone());

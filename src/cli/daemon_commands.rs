@@ -1,0 +1,148 @@
+//! The subcommands that need the daemon: reload, unload, activate, get,
+//! info, history.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use clap::{Args, ValueEnum};
+
+use super::client::{ask, try_ask};
+use crate::config::Config;
+use crate::control::{Request, Response};
+
+/// The configuration file option shared by these commands.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Configuration file [default: /etc/hcron/hcron.toml, else /etc/hcron/hcron.conf].
+    #[arg(short, long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    fn load(&self) -> anyhow::Result<Config> {
+        Ok(Config::find(self.config.as_deref())?)
+    }
+}
+
+/// `hcron reload`: the daemon re-reads the caller's tree and says what it found.
+pub fn reload(args: ConfigArg) -> anyhow::Result<ExitCode> {
+    let config = args.load()?;
+    match ask(&config, &Request::Reload)? {
+        Response::Loaded(c) => {
+            println!(
+                "Reloaded for servername ({}): {} events, {} accepted, {} rejected ({} templates).",
+                config.server_name(),
+                c.events,
+                c.accepted,
+                c.rejected,
+                c.templates
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        other => bail!("unexpected answer: {other:?}"),
+    }
+}
+
+/// `hcron unload`.
+pub fn unload(args: ConfigArg) -> anyhow::Result<ExitCode> {
+    let config = args.load()?;
+    ask(&config, &Request::Unload)?;
+    println!("Unloaded events for servername ({}).", config.server_name());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `hcron activate`.
+#[derive(Debug, Args)]
+pub struct ActivateArgs {
+    /// The event's absolute name, e.g. `/a/b`.
+    event: String,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+/// `hcron activate EVENT`: silent on success, as the original.
+pub fn activate(args: ActivateArgs) -> anyhow::Result<ExitCode> {
+    ask(&args.config.load()?, &Request::Activate { event: args.event })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `hcron get` tells.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Item {
+    /// `yes` when the daemon schedules the caller's events.
+    Allowed,
+    /// This host's fully qualified name.
+    Fqdn,
+    /// The server name.
+    Servername,
+}
+
+/// Arguments of `hcron get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// What to print.
+    item: Item,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+/// `hcron get allowed|fqdn|servername`.
+pub fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config.load()?;
+    let text = match args.item {
+        Item::Fqdn => crate::host::fqdn(),
+        Item::Servername => config.server_name(),
+        Item::Allowed => match try_ask(&config, &Request::Allowed)? {
+            Some(Response::Allowed { allowed: true }) => "yes".into(),
+            _ => "no".into(),
+        },
+    };
+    println!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hcron info`: the daemon's state.
+pub fn info(args: ConfigArg) -> anyhow::Result<ExitCode> {
+    let Response::Info(info) = ask(&args.load()?, &Request::Info)? else { bail!("unexpected answer") };
+    println!("servername:   {}", info.server_name);
+    println!("uptime:       {} s", info.uptime);
+    println!("users:        {}", info.users);
+    println!("events:       {}", info.events);
+    println!("jobs queued:  {}", info.queued);
+    println!("jobs running: {}", info.running);
+    println!("next minute:  {}", info.next_minute);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `hcron history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this event's jobs.
+    event: Option<String>,
+    /// Only jobs scheduled at or after this local time, `YYYY-MM-DD[THH:MM[:SS]]`.
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+/// `hcron history`: the caller's own jobs.
+pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let request = Request::History { event: args.event, since: args.since };
+    let Response::History { jobs } = ask(&args.config.load()?, &request)? else { bail!("unexpected answer") };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&jobs)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for job in jobs {
+        let rv = job.rv.map_or("-".to_owned(), |rv| rv.to_string());
+        let host = job.host.unwrap_or_else(|| "-".into());
+        let next = if job.next.is_empty() { String::new() } else { format!(" -> {}", job.next) };
+        println!("{}  {}  {}  {}  host={host}  rv={rv}  {}{next}", job.scheduled, job.id, job.trigger, job.event, job.result);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,193 @@
+//! The control socket's protocol: requests from `hcron` to the daemon and
+//! the answers, as length-prefixed JSON frames.
+//!
+//! A frame is a 4-byte big-endian length, then that many bytes of JSON
+//! `{"version": 1, "body": ...}`. Frames over [`MAX_FRAME`] are refused.
+//! The caller is identified by the socket's peer credentials, never by
+//! anything in a request.
+
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// Protocol version; a daemon answers other versions with an error.
+pub const VERSION: u32 = 1;
+
+/// Largest frame accepted, in bytes: far above any real answer (a listing
+/// of 100,000 events is about 6 MiB), far below what could hurt.
+pub const MAX_FRAME: u32 = 64 << 20;
+
+/// What a client asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "kebab-case")]
+pub enum Request {
+    /// Re-read the caller's tree now.
+    Reload,
+    /// Stop scheduling the caller's events until the next reload.
+    Unload,
+    /// Activate one of the caller's events now (§13).
+    Activate {
+        /// Its absolute name, e.g. `/a/b`.
+        event: String,
+    },
+    /// The caller's events with status, type and reason.
+    List,
+    /// Whether the caller may use this daemon.
+    Allowed,
+    /// The daemon's state.
+    Info,
+    /// The caller's jobs, newest last.
+    History {
+        /// Only this event's jobs.
+        event: Option<String>,
+        /// Only jobs scheduled at or after this local time (`YYYY-MM-DD[THH:MM[:SS]]`).
+        since: Option<String>,
+    },
+}
+
+/// What the daemon answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "kebab-case")]
+pub enum Response {
+    /// The caller's tree was (re)loaded.
+    Loaded(Counts),
+    /// The caller's events are unloaded.
+    Unloaded,
+    /// The event was queued as this job.
+    Activated {
+        /// The job id.
+        job: String,
+    },
+    /// The caller's events.
+    Events {
+        /// One per event, sorted by name.
+        events: Vec<Listed>,
+    },
+    /// Whether the caller is allowed.
+    Allowed {
+        /// `true` when the caller's events are scheduled here.
+        allowed: bool,
+    },
+    /// The daemon's state.
+    Info(Info),
+    /// The caller's jobs.
+    History {
+        /// Oldest first.
+        jobs: Vec<crate::history::JobRecord>,
+    },
+    /// The request failed; the text says why.
+    Error {
+        /// For the user.
+        message: String,
+    },
+}
+
+/// Event counts of a load (the `load-events` log line's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Events in the tree.
+    pub events: usize,
+    /// Accepted (scheduled) ones.
+    pub accepted: usize,
+    /// Rejected ones, templates included.
+    pub rejected: usize,
+    /// Templates.
+    pub templates: usize,
+}
+
+/// One event in a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    /// Its name.
+    pub name: String,
+    /// `accepted` or `rejected`.
+    pub status: String,
+    /// Its type.
+    pub kind: String,
+    /// Its reason.
+    pub reason: String,
+}
+
+/// The daemon's state, for `hcron info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Info {
+    /// Seconds since the daemon started.
+    pub uptime: u64,
+    /// Users whose events are loaded.
+    pub users: usize,
+    /// Events loaded, all users.
+    pub events: usize,
+    /// Jobs waiting.
+    pub queued: usize,
+    /// Jobs running.
+    pub running: usize,
+    /// The next minute the clock will process, local time.
+    pub next_minute: String,
+    /// The server name.
+    pub server_name: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope<T> {
+    version: u32,
+    body: T,
+}
+
+/// Encodes a message as one frame.
+pub fn encode<T: Serialize>(body: &T) -> Vec<u8> {
+    let json = serde_json::to_vec(&Envelope { version: VERSION, body }).expect("protocol types serialise");
+    let mut frame = (json.len() as u32).to_be_bytes().to_vec();
+    frame.extend(json);
+    frame
+}
+
+/// Decodes a frame's payload (without its length prefix).
+pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, String> {
+    let envelope: Envelope<serde_json::Value> = serde_json::from_slice(payload).map_err(|e| format!("not a request: {e}"))?;
+    if envelope.version != VERSION {
+        return Err(format!("protocol version {} is not supported (this daemon speaks {VERSION})", envelope.version));
+    }
+    serde_json::from_value(envelope.body).map_err(|e| format!("not a request: {e}"))
+}
+
+/// The payload length a frame header announces, if acceptable.
+pub fn frame_length(header: [u8; 4]) -> Result<usize, String> {
+    match u32::from_be_bytes(header) {
+        len if len > MAX_FRAME => Err(format!("frame of {len} bytes is larger than {MAX_FRAME}")),
+        len => Ok(len as usize),
+    }
+}
+
+/// Sends `request` over a blocking stream and reads the answer (the client side).
+pub fn call(stream: &mut (impl Read + Write), request: &Request) -> io::Result<Response> {
+    stream.write_all(&encode(request))?;
+    let mut header = [0; 4];
+    stream.read_exact(&mut header)?;
+    let len = frame_length(header).map_err(io::Error::other)?;
+    let mut payload = vec![0; len];
+    stream.read_exact(&mut payload)?;
+    decode(&payload).map_err(io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let request = Request::Activate { event: "/a/b".into() };
+        let frame = encode(&request);
+        assert_eq!(frame_length(frame[..4].try_into().unwrap()), Ok(frame.len() - 4));
+        assert_eq!(decode::<Request>(&frame[4..]), Ok(request));
+        let json = String::from_utf8(frame[4..].to_vec()).unwrap();
+        assert_eq!(json, r#"{"version":1,"body":{"request":"activate","event":"/a/b"}}"#);
+    }
+
+    #[test]
+    fn bad_frames() {
+        assert!(decode::<Request>(b"garbage").unwrap_err().starts_with("not a request"));
+        assert!(decode::<Request>(br#"{"version":9,"body":{"request":"list"}}"#).unwrap_err().contains("version 9"));
+        assert!(decode::<Request>(br#"{"version":1,"body":{"request":"format-disk"}}"#).is_err());
+        assert!(frame_length([0xff; 4]).is_err());
+    }
+}

@@ -1,0 +1,262 @@
+//! The daemon's work: the minute loop, the job queue and its dispatcher,
+//! running one job, and the `status` lines.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::minutes::{MinutePlanner, Plan};
+use super::{Daemon, State};
+use crate::clock::{Clock, SystemClock, local, log_datetime};
+use crate::engine::{Job, Outcome, TriggerName, UserEvents};
+use crate::history::{Change, JobRecord};
+use crate::tree::Tree;
+
+/// Longest single sleep: the wall clock is looked at again at least this
+/// often, so that a clock step is noticed.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+impl Daemon {
+    /// Processes each minute once, on time (decisions 14).
+    pub(super) async fn clock_loop(self: Arc<Self>) {
+        let origin: Arc<str> = "hcron-scheduler".into();
+        let max_catchup = self.lock().config.max_catchup_minutes;
+        let mut planner = MinutePlanner::new(SystemClock.now().datetime(), max_catchup);
+        loop {
+            let now = SystemClock.now();
+            self.lock().next_minute = planner.next();
+            match planner.plan(now.datetime()) {
+                Plan::Wait { until } => {
+                    let target = local(now.time_zone(), until);
+                    let wait = now.duration_until(&target).unsigned_abs().min(MAX_SLEEP);
+                    {
+                        let mut state = self.lock();
+                        let entry = state.engine.entry("sleep", "").field("sleeptime", format!("{:.3}", wait.as_secs_f64()));
+                        state.journal.log.write(&entry.line());
+                    }
+                    // A millisecond past the boundary, so that the minute has begun.
+                    tokio::time::sleep(wait + Duration::from_millis(1)).await;
+                }
+                Plan::Run { minutes, missed } => {
+                    let mut state = self.lock();
+                    let state = &mut *state;
+                    if let Some((first, last, count)) = missed {
+                        let text = format!(
+                            "missed {count} minute(s) from {} to {}: more than max_catchup_minutes ({max_catchup}) behind",
+                            log_datetime(&first),
+                            log_datetime(&last)
+                        );
+                        state.journal.log.write(&state.engine.message("", &text, "warning").line());
+                    }
+                    let current = *minutes.last().expect("a run has minutes");
+                    for minute in minutes {
+                        if minute != current {
+                            let behind = now.datetime().duration_since(minute).as_secs_f64();
+                            let text = format!("behind schedule ({behind:.3}s), sheduling immediately");
+                            state.journal.log.write(&state.engine.message("", &text, "info").line());
+                        }
+                        let trigger = state.engine.entry("trigger", "").field("triggername", "clock").field("triggerorigin", &origin);
+                        state.journal.log.write(&trigger.line());
+                        let at = local(now.time_zone(), minute);
+                        let users: Vec<UserEvents<'_>> =
+                            state.users.values().map(|u| UserEvents { owner: &u.owner, tree: &u.tree, index: &u.index }).collect();
+                        let jobs = state.engine.tick(&at, &origin, &users, &mut state.journal);
+                        for job in jobs {
+                            enqueue(&self, state, job);
+                        }
+                    }
+                    self.wake.notify_one();
+                }
+            }
+        }
+    }
+
+    /// Queues an on-demand activation of `event` for `user` (§13; an
+    /// unknown or rejected event is an error for the caller).
+    pub(super) fn activate(&self, user: &str, event: &str) -> Result<String, String> {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let Some(events) = state.users.get(user) else {
+            return Err(format!("no events are loaded for user ({user})"));
+        };
+        let Some(found) = events.tree.get(event) else {
+            return Err(format!("no event ({event}) in the events of user ({user})"));
+        };
+        if found.definition().is_none() {
+            return Err(format!("event ({event}) is rejected ({}) and cannot be activated", found.reason()));
+        }
+        let origin: Arc<str> = format!("{user}@{}", self.setup.server_name).into();
+        let trigger = state.engine.entry("trigger", user).field("triggername", "ondemand").field("triggerorigin", &origin);
+        state.journal.log.write(&trigger.line());
+        let (owner, tree, name) = (events.owner.clone(), events.tree.clone(), found.name().clone());
+        let now = state.engine.clock().now();
+        let job = state.engine.root_job(&owner, &tree, name, TriggerName::OnDemand, origin, now);
+        let id = job.id.to_string();
+        state.engine.log_queued(&job, &mut state.journal);
+        enqueue(self, state, job);
+        self.wake.notify_one();
+        Ok(id)
+    }
+
+    /// Starts queued jobs while fewer than `max_activated_events` run.
+    pub(super) async fn dispatch(self: Arc<Self>) {
+        loop {
+            loop {
+                let job = {
+                    let mut state = self.lock();
+                    let limit = state.config.max_activated_events.max(1) as usize;
+                    if state.stopping || state.running >= limit {
+                        None
+                    } else {
+                        let job = state.queue.pop_front();
+                        state.running += usize::from(job.is_some());
+                        job
+                    }
+                };
+                let Some(job) = job else { break };
+                tokio::spawn(self.clone().run_job(job));
+            }
+            self.wake.notified().await;
+        }
+    }
+
+    /// One job, from activation to its chained jobs.
+    async fn run_job(self: Arc<Self>, job: Job) {
+        let (activation, exec, account) = {
+            let mut state = self.lock();
+            let state = &mut *state;
+            let activation = state.engine.activate(&job, &mut state.journal);
+            let account = state.users.get(&*job.owner).map(|u| u.account.clone());
+            (activation, state.exec.clone(), account)
+        };
+        self.record(Change::Started { id: job.id.to_string(), at: log_datetime(&SystemClock.now().datetime()) });
+        let (activation, outcome, spawned) = match activation {
+            Err(failure) => (None, failure, None),
+            Ok(activation) if activation.expired => (Some(activation), Outcome::Failure("expired".into()), None),
+            Ok(activation) => {
+                let account = account.or_else(|| crate::account::Account::by_name(&job.owner));
+                let execution = match &account {
+                    Some(account) => crate::exec::execute(&exec, &job, &activation, account).await,
+                    None => crate::exec::Execution {
+                        outcome: Outcome::Failure(format!("no such user ({})", job.owner)),
+                        spawned: None,
+                        refusal: Some(format!("no such user ({})", job.owner)),
+                    },
+                };
+                let mut state = self.lock();
+                let state = &mut *state;
+                if let Some(refusal) = &execution.refusal {
+                    let text = format!("handle_job ({refusal})");
+                    state.journal.log.write(&state.engine.message(&job.owner, &text, "error").line());
+                }
+                if let Some(spawned) = &execution.spawned {
+                    let entry = state
+                        .engine
+                        .entry("execute", &job.owner)
+                        .field("asuser", &spawned.as_user)
+                        .field("elapsed", format!("{:.6}", spawned.elapsed))
+                        .field("eventname", &job.event)
+                        .field("host", &spawned.host)
+                        .field("jobgid", job.group)
+                        .field("jobid", job.id)
+                        .field("pid", spawned.pid.map_or("None".to_owned(), |p| p.to_string()))
+                        .field("pjobid", job.parent)
+                        .field("rv", spawned.rv);
+                    state.journal.log.write(&entry.line());
+                }
+                (Some(activation), execution.outcome, execution.spawned)
+            }
+        };
+        let result = match &outcome {
+            Outcome::Success => "success".to_owned(),
+            Outcome::Failure(why) => format!("failure: {why}"),
+        };
+        let chained = {
+            let mut state = self.lock();
+            let state = &mut *state;
+            let current = state.users.get(&*job.owner).map_or_else(|| Arc::new(Tree::default()), |u| u.tree.clone());
+            let chained = state.engine.complete(&job, activation.as_ref(), outcome, &current, &mut state.journal);
+            state.running -= 1;
+            state.done += 1;
+            state.active = true;
+            chained
+        };
+        let next = chained.iter().map(|j| &*j.event).collect::<Vec<_>>().join(":");
+        self.record(Change::Finished {
+            id: job.id.to_string(),
+            at: log_datetime(&SystemClock.now().datetime()),
+            host: spawned.as_ref().map(|s| s.host.clone()),
+            rv: spawned.as_ref().map(|s| s.rv),
+            result,
+            next,
+        });
+        {
+            let mut state = self.lock();
+            for job in chained {
+                enqueue(&self, &mut state, job);
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    /// Logs a `status` line every 2 s while anything is queued or running.
+    pub(super) async fn status_loop(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let mut state = self.lock();
+            if state.active || state.running > 0 || !state.queue.is_empty() {
+                state.active = state.running > 0 || !state.queue.is_empty();
+                let (done, queued, running) = (state.done, state.queue.len(), state.running);
+                let workers = state.config.max_activated_events;
+                let entry = state
+                    .engine
+                    .entry("status", "")
+                    .field("ndone", done)
+                    .field("nqueued", queued)
+                    .field("nrunning", running)
+                    .field("ntotal", done + (queued + running) as u64)
+                    .field("nworkers", workers);
+                state.journal.log.write(&entry.line());
+            }
+        }
+    }
+
+    fn record(&self, change: Change) {
+        self.history.lock().expect("history lock").record(change);
+    }
+}
+
+/// Puts `job` on the queue and in the history; past `max_queued_jobs` it is
+/// dropped, logged and recorded as dropped.
+fn enqueue(daemon: &Daemon, state: &mut State, job: Job) {
+    let mut record = record_of(&job);
+    if state.queue.len() >= state.config.max_queued_jobs {
+        let text = format!("job queue full ({}): job for event ({}) dropped", state.config.max_queued_jobs, job.event);
+        state.journal.log.write(&state.engine.message(&job.owner, &text, "error").line());
+        record.result = "dropped: queue full".into();
+        daemon.record(Change::Queued(Box::new(record)));
+        return;
+    }
+    daemon.record(Change::Queued(Box::new(record)));
+    state.queue.push_back(job);
+    state.active = true;
+}
+
+fn record_of(job: &Job) -> JobRecord {
+    JobRecord {
+        id: job.id.to_string(),
+        group: job.group.to_string(),
+        parent: job.parent.to_string(),
+        user: job.owner.to_string(),
+        event: job.event.to_string(),
+        trigger: job.trigger.to_string(),
+        chain: job.chain_text(),
+        scheduled: log_datetime(&job.scheduled.datetime()),
+        queued: log_datetime(&job.queued.datetime()),
+        started: None,
+        finished: None,
+        host: None,
+        rv: None,
+        result: "queued".into(),
+        next: String::new(),
+    }
+}

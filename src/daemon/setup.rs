@@ -1,0 +1,291 @@
+//! Starting the daemon: arguments, the paths of each mode, the pid lock,
+//! the control socket, the tasks, and signals.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
+
+use super::journal::{ActivityLog, DaemonJournal, LogTarget, Mailbox};
+use super::pidfile::PidFile;
+use super::{Daemon, Mode, Setup, State};
+use crate::account::Account;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::engine::{Engine, Settings};
+use crate::exec::ExecConfig;
+use crate::history::HistoryWriter;
+
+/// How long SIGTERM waits for running spawns.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// hcron-scheduler: runs users' hcron events on schedule.
+#[derive(Debug, Parser)]
+#[command(name = "hcron-scheduler", version, about)]
+pub struct Args {
+    /// Configuration file [default: /etc/hcron/hcron.toml, else /etc/hcron/hcron.conf].
+    #[arg(short, long, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Run as the invoking user for that user's tree only, without root.
+    #[arg(long)]
+    standalone: bool,
+    /// The events directory (standalone) [default: ~/.hcron/<server_name>/events].
+    #[arg(long, value_name = "DIR", requires = "standalone")]
+    events: Option<PathBuf>,
+    /// State, log, mailbox and socket directory (standalone) [default: ~/.hcron/<server_name>].
+    #[arg(long, value_name = "DIR", requires = "standalone")]
+    state_dir: Option<PathBuf>,
+    /// Check the configuration (and allow file) and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+/// The binary's whole life: set up, run until a stop signal, clean up.
+pub fn main(args: Args) -> anyhow::Result<ExitCode> {
+    let (setup, socket, pid) = if args.standalone { standalone(&args)? } else { root(&args)? };
+    if args.check_config {
+        println!("configuration OK");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let _pid = PidFile::lock(&pid)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener = bind(&socket, !args.standalone)?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut quit = signal(SignalKind::quit())?;
+        let stop = async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+                _ = quit.recv() => {}
+            }
+        };
+        let result = run(setup, listener, stop).await;
+        let _ = std::fs::remove_file(&socket);
+        result
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the daemon on `listener` until `stop` completes.
+pub async fn run(setup: Setup, listener: UnixListener, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let log = ActivityLog::open(&setup.log).with_context(|| format!("cannot open the log {:?}", setup.log.file))?;
+    let journal = DaemonJournal { log, mailbox: Mailbox::new(&setup.mailbox) };
+    if let Some(dir) = setup.history.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let history =
+        HistoryWriter::start(&setup.history).with_context(|| format!("cannot open the job history {}", setup.history.display()))?;
+    let config = setup.config.clone();
+    let settings = Settings {
+        max_chain_events: config.max_chain_events as usize,
+        max_next_events: config.max_next_events as usize,
+        max_email_notifications: config.max_email_notifications as usize,
+        fqdn: setup.fqdn.clone(),
+        server_name: setup.server_name.clone(),
+    };
+    let exec = exec_config(&config, &setup);
+    let (changed, changes) = tokio::sync::mpsc::unbounded_channel();
+    let engine = Engine::new(SystemClock, settings);
+    let next_minute = SystemClock.now().datetime();
+    let state = State {
+        config,
+        exec,
+        engine,
+        journal,
+        users: Default::default(),
+        queue: Default::default(),
+        running: 0,
+        done: 0,
+        active: false,
+        stopping: false,
+        next_minute,
+    };
+    let daemon = Arc::new(Daemon {
+        setup,
+        state: Mutex::new(state),
+        wake: Notify::new(),
+        history: Mutex::new(history),
+        started: Instant::now(),
+        changed,
+        watchers: Mutex::default(),
+    });
+    {
+        let mut state = daemon.lock();
+        let state = &mut *state;
+        state.journal.log.write(&state.engine.entry("start-logging", "").line());
+        let start = state
+            .engine
+            .entry("start", "")
+            .field("fqdn", &daemon.setup.fqdn)
+            .field("servername", &daemon.setup.server_name)
+            .field("version", env!("CARGO_PKG_VERSION"));
+        state.journal.log.write(&start.line());
+    }
+    daemon.sync_users().await;
+    daemon.watch_allow_file();
+    let tasks = [
+        tokio::spawn(daemon.clone().clock_loop()),
+        tokio::spawn(daemon.clone().dispatch()),
+        tokio::spawn(daemon.clone().status_loop()),
+        tokio::spawn(daemon.clone().debounce(changes)),
+        tokio::spawn(daemon.clone().serve(listener)),
+        tokio::spawn(daemon.clone().hangups()),
+    ];
+    stop.await;
+    daemon.lock().stopping = true;
+    let deadline = Instant::now() + DRAIN;
+    while daemon.lock().running > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for task in tasks {
+        task.abort();
+    }
+    {
+        let mut state = daemon.lock();
+        let state = &mut *state;
+        let text = format!("stopping: {} job(s) still queued are not run", state.queue.len());
+        state.journal.log.write(&state.engine.message("", &text, "info").line());
+    }
+    daemon.history.lock().expect("history lock").close();
+    Ok(())
+}
+
+impl Daemon {
+    /// SIGHUP: re-read the configuration, the allow file and every tree.
+    async fn hangups(self: Arc<Self>) {
+        let Ok(mut hangup) = signal(SignalKind::hangup()) else { return };
+        while hangup.recv().await.is_some() {
+            if let Some(path) = &self.setup.config_path {
+                match Config::read(path) {
+                    Ok(mut config) => {
+                        if matches!(self.setup.mode, Mode::Standalone { .. }) {
+                            config.allow_localhost = true;
+                            config.allow_root_events = true;
+                        }
+                        let mut state = self.lock();
+                        state.exec = exec_config(&config, &self.setup);
+                        state.config = config;
+                    }
+                    Err(error) => {
+                        let mut state = self.lock();
+                        let state = &mut *state;
+                        let text = format!("configuration not reloaded: {error}");
+                        state.journal.log.write(&state.engine.message("", &text, "error").line());
+                    }
+                }
+            }
+            self.sync_users().await;
+        }
+    }
+}
+
+fn exec_config(config: &Config, setup: &Setup) -> ExecConfig {
+    ExecConfig {
+        allow_localhost: config.allow_localhost,
+        allow_root_events: config.allow_root_events,
+        error_on_empty_command: config.error_on_empty_command,
+        remote_shell_type: config.remote_shell_type.clone(),
+        local_names: local_names(&setup.fqdn),
+        switch_user: matches!(setup.mode, Mode::Root { .. }),
+    }
+}
+
+/// Names and addresses that mean this machine (§11.1 compared only names; addresses count too here).
+fn local_names(fqdn: &str) -> HashSet<String> {
+    let mut names: HashSet<String> = ["localhost", "127.0.0.1", "::1"].map(str::to_owned).into();
+    names.insert(fqdn.to_owned());
+    names.insert(crate::host::short_name());
+    if let Ok(addresses) = nix::ifaddrs::getifaddrs() {
+        for address in addresses.filter_map(|a| a.address) {
+            if let Some(v4) = address.as_sockaddr_in() {
+                names.insert(v4.ip().to_string());
+            } else if let Some(v6) = address.as_sockaddr_in6() {
+                names.insert(v6.ip().to_string());
+            }
+        }
+    }
+    names
+}
+
+/// The root daemon's set-up: `/etc/hcron`, `/var/lib/hcron`, `/run/hcron`.
+fn root(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
+    if !nix::unistd::geteuid().is_root() && !args.check_config {
+        bail!("hcron-scheduler must run as root; use --standalone to run your own events as yourself");
+    }
+    let config_path = args.config.clone().or_else(|| crate::config::DEFAULT_PATHS.iter().map(PathBuf::from).find(|p| p.exists()));
+    let config = match &config_path {
+        Some(path) => Config::read(path)?,
+        None => Config::default(),
+    };
+    let allow_file = config_path.as_deref().and_then(Path::parent).unwrap_or(Path::new("/etc/hcron")).join("hcron.allow");
+    super::users::read_allow(&allow_file).with_context(|| format!("cannot read the allow file {}", allow_file.display()))?;
+    let log = match config.log_path.as_deref() {
+        None | Some("") => LogTarget { file: None, stderr: true, syslog: config.use_syslog },
+        Some(path) => LogTarget { file: Some(Path::new("/var/log/hcron").join(path)), stderr: false, syslog: config.use_syslog },
+    };
+    let socket = config.control_socket.clone();
+    let pid = socket.parent().unwrap_or(Path::new("/run/hcron")).join("hcron-scheduler.pid");
+    let setup = Setup {
+        server_name: config.server_name(),
+        fqdn: crate::host::fqdn(),
+        mode: Mode::Root { allow_file },
+        log,
+        mailbox: PathBuf::from("/var/lib/hcron/mailbox"),
+        history: config.history_path.clone(),
+        config,
+        config_path,
+    };
+    Ok((setup, socket, pid))
+}
+
+/// The standalone set-up: everything under the user's `~/.hcron/<server_name>/`.
+fn standalone(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
+    let account = Account::current().context("cannot find the current user")?;
+    let mut config = match &args.config {
+        Some(path) => Config::read(path)?,
+        None => Config::default(),
+    };
+    // The invoking user runs their own events on this machine, as themselves
+    // (root included: nobody else's privileges are involved).
+    config.allow_localhost = true;
+    config.allow_root_events = true;
+    let server_name = config.server_name();
+    let state = args.state_dir.clone().unwrap_or_else(|| account.home.join(".hcron").join(&server_name));
+    let events = args.events.clone().unwrap_or_else(|| state.join("events"));
+    let events = std::path::absolute(&events).unwrap_or(events);
+    let setup = Setup {
+        log: LogTarget { file: Some(state.join("hcron.log")), stderr: true, syslog: config.use_syslog },
+        mailbox: state.join("mailbox"),
+        history: state.join("history.sqlite"),
+        mode: Mode::Standalone { account, events },
+        server_name,
+        fqdn: crate::host::fqdn(),
+        config,
+        config_path: args.config.clone(),
+    };
+    Ok((setup, state.join("control.sock"), state.join("hcron-scheduler.pid")))
+}
+
+/// Binds the control socket (after the pid lock, so a stale file is ours to remove).
+fn bind(path: &Path, shared: bool) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(path);
+    let listener = UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
+    // Everyone may connect to the root daemon: callers are told apart by their credentials.
+    let mode = if shared { 0o666 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    Ok(listener)
+}

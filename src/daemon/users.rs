@@ -1,0 +1,249 @@
+//! Users' trees: who is allowed, where each tree is, loading it with the
+//! owner's credentials, swapping it in, and watching it for changes.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use notify::{EventKind, RecursiveMode, Watcher};
+
+use super::{Daemon, Mode, UserEvents};
+use crate::account::Account;
+use crate::control::Counts;
+use crate::event::Kind;
+use crate::schedule::ScheduleIndex;
+use crate::tree::{self, CheckedFs, Loaded, LocalFs, Tree};
+
+/// How long a tree must stay unchanged before it is reloaded.
+pub const DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// The name the watcher uses for a change of the allow file.
+const ALLOW_FILE: &str = "\0allow";
+
+/// The user names of an allow file (§14.2): one per line, `#` comments,
+/// blanks stripped, duplicates merged, in file order.
+pub fn read_allow(path: &Path) -> std::io::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut names: Vec<String> = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        if !names.iter().any(|n| n == line) {
+            names.push(line.to_owned());
+        }
+    }
+    Ok(names)
+}
+
+impl Daemon {
+    /// The users the daemon should schedule now.
+    pub(super) fn wanted_users(&self) -> Result<Vec<String>, String> {
+        match &self.setup.mode {
+            Mode::Standalone { account, .. } => Ok(vec![account.name.clone()]),
+            Mode::Root { allow_file } => read_allow(allow_file).map_err(|e| format!("cannot read {}: {e}", allow_file.display())),
+        }
+    }
+
+    /// Whether `user` may use this daemon.
+    pub(super) fn is_allowed(&self, user: &str) -> bool {
+        self.wanted_users().is_ok_and(|users| users.iter().any(|u| u == user))
+    }
+
+    /// Where `account`'s events are.
+    fn tree_root(&self, account: &Account) -> PathBuf {
+        match &self.setup.mode {
+            Mode::Standalone { events, .. } => events.clone(),
+            Mode::Root { .. } => match &self.lock().config.events_base_path {
+                Some(base) => base.join(&account.name),
+                None => account.home.join(".hcron").join(&self.setup.server_name).join("events"),
+            },
+        }
+    }
+
+    /// Loads `user`'s tree off to the side and swaps it in (decisions 10).
+    pub(super) async fn reload(self: &Arc<Self>, user: &str) -> Result<Counts, String> {
+        let account = match &self.setup.mode {
+            Mode::Standalone { account, .. } => account.clone(),
+            Mode::Root { .. } => Account::by_name(user).ok_or_else(|| format!("no such user ({user})"))?,
+        };
+        let root = self.tree_root(&account);
+        let mut options = self.lock().config.tree_options();
+        options.context.server_name = self.setup.server_name.clone();
+        options.context.host_name = self.setup.fqdn.clone();
+        let as_owner = matches!(self.setup.mode, Mode::Root { .. });
+        let started = Instant::now();
+        let (loader_account, loader_root) = (account.clone(), root.clone());
+        let loaded = tokio::task::spawn_blocking(move || load(&loader_account, &loader_root, &options, as_owner))
+            .await
+            .map_err(|e| format!("loading panicked: {e}"))?;
+        let elapsed = started.elapsed().as_secs_f64();
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(why) => {
+                let message = format!("cannot load the events of user ({user}) from {}: {why}", root.display());
+                let mut state = self.lock();
+                let entry = state.engine.message(user, &message, "error");
+                state.journal.log.write(&entry.line());
+                return Err(message);
+            }
+        };
+        let counts = counts(&loaded.tree);
+        self.watch(user, &root);
+        let index = Arc::new(ScheduleIndex::new(&loaded.tree));
+        let mut state = self.lock();
+        let state = &mut *state;
+        for issue in &loaded.issues {
+            let text = format!("user ({user}) file ({}): {}", issue.path, issue.message);
+            state.journal.log.write(&state.engine.message(user, &text, "warning").line());
+        }
+        for event in loaded.tree.events().iter().filter(|e| e.kind() == Kind::Unknown) {
+            for finding in event.findings() {
+                let at = finding.lineno.map(|n| format!(":{n}")).unwrap_or_default();
+                let text = format!("event ({}) rejected ({}): {}{at}: {}", event.name(), event.reason(), finding.path, finding.message);
+                state.journal.log.write(&state.engine.message(user, &text, "warning").line());
+            }
+        }
+        let old = state.users.get(user).map_or(0, |u| u.tree.events().len());
+        state.journal.log.write(&state.engine.entry("discard-events", user).field("count", old).line());
+        let entry = state
+            .engine
+            .entry("load-events", user)
+            .field("elapsed", format!("{elapsed:.6}"))
+            .field("naccepted", counts.accepted)
+            .field("nevents", counts.events)
+            .field("nrejected", counts.rejected)
+            .field("ntemplates", counts.templates);
+        state.journal.log.write(&entry.line());
+        let owner: Arc<str> = user.into();
+        state.users.insert(user.to_owned(), UserEvents { account, owner, tree: Arc::new(loaded.tree), index, unloaded: false });
+        Ok(counts)
+    }
+
+    /// Drops `user`'s events until the next reload.
+    pub(super) fn unload(&self, user: &str) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        if let Some(events) = state.users.get_mut(user) {
+            let count = events.tree.events().len();
+            events.tree = Arc::new(Tree::default());
+            events.index = Arc::new(ScheduleIndex::default());
+            events.unloaded = true;
+            state.journal.log.write(&state.engine.entry("discard-events", user).field("count", count).line());
+        }
+    }
+
+    /// Brings the set of loaded users in line with the allow file.
+    pub(super) async fn sync_users(self: &Arc<Self>) {
+        let wanted = match self.wanted_users() {
+            Ok(wanted) => wanted,
+            Err(why) => {
+                let mut state = self.lock();
+                let entry = state.engine.message("", &why, "error");
+                state.journal.log.write(&entry.line());
+                return;
+            }
+        };
+        let gone: Vec<String> = self.lock().users.keys().filter(|u| !wanted.contains(u)).cloned().collect();
+        for user in gone {
+            self.lock().users.remove(&user);
+            self.watchers.lock().expect("watchers lock").remove(&user);
+        }
+        for user in wanted {
+            let _ = self.reload(&user).await;
+        }
+    }
+
+    /// Starts watching `root` for `user` (once).
+    fn watch(&self, user: &str, root: &Path) {
+        let mut watchers = self.watchers.lock().expect("watchers lock");
+        if watchers.contains_key(user) {
+            return;
+        }
+        match watcher(self.changed.clone(), user.to_owned(), root, RecursiveMode::Recursive) {
+            Ok(watcher) => {
+                watchers.insert(user.to_owned(), watcher);
+            }
+            Err(error) => {
+                let text = format!("cannot watch {} for user ({user}): {error}; use hcron reload after changes", root.display());
+                let mut state = self.lock();
+                let entry = state.engine.message(user, &text, "warning");
+                state.journal.log.write(&entry.line());
+            }
+        }
+    }
+
+    /// Watches the allow file's directory.
+    pub(super) fn watch_allow_file(&self) {
+        if let Mode::Root { allow_file } = &self.setup.mode
+            && let Some(dir) = allow_file.parent()
+            && let Ok(watcher) = watcher(self.changed.clone(), ALLOW_FILE.to_owned(), dir, RecursiveMode::NonRecursive)
+        {
+            self.watchers.lock().expect("watchers lock").insert(ALLOW_FILE.to_owned(), watcher);
+        }
+    }
+
+    /// Reloads each changed tree once it has been quiet for [`DEBOUNCE`].
+    pub(super) async fn debounce(self: Arc<Self>, mut changed: tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let mut due: HashMap<String, tokio::time::Instant> = HashMap::new();
+        loop {
+            let next = due.values().min().copied();
+            tokio::select! {
+                name = changed.recv() => match name {
+                    Some(name) => { due.insert(name, tokio::time::Instant::now() + DEBOUNCE); }
+                    None => return,
+                },
+                _ = async { tokio::time::sleep_until(next.expect("checked")).await }, if next.is_some() => {
+                    let now = tokio::time::Instant::now();
+                    let ready: Vec<String> = due.iter().filter(|(_, at)| **at <= now).map(|(n, _)| n.clone()).collect();
+                    for name in ready {
+                        due.remove(&name);
+                        if name == ALLOW_FILE {
+                            self.sync_users().await;
+                        } else if self.lock().users.get(&name).is_some_and(|u| !u.unloaded) {
+                            let _ = self.reload(&name).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A watcher that reports changes (not mere reads) under `path` as `name`.
+fn watcher(
+    sender: tokio::sync::mpsc::UnboundedSender<String>,
+    name: String,
+    path: &Path,
+    mode: RecursiveMode,
+) -> notify::Result<notify::RecommendedWatcher> {
+    let mut watcher = notify::RecommendedWatcher::new(
+        move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event
+                && !matches!(event.kind, EventKind::Access(_))
+            {
+                let _ = sender.send(name.clone());
+            }
+        },
+        notify::Config::default().with_follow_symlinks(false),
+    )?;
+    watcher.watch(path, mode)?;
+    Ok(watcher)
+}
+
+/// Loads a tree; as the owner (credentials and ownership checks) for the root daemon.
+fn load(account: &Account, root: &Path, options: &tree::Options, as_owner: bool) -> Result<Loaded, String> {
+    let loaded = if as_owner {
+        let fs = CheckedFs { uid: account.uid, gid: account.gid };
+        crate::credentials::as_user(account, || tree::load(&fs, root, options)).map_err(|e| e.to_string())?
+    } else {
+        tree::load(&LocalFs, root, options)
+    };
+    loaded.map_err(|e| e.to_string())
+}
+
+/// The counts of the `load-events` line.
+fn counts(tree: &Tree) -> Counts {
+    let events = tree.events().len();
+    let accepted = tree.events().iter().filter(|e| e.is_accepted()).count();
+    let templates = tree.events().iter().filter(|e| e.kind() == Kind::Template).count();
+    Counts { events, accepted, rejected: events - accepted, templates }
+}

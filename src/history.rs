@@ -1,0 +1,251 @@
+//! The job history: every job, from queueing to its end, in SQLite.
+//!
+//! Writes go through a [`HistoryWriter`] thread that batches them in
+//! transactions, so the daemon's tasks never wait on the disk; queries open
+//! their own read connection (WAL lets both work at once).
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+/// One job as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Job id (hex).
+    pub id: String,
+    /// Id of the chain's root job.
+    pub group: String,
+    /// Id of the job that chained it.
+    pub parent: String,
+    /// The event's owner.
+    pub user: String,
+    /// The event.
+    pub event: String,
+    /// `clock`, `ondemand`, `next`, `failover`, ...
+    pub trigger: String,
+    /// The chain, `:`-joined.
+    pub chain: String,
+    /// Scheduled time (local, `YYYY-MM-DD HH:MM:SS`).
+    pub scheduled: String,
+    /// Queued time.
+    pub queued: String,
+    /// Activation time, once activated.
+    pub started: Option<String>,
+    /// End time, once finished.
+    pub finished: Option<String>,
+    /// The host it ran on.
+    pub host: Option<String>,
+    /// The spawn's result code (§11.2), when something was spawned.
+    pub rv: Option<i32>,
+    /// `queued`, `running`, `success`, `failure: <reason>`, `expired`, `dropped: <reason>`.
+    pub result: String,
+    /// Events chained after it, `:`-joined.
+    pub next: String,
+}
+
+/// A change to the history.
+#[derive(Debug)]
+pub enum Change {
+    /// A job was queued.
+    Queued(Box<JobRecord>),
+    /// A job was activated.
+    Started { id: String, at: String },
+    /// A job ended.
+    Finished { id: String, at: String, host: Option<String>, rv: Option<i32>, result: String, next: String },
+}
+
+const SCHEMA: &str = "
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = NORMAL;
+    CREATE TABLE IF NOT EXISTS jobs (
+        id TEXT PRIMARY KEY, grp TEXT NOT NULL, parent TEXT NOT NULL, user TEXT NOT NULL, event TEXT NOT NULL,
+        trigger TEXT NOT NULL, chain TEXT NOT NULL, scheduled TEXT NOT NULL, queued TEXT NOT NULL,
+        started TEXT, finished TEXT, host TEXT, rv INTEGER, result TEXT NOT NULL, next TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, scheduled);
+";
+
+/// Opens (creating if needed) the history at `path`.
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.execute_batch(SCHEMA)?;
+    Ok(connection)
+}
+
+/// Applies changes in a background thread.
+pub struct HistoryWriter {
+    sender: Option<mpsc::Sender<Change>>,
+    thread: Option<JoinHandle<()>>,
+    path: PathBuf,
+}
+
+impl HistoryWriter {
+    /// Starts the writer on the database at `path`.
+    pub fn start(path: &Path) -> rusqlite::Result<HistoryWriter> {
+        let mut connection = open(path)?;
+        let (sender, receiver) = mpsc::channel::<Change>();
+        let thread = std::thread::Builder::new()
+            .name("history".into())
+            .spawn(move || {
+                while let Ok(first) = receiver.recv() {
+                    let batch: Vec<Change> = std::iter::once(first).chain(receiver.try_iter()).collect();
+                    if let Err(error) = apply(&mut connection, &batch) {
+                        eprintln!("hcron-scheduler: cannot write the job history: {error}");
+                    }
+                }
+            })
+            .expect("spawn the history thread");
+        Ok(HistoryWriter { sender: Some(sender), thread: Some(thread), path: path.to_owned() })
+    }
+
+    /// Records a change (never blocks).
+    pub fn record(&self, change: Change) {
+        if let Some(sender) = &self.sender {
+            let _ = sender.send(change);
+        }
+    }
+
+    /// Where the database is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes everything recorded so far and stops the thread.
+    pub fn close(&mut self) {
+        self.sender.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for HistoryWriter {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn apply(connection: &mut Connection, batch: &[Change]) -> rusqlite::Result<()> {
+    let transaction = connection.transaction()?;
+    for change in batch {
+        match change {
+            Change::Queued(r) => {
+                transaction.execute(
+                    "INSERT OR REPLACE INTO jobs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    params![
+                        r.id,
+                        r.group,
+                        r.parent,
+                        r.user,
+                        r.event,
+                        r.trigger,
+                        r.chain,
+                        r.scheduled,
+                        r.queued,
+                        r.started,
+                        r.finished,
+                        r.host,
+                        r.rv,
+                        r.result,
+                        r.next
+                    ],
+                )?;
+            }
+            Change::Started { id, at } => {
+                transaction.execute("UPDATE jobs SET started = ?2, result = 'running' WHERE id = ?1", params![id, at])?;
+            }
+            Change::Finished { id, at, host, rv, result, next } => {
+                transaction.execute(
+                    "UPDATE jobs SET finished = ?2, host = ?3, rv = ?4, result = ?5, next = ?6 WHERE id = ?1",
+                    params![id, at, host, rv, result, next],
+                )?;
+            }
+        }
+    }
+    transaction.commit()
+}
+
+/// The jobs of `user`, optionally of one event and since a time, oldest first.
+pub fn query(path: &Path, user: &str, event: Option<&str>, since: Option<&str>) -> rusqlite::Result<Vec<JobRecord>> {
+    let connection = open(path)?;
+    let mut statement = connection.prepare(
+        "SELECT id, grp, parent, user, event, trigger, chain, scheduled, queued, started, finished, host, rv, result, next FROM jobs
+         WHERE user = ?1 AND (?2 IS NULL OR event = ?2) AND (?3 IS NULL OR scheduled >= ?3) ORDER BY scheduled, id",
+    )?;
+    let rows = statement.query_map(params![user, event, since], |row| {
+        Ok(JobRecord {
+            id: row.get(0)?,
+            group: row.get(1)?,
+            parent: row.get(2)?,
+            user: row.get(3)?,
+            event: row.get(4)?,
+            trigger: row.get(5)?,
+            chain: row.get(6)?,
+            scheduled: row.get(7)?,
+            queued: row.get(8)?,
+            started: row.get(9)?,
+            finished: row.get(10)?,
+            host: row.get(11)?,
+            rv: row.get(12)?,
+            result: row.get(13)?,
+            next: row.get(14)?,
+        })
+    })?;
+    rows.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, user: &str, scheduled: &str) -> JobRecord {
+        JobRecord {
+            id: id.into(),
+            group: id.into(),
+            parent: id.into(),
+            user: user.into(),
+            event: "/e".into(),
+            trigger: "clock".into(),
+            chain: "/e".into(),
+            scheduled: scheduled.into(),
+            queued: scheduled.into(),
+            started: None,
+            finished: None,
+            host: None,
+            rv: None,
+            result: "queued".into(),
+            next: String::new(),
+        }
+    }
+
+    #[test]
+    fn records_follow_a_job_and_stay_with_their_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let mut writer = HistoryWriter::start(&path).unwrap();
+        writer.record(Change::Queued(Box::new(record("a1", "alice", "2020-01-01 00:00:00"))));
+        writer.record(Change::Queued(Box::new(record("b1", "bob", "2020-01-01 00:00:00"))));
+        writer.record(Change::Started { id: "a1".into(), at: "2020-01-01 00:00:01".into() });
+        let finished = Change::Finished {
+            id: "a1".into(),
+            at: "t".into(),
+            host: Some("localhost".into()),
+            rv: Some(0),
+            result: "success".into(),
+            next: "/n".into(),
+        };
+        writer.record(finished);
+        writer.close();
+        let alice = query(&path, "alice", None, None).unwrap();
+        assert_eq!(alice.len(), 1);
+        assert_eq!((alice[0].rv, alice[0].result.as_str(), alice[0].next.as_str()), (Some(0), "success", "/n"));
+        assert_eq!(alice[0].started.as_deref(), Some("2020-01-01 00:00:01"));
+        assert!(query(&path, "alice", Some("/other"), None).unwrap().is_empty());
+        assert!(query(&path, "alice", None, Some("2020-01-02")).unwrap().is_empty());
+        assert_eq!(query(&path, "bob", None, None).unwrap()[0].id, "b1");
+    }
+}
