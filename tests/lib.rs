@@ -4,6 +4,9 @@ mod util;
 
 mod bad_input;
 mod cli;
+mod daemon;
+mod daemon_root;
+mod daemon_util;
 mod properties;
 mod run;
 mod scenarios;

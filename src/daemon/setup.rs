@@ -241,7 +241,8 @@ fn root(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
         fqdn: crate::host::fqdn(),
         mode: Mode::Root { allow_file },
         log,
-        mailbox: PathBuf::from("/var/lib/hcron/mailbox"),
+        // The state directory is where the history lives.
+        mailbox: config.history_path.parent().unwrap_or(Path::new("/var/lib/hcron")).join("mailbox"),
         history: config.history_path.clone(),
         config,
         config_path,

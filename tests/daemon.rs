@@ -1,0 +1,184 @@
+//! The real daemon in standalone mode, driven by the real client.
+
+use std::time::Duration;
+
+use crate::daemon_util::{RunningDaemon, eventually};
+
+/// An event run only on demand or by chains, writing `text` to `file`.
+fn writer(file: &std::path::Path, extra: &str) -> String {
+    format!(
+        "as_user=\nhost=localhost\ncommand=echo $HCRON_EVENT_NAME $HCRON_TRIGGER_NAME > {}; id >> {}\nnotify_email=\nnotify_message=\n{extra}",
+        file.display(),
+        file.display()
+    )
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("events")).unwrap();
+        Setup { dir }
+    }
+
+    fn events(&self) -> std::path::PathBuf {
+        self.dir.path().join("events")
+    }
+
+    fn out(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn event(&self, name: &str, content: &str) {
+        let path = self.events().join(name.trim_start_matches('/'));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    fn start(&self) -> RunningDaemon {
+        RunningDaemon::standalone(&self.events(), &self.dir.path().join("state"), &[])
+    }
+}
+
+#[test]
+fn on_demand_activation_runs_the_command_as_the_user() {
+    let setup = Setup::new();
+    setup.event("write", &writer(&setup.out("ran"), ""));
+    let daemon = setup.start();
+    let (out, err, code) = daemon.hcron(&["activate", "/write"]);
+    assert_eq!((out.as_str(), err.as_str(), code), ("", "", 0));
+    assert!(eventually(Duration::from_secs(5), || std::fs::read_to_string(setup.out("ran")).is_ok_and(|t| t.contains("uid="))));
+    let text = std::fs::read_to_string(setup.out("ran")).unwrap();
+    assert!(text.starts_with("/write ondemand\n"), "{text}");
+    assert!(text.contains(&format!("uid={}(", nix::unistd::getuid())), "{text}");
+    let log = daemon.log_text();
+    assert!(log.contains("|trigger|") && log.contains("triggername=ondemand"), "{log}");
+    assert!(log.lines().any(|l| l.contains("|execute|") && l.contains("eventname=/write") && l.contains("|rv=0")), "{log}");
+    let (_, err, code) = daemon.hcron(&["activate", "/nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no event (/nope)"), "{err}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn tree_edits_are_live_within_two_seconds_and_reload_prints_counts() {
+    let setup = Setup::new();
+    setup.event("first", &writer(&setup.out("first"), ""));
+    let daemon = setup.start();
+    let (out, _, code) = daemon.hcron(&["reload"]);
+    assert_eq!(code, 0);
+    assert!(out.ends_with(": 1 events, 0 accepted, 1 rejected (0 templates).\n"), "{out}");
+    setup.event("added", &writer(&setup.out("added"), "when_month=*\nwhen_day=*\nwhen_hour=*\nwhen_minute=*\nwhen_dow=*\n"));
+    let live = eventually(Duration::from_secs(2), || daemon.hcron(&["list", "--show-status"]).0.contains("accepted:/added"));
+    assert!(live, "not live within 2 s: {}", daemon.hcron(&["list", "--show-all"]).0);
+    std::fs::remove_file(setup.events().join("first")).unwrap();
+    assert!(eventually(Duration::from_secs(2), || !daemon.hcron(&["list"]).0.contains("/first")));
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn chains_run_through_the_daemon() {
+    let setup = Setup::new();
+    setup.event("a/start", &writer(&setup.out("start"), "next_event=second\n"));
+    setup.event("a/second", &writer(&setup.out("second"), ""));
+    // A remote host is not supported yet: the job fails and its failover runs.
+    setup.event("a/remote", &writer(&setup.out("never"), "failover_event=../fo\n").replace("host=localhost", "host=remote.example"));
+    setup.event("fo", &writer(&setup.out("fo"), ""));
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron(&["activate", "/a/start"]).2, 0);
+    assert_eq!(daemon.hcron(&["activate", "/a/remote"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || setup.out("second").exists() && setup.out("fo").exists()));
+    assert!(std::fs::read_to_string(setup.out("second")).unwrap().starts_with("/a/second next\n"));
+    assert!(std::fs::read_to_string(setup.out("fo")).unwrap().starts_with("/fo failover\n"));
+    assert!(!setup.out("never").exists());
+    let log = daemon.log_text();
+    assert!(log.contains("remote hosts are not supported yet"), "{log}");
+    let (out, _, _) = daemon.hcron(&["history", "--json"]);
+    let jobs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let by_event = |e: &str| jobs.iter().find(|j| j["event"] == e).unwrap_or_else(|| panic!("no {e} in {out}")).clone();
+    assert_eq!(by_event("/a/start")["next"], "/a/second");
+    assert_eq!(by_event("/a/start")["rv"], 0);
+    assert!(by_event("/a/remote")["result"].as_str().unwrap().starts_with("failure: "));
+    assert_eq!(by_event("/a/remote")["next"], "/fo");
+    assert_eq!(by_event("/fo")["trigger"], "failover");
+    assert_eq!(by_event("/a/second")["chain"], "/a/start:/a/second");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn one_daemon_at_a_time_and_sigterm_exits_cleanly() {
+    let setup = Setup::new();
+    let daemon = setup.start();
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"))
+        .args(["--standalone", "--events"])
+        .arg(setup.events())
+        .arg("--state-dir")
+        .arg(setup.dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("another hcron-scheduler is running"));
+    assert!(std::os::unix::net::UnixStream::connect(&daemon.socket).is_ok(), "the first keeps its socket");
+    let pid_file = daemon.pid_file.clone();
+    assert!(daemon.stop().success());
+    assert!(!pid_file.exists());
+}
+
+#[test]
+fn garbage_on_the_socket_gets_an_error_and_the_daemon_keeps_serving() {
+    use std::io::{Read, Write};
+    let setup = Setup::new();
+    let daemon = setup.start();
+    let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    stream.write_all(b"\x00\x00\x00\x05hello").unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    assert!(String::from_utf8_lossy(&answer).contains(r#""response":"error""#), "{answer:?}");
+    let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    stream.write_all(&[0xff, 0xff, 0xff, 0xff]).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    assert!(String::from_utf8_lossy(&answer).contains("larger than"));
+    assert_eq!(daemon.hcron(&["info"]).2, 0);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_bad_configuration_fails_at_start_naming_the_key() {
+    let setup = Setup::new();
+    let config = setup.dir.path().join("hcron.toml");
+    std::fs::write(&config, "max_symlinkz = 3\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"))
+        .args(["--standalone", "--config"])
+        .arg(&config)
+        .arg("--events")
+        .arg(setup.events())
+        .arg("--state-dir")
+        .arg(setup.dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("max_symlinkz") && err.contains("hcron.toml"), "{err}");
+}
+
+#[test]
+fn the_clock_wakes_right_after_the_minute() {
+    let setup = Setup::new();
+    setup.event("tick", &writer(&setup.out("tick"), "when_month=*\nwhen_day=*\nwhen_hour=*\nwhen_minute=*\nwhen_dow=*\n"));
+    let daemon = setup.start();
+    assert!(eventually(Duration::from_secs(65), || daemon.log_text().contains("|queue|")), "no clock job within a minute");
+    let log = daemon.log_text();
+    let trigger = log.lines().find(|l| l.contains("|trigger|") && l.contains("triggername=clock")).unwrap();
+    let stamp: jiff::civil::DateTime = trigger.split('|').next().unwrap().parse().unwrap();
+    let late_ms = stamp.second() as i64 * 1000 + (stamp.subsec_nanosecond() / 1_000_000) as i64;
+    assert!(late_ms < 50, "woke {late_ms} ms after the minute: {trigger}");
+    let queue = log.lines().find(|l| l.contains("|queue|")).unwrap();
+    let minute = stamp.strftime("%Y-%m-%d %H:%M:00").to_string();
+    assert!(queue.contains(&format!("schedtime={minute}|")), "{queue}");
+    assert!(eventually(Duration::from_secs(5), || setup.out("tick").exists()));
+    assert!(daemon.stop().success());
+}

@@ -1,0 +1,213 @@
+//! The real daemon as root, with real test users: credentials, isolation,
+//! refusals and history. These tests create users and groups (CI runs as
+//! root) and remove them when done.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::daemon_util::{RunningDaemon, eventually};
+
+/// useradd and friends lock /etc/passwd and fail when run concurrently.
+static ACCOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A user and a supplementary group made for one test, removed on drop.
+struct TestUser {
+    name: String,
+    group: String,
+    uid: u32,
+    gid: u32,
+    home: PathBuf,
+}
+
+impl TestUser {
+    fn create(tag: &str, base: &Path) -> TestUser {
+        let _one_at_a_time = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(nix::unistd::geteuid().is_root(), "these tests create users: run them as root (CI does)");
+        let name = format!("hct{}{tag}", std::process::id() % 100_000);
+        let group = format!("{name}g");
+        let home = base.join(&name);
+        run("groupadd", &[&group]);
+        run("useradd", &["-m", "-d", home.to_str().unwrap(), "-s", "/bin/sh", "-G", &group, &name]);
+        let account = hcron::account::Account::by_name(&name).unwrap();
+        TestUser { name, group, uid: account.uid, gid: account.gid, home }
+    }
+
+    fn events(&self) -> PathBuf {
+        self.home.join(".hcron/testserver/events")
+    }
+
+    /// Writes an event file owned by the user.
+    fn event(&self, name: &str, content: &str) {
+        let path = self.events().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, content).unwrap();
+        run("chown", &["-R", &format!("{}:{}", self.name, self.name), self.home.join(".hcron").to_str().unwrap()]);
+    }
+
+    fn as_ids(&self) -> Option<(u32, u32)> {
+        Some((self.uid, self.gid))
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _one_at_a_time = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = Command::new("userdel").args(["-r", "-f", &self.name]).output();
+        let _ = Command::new("groupdel").arg(&self.group).output();
+    }
+}
+
+fn run(program: &str, args: &[&str]) {
+    let output = Command::new(program).args(args).output().unwrap();
+    assert!(output.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A root daemon's configuration in a temporary directory.
+struct RootSetup {
+    dir: tempfile::TempDir,
+}
+
+impl RootSetup {
+    fn new(allow: &[&str], extra: &str) -> RootSetup {
+        let dir = tempfile::tempdir().unwrap();
+        // Users must be able to reach their homes below it.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let etc = dir.path().join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        let config = format!(
+            "server_name = \"testserver\"\nallow_localhost = true\ncontrol_socket = \"{0}/run/control.sock\"\nhistory_path = \"{0}/lib/history.sqlite\"\nlog_path = \"{0}/log/hcron.log\"\n{extra}",
+            dir.path().display()
+        );
+        std::fs::write(etc.join("hcron.toml"), config).unwrap();
+        std::fs::write(etc.join("hcron.allow"), allow.join("\n") + "\n").unwrap();
+        RootSetup { dir }
+    }
+
+    fn homes(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+
+    fn start(&self) -> RunningDaemon {
+        let root = self.dir.path();
+        RunningDaemon::root(&root.join("etc/hcron.toml"), root.join("run/control.sock"), root.join("log/hcron.log"))
+    }
+}
+
+/// An on-demand event that records who ran it.
+fn writer(file: &Path, extra: &str) -> String {
+    format!(
+        "as_user=\nhost=localhost\ncommand=id > {0}; echo $HOME $USER $PATH >> {0}\nnotify_email=\nnotify_message=\n{extra}",
+        file.display()
+    )
+}
+
+#[test]
+fn commands_run_as_the_user_with_their_groups_and_users_are_isolated() {
+    // One daemon, three users: a and b allowed, c not.
+    let setup = RootSetup::new(&[], "");
+    let a = TestUser::create("a", &setup.homes());
+    let b = TestUser::create("b", &setup.homes());
+    let c = TestUser::create("c", &setup.homes());
+    std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("# test users\n{}\n{}\n", a.name, b.name)).unwrap();
+    a.event("x", &writer(&a.home.join("a_ran"), ""));
+    b.event("x", &writer(&b.home.join("b_ran"), ""));
+    c.event("x", &writer(&c.home.join("c_ran"), ""));
+    let daemon = setup.start();
+
+    assert_eq!(daemon.hcron_as(a.as_ids(), &["activate", "/x"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || std::fs::read_to_string(a.home.join("a_ran")).is_ok_and(|t| t.lines().count() == 2)));
+    let text = std::fs::read_to_string(a.home.join("a_ran")).unwrap();
+    let group = nix::unistd::Group::from_name(&a.group).unwrap().unwrap();
+    assert!(text.starts_with(&format!("uid={}({}) gid={}(", a.uid, a.name, a.gid)), "{text}");
+    assert!(text.contains(&format!("{}({})", group.gid, a.group)), "supplementary group set: {text}");
+    assert!(text.contains(&format!("\n{} {} /usr/local/bin:/usr/bin:/bin", a.home.display(), a.name)), "clean environment: {text}");
+
+    // b's /x runs b's event, never a's.
+    std::fs::remove_file(a.home.join("a_ran")).unwrap();
+    assert_eq!(daemon.hcron_as(b.as_ids(), &["activate", "/x"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || b.home.join("b_ran").exists()));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!a.home.join("a_ran").exists());
+    assert!(std::fs::read_to_string(b.home.join("b_ran")).unwrap().starts_with(&format!("uid={}(", b.uid)));
+
+    // c is not allowed.
+    let (_, err, code) = daemon.hcron_as(c.as_ids(), &["activate", "/x"]);
+    assert_eq!(code, 1);
+    assert!(err.contains(&format!("user ({}) is not allowed", c.name)), "{err}");
+    assert_eq!(daemon.hcron_as(c.as_ids(), &["get", "allowed"]).0, "no\n");
+    assert_eq!(daemon.hcron_as(a.as_ids(), &["get", "allowed"]).0, "yes\n");
+    assert!(!c.home.join("c_ran").exists());
+
+    // Each user sees only their own history.
+    let (out, _, _) = daemon.hcron_as(b.as_ids(), &["history", "--json"]);
+    let jobs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["user"], b.name.as_str());
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn files_the_user_cannot_read_or_others_could_write_are_refused() {
+    let setup = RootSetup::new(&[], "");
+    let a = TestUser::create("r", &setup.homes());
+    std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n", a.name)).unwrap();
+    a.event("ok", &writer(&a.home.join("ok"), ""));
+    a.event("shared", &writer(&a.home.join("never"), ""));
+    // A root-only file inside the tree, and a link to it.
+    let secret = a.events().join("secret");
+    std::fs::write(&secret, "TOPSECRET=1\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    run("chown", &["root:root", secret.to_str().unwrap()]);
+    std::os::unix::fs::symlink("secret", a.events().join("leak")).unwrap();
+    // A file everyone may write.
+    std::fs::set_permissions(a.events().join("shared"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let daemon = setup.start();
+    let (out, _, _) = daemon.hcron_as(a.as_ids(), &["list", "--show-all"]);
+    assert_eq!(
+        out,
+        "rejected:unknown:cannot load file:/leak\n\
+         rejected:partial:not fully specified, missing field (when_month):/ok\n\
+         rejected:unknown:cannot load file:/secret\n\
+         rejected:unknown:cannot load file:/shared\n"
+    );
+    let log = daemon.log_text();
+    assert!(!log.contains("TOPSECRET"));
+    assert!(log.contains("writable by everyone"), "{log}");
+    assert!(log.contains("Permission denied"), "{log}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn deleting_a_tree_while_jobs_are_queued_loses_no_history_record() {
+    let setup = RootSetup::new(&[], "max_activated_events = 1\n");
+    let a = TestUser::create("d", &setup.homes());
+    std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n", a.name)).unwrap();
+    for n in 0..20 {
+        a.event(&format!("e{n}"), &writer(&a.home.join("out"), "next_event=/e0\n"));
+    }
+    let daemon = setup.start();
+    for n in 0..20 {
+        assert_eq!(daemon.hcron_as(a.as_ids(), &["activate", &format!("/e{n}")]).2, 0);
+    }
+    std::fs::remove_dir_all(a.events()).unwrap();
+    let finished = || {
+        let (out, _, _) = daemon.hcron_as(a.as_ids(), &["history", "--json"]);
+        serde_json::from_str::<Vec<serde_json::Value>>(&out).is_ok_and(|jobs| {
+            let roots = jobs.iter().filter(|j| j["trigger"] == "ondemand").count();
+            roots == 20 && jobs.iter().all(|j| j["finished"].is_string())
+        })
+    };
+    assert!(eventually(Duration::from_secs(10), finished), "{}", daemon.hcron_as(a.as_ids(), &["history"]).0);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn the_root_daemon_refuses_an_unknown_key() {
+    let setup = RootSetup::new(&[], "bogus_key = 1\n");
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_hcron-scheduler")).arg("--config").arg(setup.dir.path().join("etc/hcron.toml")).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("bogus_key"));
+}

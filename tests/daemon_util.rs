@@ -1,0 +1,106 @@
+//! A real `hcron-scheduler` process for tests, and the `hcron` client
+//! pointed at it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Polls `condition` every 20 ms until it holds or `limit` passes.
+pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running daemon; killed if the test ends without stopping it.
+pub struct RunningDaemon {
+    child: Option<Child>,
+    /// Its control socket.
+    pub socket: PathBuf,
+    /// Its log file.
+    pub log: PathBuf,
+    /// Its pid file.
+    pub pid_file: PathBuf,
+}
+
+impl RunningDaemon {
+    /// `hcron-scheduler --standalone --events EVENTS --state-dir STATE [EXTRA...]`.
+    pub fn standalone(events: &Path, state: &Path, extra: &[&str]) -> RunningDaemon {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"));
+        command.args(["--standalone", "--events"]).arg(events).arg("--state-dir").arg(state).args(extra);
+        RunningDaemon::start(command, state.join("control.sock"), state.join("hcron.log"), state.join("hcron-scheduler.pid"))
+    }
+
+    /// `hcron-scheduler --config CONFIG` (root mode) with the given paths.
+    pub fn root(config: &Path, socket: PathBuf, log: PathBuf) -> RunningDaemon {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"));
+        command.arg("--config").arg(config);
+        let pid = socket.parent().unwrap().join("hcron-scheduler.pid");
+        RunningDaemon::start(command, socket, log, pid)
+    }
+
+    fn start(mut command: Command, socket: PathBuf, log: PathBuf, pid_file: PathBuf) -> RunningDaemon {
+        let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start hcron-scheduler");
+        let daemon = RunningDaemon { child: Some(child), socket, log, pid_file };
+        assert!(
+            eventually(Duration::from_secs(10), || std::os::unix::net::UnixStream::connect(&daemon.socket).is_ok()),
+            "the daemon did not listen on {}",
+            daemon.socket.display()
+        );
+        daemon
+    }
+
+    /// Runs `hcron ARGS...` against this daemon.
+    pub fn hcron(&self, args: &[&str]) -> (String, String, i32) {
+        self.hcron_as(None, args)
+    }
+
+    /// Runs `hcron ARGS...` as the user `uid:gid` (root tests).
+    pub fn hcron_as(&self, user: Option<(u32, u32)>, args: &[&str]) -> (String, String, i32) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hcron"));
+        command.args(args).env("HCRON_SOCKET", &self.socket).env("HOME", "/nonexistent");
+        if let Some((uid, gid)) = user {
+            use std::os::unix::process::CommandExt;
+            command.uid(uid).gid(gid);
+        }
+        let output: Output = command.output().unwrap();
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (text(output.stdout), text(output.stderr), output.status.code().unwrap_or(-1))
+    }
+
+    /// The activity log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status (within 15 s).
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the daemon did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RunningDaemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
