@@ -169,3 +169,60 @@ fn default_tree_is_under_home() {
     assert_eq!(String::from_utf8(output.stdout).unwrap(), "accepted:/mine\n");
     assert!(output.status.success());
 }
+
+#[test]
+fn show_log_filters_and_annotates() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hcron.log");
+    std::fs::write(
+        &log,
+        "2020-01-01T00:00:00|start-logging|\n\
+         2020-01-01T00:00:00.1|queue|alice|eventchain=/a|eventname=/a|jobgid=1|jobid=1|pjobid=1|queuetime=2020-01-01 00:00:00.100000|schedtime=2020-01-01 00:00:00|triggername=clock|triggerorigin=hcron-scheduler\n\
+         2020-01-01T00:00:00.2|activate|alice|eventchain=/a|eventname=/a|jobgid=1|jobid=1|pjobid=1|triggername=clock|triggerorigin=hcron-scheduler\n\
+         2020-01-01T00:00:00.3|queue|alice|eventchain=/a:/b|eventname=/b|jobgid=1|jobid=2|pjobid=1|queuetime=x|schedtime=x|triggername=next|triggerorigin=/b\n\
+         2020-01-01T00:00:00.5|done|alice|eventname=/a|jobgid=1|jobid=1|nexteventnames=/b|nexteventtype=next|nnextevents=1|pjobid=1\n\
+         2020-01-01T00:00:00.6|message|bob|message=it\\|s \\\\ odd|type=error\n\
+         2020-01-01T00:01:00|work||count=0|elapsed=0.1\n",
+    )
+    .unwrap();
+    let show = |args: &[&str]| {
+        let output =
+            std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).arg("show-log").arg("-f").arg(&log).args(args).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    assert_eq!(
+        show(&["-u", "alice", "--show-types", "activate,done", "2020-01-01T00:00"]),
+        "2020-01-01T00:00:00.2 activate alice {'eventchain': '/a', 'eventname': '/a', 'jobgid': '1', 'jobid': '1', 'pjobid': '1', 'triggername': 'clock', 'triggerorigin': 'hcron-scheduler'}\n\
+         \x20   queue {'eventchain': '/a', 'eventname': '/a', 'jobgid': '1', 'jobid': '1', 'pjobid': '1', 'queuetime': '2020-01-01 00:00:00.100000', 'schedtime': '2020-01-01 00:00:00', 'triggername': 'clock', 'triggerorigin': 'hcron-scheduler'}\n\
+         2020-01-01T00:00:00.5 done alice {'eventname': '/a', 'jobgid': '1', 'jobid': '1', 'nexteventnames': '/b', 'nexteventtype': 'next', 'nnextevents': '1', 'pjobid': '1'}\n\
+         2020-01-01T00:00:00.5 stats alice {'elapsed': '0.400000', 'executetime': '0.300000', 'waittime': '0.100000'}\n"
+    );
+    assert_eq!(show(&["-u", "bob", "2020-01-01"]), "2020-01-01T00:00:00.6 message bob {'message': 'it|s \\\\ odd', 'type': 'error'}\n");
+    assert_eq!(show(&["--show-types", "work", "2020-01-01T00:00", "2020-01-01T00:01"]), "", "the end minute is excluded");
+    let tree = show(&["--show-jobtree", "--show-types", "queue", "-e", "^/b$", "2020-01-01"]);
+    assert!(tree.starts_with("    2020-01-01T00:00:00.3 queue alice"), "{tree}");
+}
+
+#[test]
+fn legacy_program_names() {
+    // decisions.md, fixed 19: hcron-info -es prints the guide's status form.
+    let tree = TreeBuilder::new()
+        .file("simple", full(""))
+        .file("failover_simple", full("template_name=failover_simple\n"))
+        .file("broken", "no equals\n");
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("hcron-info");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_hcron"), &link).unwrap();
+    let output = std::process::Command::new(&link).args(["-es", "--events"]).arg(tree.root()).output().unwrap();
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "rejected:bad definition:/broken\nrejected:template:/failover_simple\naccepted::/simple\n"
+    );
+    let run = dir.path().join("hcron-run");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_hcron"), &run).unwrap();
+    let output = std::process::Command::new(&run).arg(tree.root()).args(["202001010000", "202001010000"]).output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8(output.stderr).unwrap(), "warning: hcron-run is deprecated; use \"hcron run\"\n");
+    assert!(String::from_utf8(output.stdout).unwrap().contains("|start-logging|"));
+}

@@ -6,6 +6,7 @@ mod client;
 mod daemon_commands;
 mod list;
 mod run;
+mod show_log;
 mod tree_args;
 
 use std::process::ExitCode;
@@ -40,6 +41,8 @@ enum Command {
     Info(daemon_commands::ConfigArg),
     /// Print your jobs: when, which event, where, how they ended.
     History(daemon_commands::HistoryArgs),
+    /// Print the activity log between two times, filtered.
+    ShowLog(show_log::ShowLogArgs),
 }
 
 /// Runs a parsed command line; the binary prints the error, if any, once.
@@ -54,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Get(args) => daemon_commands::get(args),
         Command::Info(args) => daemon_commands::info(args),
         Command::History(args) => daemon_commands::history(args),
+        Command::ShowLog(args) => show_log::run(args),
     }
 }
 
