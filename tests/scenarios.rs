@@ -353,3 +353,17 @@ fn oversized_file_cannot_be_loaded() {
     let loaded = tree.load_with(|o| o.max_file_size = 1000);
     assert_eq!(listing(&loaded), ["accepted:normal:passed:/small", "rejected:unknown:cannot load file:/big"]);
 }
+
+#[test]
+fn a_reload_reads_only_what_changed() {
+    let tree = TreeBuilder::new().file("a", full("")).file("b", full("")).file("tmpl", full("template_name=tmpl\n")).link("l", "tmpl");
+    let options = crate::util::options();
+    let first = hcron::tree::load(&hcron::tree::LocalFs, &tree.root(), &options).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(10));
+    std::fs::write(tree.root().join("b"), "no equals\n").unwrap();
+    let second = hcron::tree::reload(&hcron::tree::LocalFs, &tree.root(), &options, &first.files).unwrap();
+    let file = |loaded: &hcron::tree::Loaded, name: &str| loaded.tree.get(name).unwrap().definition().map(|d| d.parts()[0].file.clone());
+    assert!(std::sync::Arc::ptr_eq(&file(&first, "/a").unwrap(), &file(&second, "/a").unwrap()), "unchanged: not read again");
+    assert!(std::sync::Arc::ptr_eq(&file(&first, "/l").unwrap(), &file(&second, "/l").unwrap()));
+    assert_eq!(second.tree.get("/b").unwrap().reason().to_string(), "bad definition", "changed: read again");
+}

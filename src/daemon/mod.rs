@@ -31,7 +31,7 @@ use crate::engine::{Engine, Job};
 use crate::exec::ExecConfig;
 use crate::history::HistoryWriter;
 use crate::schedule::ScheduleIndex;
-use crate::tree::Tree;
+use crate::tree::{FileCache, Tree};
 use journal::DaemonJournal;
 pub use journal::{LogTarget, Mailbox};
 pub use setup::{Args, main};
@@ -80,6 +80,8 @@ struct UserEvents {
     owner: Arc<str>,
     tree: Arc<Tree>,
     index: Arc<ScheduleIndex>,
+    /// What the last load read, so that the next one reads only what changed.
+    files: FileCache,
     /// `hcron unload` was asked: nothing is loaded until `hcron reload`.
     unloaded: bool,
 }

@@ -22,7 +22,7 @@ use crate::account::Account;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::engine::{Engine, Settings};
-use crate::exec::ExecConfig;
+use crate::exec::{ExecConfig, Spawner};
 use crate::history::HistoryWriter;
 
 /// How long SIGTERM waits for running spawns.
@@ -57,6 +57,8 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let _pid = PidFile::lock(&pid)?;
+    // Before any thread exists: the spawner is a fork of this small, single-threaded process.
+    let spawner = Arc::new(Spawner::start().context("cannot start the spawner")?);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = bind(&socket, !args.standalone)?;
@@ -70,7 +72,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                 _ = quit.recv() => {}
             }
         };
-        let result = run(setup, listener, stop).await;
+        let result = run(setup, spawner, listener, stop).await;
         let _ = std::fs::remove_file(&socket);
         result
     })?;
@@ -78,7 +80,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Runs the daemon on `listener` until `stop` completes.
-pub async fn run(setup: Setup, listener: UnixListener, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
     let log = ActivityLog::open(&setup.log).with_context(|| format!("cannot open the log {:?}", setup.log.file))?;
     let journal = DaemonJournal { log, mailbox: Mailbox::new(&setup.mailbox) };
     if let Some(dir) = setup.history.parent() {
@@ -94,7 +96,7 @@ pub async fn run(setup: Setup, listener: UnixListener, stop: impl Future<Output 
         fqdn: setup.fqdn.clone(),
         server_name: setup.server_name.clone(),
     };
-    let exec = exec_config(&config, &setup);
+    let exec = exec_config(&config, &setup, spawner);
     let (changed, changes) = tokio::sync::mpsc::unbounded_channel();
     let engine = Engine::new(SystemClock, settings);
     let next_minute = SystemClock.now().datetime();
@@ -174,7 +176,7 @@ impl Daemon {
                             config.allow_root_events = true;
                         }
                         let mut state = self.lock();
-                        state.exec = exec_config(&config, &self.setup);
+                        state.exec = exec_config(&config, &self.setup, state.exec.spawner.clone());
                         state.config = config;
                     }
                     Err(error) => {
@@ -190,7 +192,7 @@ impl Daemon {
     }
 }
 
-fn exec_config(config: &Config, setup: &Setup) -> ExecConfig {
+fn exec_config(config: &Config, setup: &Setup, spawner: Arc<Spawner>) -> ExecConfig {
     ExecConfig {
         allow_localhost: config.allow_localhost,
         allow_root_events: config.allow_root_events,
@@ -198,6 +200,7 @@ fn exec_config(config: &Config, setup: &Setup) -> ExecConfig {
         remote_shell_type: config.remote_shell_type.clone(),
         local_names: local_names(&setup.fqdn),
         switch_user: matches!(setup.mode, Mode::Root { .. }),
+        spawner,
     }
 }
 

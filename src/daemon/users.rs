@@ -13,7 +13,7 @@ use crate::account::Account;
 use crate::control::Counts;
 use crate::event::Kind;
 use crate::schedule::ScheduleIndex;
-use crate::tree::{self, CheckedFs, Loaded, LocalFs, Tree};
+use crate::tree::{self, CheckedFs, FileCache, Loaded, LocalFs, Tree};
 
 /// How long a tree must stay unchanged before it is reloaded.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -70,9 +70,12 @@ impl Daemon {
         options.context.server_name = self.setup.server_name.clone();
         options.context.host_name = self.setup.fqdn.clone();
         let as_owner = matches!(self.setup.mode, Mode::Root { .. });
+        // Watch first: a change made while the tree loads is not missed.
+        self.watch(user, &root);
+        let previous = self.lock().users.get_mut(user).map(|u| std::mem::take(&mut u.files)).unwrap_or_default();
         let started = Instant::now();
         let (loader_account, loader_root) = (account.clone(), root.clone());
-        let loaded = tokio::task::spawn_blocking(move || load(&loader_account, &loader_root, &options, as_owner))
+        let loaded = tokio::task::spawn_blocking(move || load(&loader_account, &loader_root, &options, as_owner, &previous))
             .await
             .map_err(|e| format!("loading panicked: {e}"))?;
         let elapsed = started.elapsed().as_secs_f64();
@@ -87,7 +90,6 @@ impl Daemon {
             }
         };
         let counts = counts(&loaded.tree);
-        self.watch(user, &root);
         let index = Arc::new(ScheduleIndex::new(&loaded.tree));
         let mut state = self.lock();
         let state = &mut *state;
@@ -114,7 +116,8 @@ impl Daemon {
             .field("ntemplates", counts.templates);
         state.journal.log.write(&entry.line());
         let owner: Arc<str> = user.into();
-        state.users.insert(user.to_owned(), UserEvents { account, owner, tree: Arc::new(loaded.tree), index, unloaded: false });
+        let events = UserEvents { account, owner, tree: Arc::new(loaded.tree), index, files: loaded.files, unloaded: false };
+        state.users.insert(user.to_owned(), events);
         Ok(counts)
     }
 
@@ -229,13 +232,14 @@ fn watcher(
     Ok(watcher)
 }
 
-/// Loads a tree; as the owner (credentials and ownership checks) for the root daemon.
-fn load(account: &Account, root: &Path, options: &tree::Options, as_owner: bool) -> Result<Loaded, String> {
+/// Loads a tree, reading only what changed since `previous`; as the owner
+/// (credentials and ownership checks) for the root daemon.
+fn load(account: &Account, root: &Path, options: &tree::Options, as_owner: bool, previous: &FileCache) -> Result<Loaded, String> {
     let loaded = if as_owner {
         let fs = CheckedFs { uid: account.uid, gid: account.gid };
-        crate::credentials::as_user(account, || tree::load(&fs, root, options)).map_err(|e| e.to_string())?
+        crate::credentials::as_user(account, || tree::reload(&fs, root, options, previous)).map_err(|e| e.to_string())?
     } else {
-        tree::load(&LocalFs, root, options)
+        tree::reload(&LocalFs, root, options, previous)
     };
     loaded.map_err(|e| e.to_string())
 }

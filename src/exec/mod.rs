@@ -1,7 +1,7 @@
 //! Running a job's command: validation (§11.1), where it runs, and how it
 //! went. Local execution is here; remote hosts come with SSH.
 
-mod local;
+mod spawner;
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -9,10 +9,10 @@ use std::time::Instant;
 use crate::account::Account;
 use crate::engine::{Activation, Job, Outcome};
 
-pub use local::spawn_local;
+pub use spawner::{SpawnRequest, Spawner};
 
-/// What the executor needs from the configuration.
-#[derive(Debug, Clone)]
+/// What the executor needs from the configuration, and the spawner.
+#[derive(Clone)]
 pub struct ExecConfig {
     /// `allow_localhost`.
     pub allow_localhost: bool,
@@ -26,6 +26,8 @@ pub struct ExecConfig {
     pub local_names: HashSet<String>,
     /// Whether to switch to the owner's uid, gid and groups (the root daemon).
     pub switch_user: bool,
+    /// Starts local commands.
+    pub spawner: std::sync::Arc<Spawner>,
 }
 
 /// A spawn that happened, for the `execute` log line and the history.
@@ -106,7 +108,16 @@ pub async fn execute(config: &ExecConfig, job: &Job, activation: &Activation, ow
             owner.name
         ));
     }
-    match spawn_local(owner, command, &environment(job, owner), config.switch_user) {
+    let request = SpawnRequest {
+        shell: owner.shell.display().to_string(),
+        command: command.to_owned(),
+        env: environment(job, owner),
+        cwd: owner.home.display().to_string(),
+        credentials: config.switch_user.then(|| (owner.uid, owner.gid, owner.groups.clone())),
+    };
+    let spawner = config.spawner.clone();
+    let spawned_pid = tokio::task::spawn_blocking(move || spawner.spawn(&request)).await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    match spawned_pid {
         Ok(pid) => Execution { outcome: Outcome::Success, spawned: Some(spawned(Some(pid), 0)), refusal: None },
         Err(error) => Execution {
             outcome: Outcome::Failure(format!("cannot start the command: {error}")),

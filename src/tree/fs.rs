@@ -38,8 +38,35 @@ pub enum ReadError {
     Unsafe(String),
 }
 
+/// What identifies a file's content without reading it: when all of these
+/// are unchanged, so is the content (git's index relies on the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    inode: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    /// The stamp of `metadata`.
+    pub fn of(metadata: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            inode: metadata.ino(),
+            size: metadata.size(),
+            mtime: (metadata.mtime(), metadata.mtime_nsec()),
+            ctime: (metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+}
+
 /// Read access to a tree.
 pub trait TreeFs: Sync {
+    /// The stamp of the entry at `path`, without following a link.
+    fn stamp(&self, path: &Path) -> io::Result<Stamp> {
+        fs::symlink_metadata(path).map(|m| Stamp::of(&m))
+    }
+
     /// Entries of `dir`, unsorted, classified without following links.
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<(OsString, EntryKind)>>;
     /// Target of the symlink at `path`.

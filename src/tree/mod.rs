@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use regex::Regex;
 
 use crate::event::{Event, Finding, IncludeSource, LoadContext, Part, Reason, Severity, SourceFile, Unloadable};
-use fs::ReadError;
 pub use fs::{CheckedFs, LocalFs, TreeFs};
+use fs::{ReadError, Stamp};
 use links::{Node, resolve};
 
 /// How a tree is loaded: the configuration keys that matter here.
@@ -59,6 +59,16 @@ pub struct Loaded {
     pub tree: Tree,
     /// Dropped links, FIFOs, unreadable directories, ...
     pub issues: Vec<Issue>,
+    /// What was read, to be passed to the next load of the same tree.
+    pub files: FileCache,
+}
+
+/// The files a load read, by path, with their stamps: the next load of the
+/// same tree re-reads only the files whose stamp changed, so a reload of
+/// 100,000 events after one edit opens one file.
+#[derive(Debug, Default)]
+pub struct FileCache {
+    files: HashMap<Arc<str>, (Stamp, FileRead)>,
 }
 
 impl Tree {
@@ -74,15 +84,21 @@ impl Tree {
 }
 
 /// Loads the tree rooted at `root` (the user's `events/` directory).
+pub fn load(fs: &dyn TreeFs, root: &Path, options: &Options) -> io::Result<Loaded> {
+    reload(fs, root, options, &FileCache::default())
+}
+
+/// Loads the tree again, re-reading only the files that changed since
+/// `previous` was made.
 ///
 /// Events are validated on every core, in scoped threads. On Linux a new
 /// thread starts with the credentials of the thread that made it, so a
 /// caller that switched its own thread to a user's file-system credentials
 /// reads the whole tree with them.
-pub fn load(fs: &dyn TreeFs, root: &Path, options: &Options) -> io::Result<Loaded> {
+pub fn reload(fs: &dyn TreeFs, root: &Path, options: &Options, previous: &FileCache) -> io::Result<Loaded> {
     let scan = scan::scan(fs, root, options.ignore.as_ref())?;
     let mut issues = scan.issues;
-    let loader = Loader { fs, root, options, nodes: &scan.nodes, cache: Mutex::default() };
+    let loader = Loader { fs, root, options, nodes: &scan.nodes, previous, cache: Mutex::default() };
     let mut sources: Vec<(Arc<str>, Option<Arc<str>>)> = scan.files.iter().map(|f| (f.clone(), None)).collect();
     for link in &scan.links {
         match loader.resolve(link) {
@@ -92,7 +108,8 @@ pub fn load(fs: &dyn TreeFs, root: &Path, options: &Options) -> io::Result<Loade
     }
     let events = loader.load_all(sources);
     let index = events.iter().enumerate().map(|(i, e)| (e.name().clone(), i)).collect();
-    Ok(Loaded { tree: Tree { events, index }, issues })
+    let files = FileCache { files: loader.cache.into_inner().expect("cache lock") };
+    Ok(Loaded { tree: Tree { events, index }, issues, files })
 }
 
 /// A processed file, or why it cannot be loaded.
@@ -104,9 +121,10 @@ struct Loader<'a> {
     root: &'a Path,
     options: &'a Options,
     nodes: &'a HashMap<Arc<str>, Node>,
+    previous: &'a FileCache,
     /// Shared by the worker threads; held only to look up and to insert,
     /// never while reading.
-    cache: Mutex<HashMap<Arc<str>, FileRead>>,
+    cache: Mutex<HashMap<Arc<str>, (Stamp, FileRead)>>,
 }
 
 impl Loader<'_> {
@@ -147,11 +165,22 @@ impl Loader<'_> {
 
     /// The processed content of the regular file at tree path `path`.
     fn read(&self, path: &Arc<str>) -> FileRead {
-        if let Some(cached) = self.cache.lock().expect("cache lock").get(path) {
+        if let Some((_, cached)) = self.cache.lock().expect("cache lock").get(path) {
             return cached.clone();
         }
+        let os_path = self.root.join(&path[1..]);
+        let stamp = match self.fs.stamp(&os_path) {
+            Ok(stamp) => stamp,
+            Err(error) => return Err(format!("cannot read: {error}")),
+        };
+        if let Some((old, read)) = self.previous.files.get(path)
+            && *old == stamp
+        {
+            self.cache.lock().expect("cache lock").insert(path.clone(), (stamp, read.clone()));
+            return read.clone();
+        }
         let limit = self.options.max_file_size;
-        let read = match self.fs.read_file(&self.root.join(&path[1..]), limit) {
+        let read = match self.fs.read_file(&os_path, limit) {
             Ok(bytes) => match std::str::from_utf8(&bytes) {
                 Ok(text) => Ok(Arc::new(SourceFile::parse(text))),
                 Err(error) => Err(format!("not valid UTF-8 (invalid byte at offset {})", error.valid_up_to())),
@@ -161,7 +190,7 @@ impl Loader<'_> {
             Err(ReadError::Unsafe(why)) => Err(format!("refused: {why}")),
             Err(ReadError::Io(error)) => Err(format!("cannot read: {error}")),
         };
-        self.cache.lock().expect("cache lock").insert(path.clone(), read.clone());
+        self.cache.lock().expect("cache lock").insert(path.clone(), (stamp, read.clone()));
         read
     }
 }
