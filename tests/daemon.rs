@@ -182,3 +182,31 @@ fn the_clock_wakes_right_after_the_minute() {
     assert!(eventually(Duration::from_secs(5), || setup.out("tick").exists()));
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn sighup_reloads_and_a_slow_start_raises_an_alarm() {
+    let setup = Setup::new();
+    setup.event("slow", &writer(&setup.out("slow"), "failover_event=fo\n"));
+    setup.event("fo", &writer(&setup.out("fo"), ""));
+    let config = setup.dir.path().join("hcron.toml");
+    // A timeout of zero seconds: no start can make it.
+    std::fs::write(&config, "command_spawn_timeout = 0\n").unwrap();
+    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
+    assert_eq!(daemon.hcron(&["activate", "/slow"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains("|alarm|")));
+    let log = daemon.log_text();
+    let alarm = log.lines().find(|l| l.contains("|alarm|")).unwrap();
+    assert!(alarm.contains("eventname=/slow") && alarm.contains("message=execute timeout expired (0)"), "{alarm}");
+    assert!(log.lines().any(|l| l.contains("|execute|") && l.contains("eventname=/slow") && l.contains("|rv=125")), "{log}");
+    assert!(log.contains("nexteventnames=/fo|nexteventtype=failover"), "{log}");
+
+    // SIGHUP re-reads the configuration and every tree.
+    std::fs::write(&config, "command_spawn_timeout = 15\n").unwrap();
+    let loads = daemon.log_text().matches("|load-events|").count();
+    daemon.signal(libc::SIGHUP);
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().matches("|load-events|").count() > loads));
+    std::fs::remove_file(setup.out("fo")).unwrap();
+    assert_eq!(daemon.hcron(&["activate", "/fo"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || setup.out("fo").exists()), "starts work again with the new timeout");
+    assert!(daemon.stop().success());
+}

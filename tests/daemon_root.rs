@@ -140,6 +140,13 @@ fn commands_run_as_the_user_with_their_groups_and_users_are_isolated() {
     assert_eq!(daemon.hcron_as(a.as_ids(), &["get", "allowed"]).0, "yes\n");
     assert!(!c.home.join("c_ran").exists());
 
+    // Adding c to the allow file takes effect without a restart.
+    let allow = setup.dir.path().join("etc/hcron.allow");
+    std::fs::write(&allow, format!("{}\n{}\n{}\n", a.name, b.name, c.name)).unwrap();
+    assert!(eventually(Duration::from_secs(3), || daemon.hcron_as(c.as_ids(), &["list"]).0 == "/x\n"), "the allow file is re-read");
+    assert_eq!(daemon.hcron_as(c.as_ids(), &["activate", "/x"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || c.home.join("c_ran").exists()));
+
     // Each user sees only their own history.
     let (out, _, _) = daemon.hcron_as(b.as_ids(), &["history", "--json"]);
     let jobs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();

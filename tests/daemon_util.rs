@@ -75,6 +75,13 @@ impl RunningDaemon {
         (text(output.stdout), text(output.stderr), output.status.code().unwrap_or(-1))
     }
 
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.as_ref().unwrap().id();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, signal) };
+    }
+
     /// The activity log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

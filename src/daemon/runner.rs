@@ -140,6 +140,7 @@ impl Daemon {
                         outcome: Outcome::Failure(format!("no such user ({})", job.owner)),
                         spawned: None,
                         refusal: Some(format!("no such user ({})", job.owner)),
+                        alarm: None,
                     },
                 };
                 let mut state = self.lock();
@@ -147,6 +148,18 @@ impl Daemon {
                 if let Some(refusal) = &execution.refusal {
                     let text = format!("handle_job ({refusal})");
                     state.journal.log.write(&state.engine.message(&job.owner, &text, "error").line());
+                }
+                if let Some(alarm) = &execution.alarm {
+                    let entry = state
+                        .engine
+                        .entry("alarm", &job.owner)
+                        .field("eventname", &job.event)
+                        .field("jobgid", job.group)
+                        .field("jobid", job.id)
+                        .field("message", alarm)
+                        .field("pid", "None")
+                        .field("pjobid", job.parent);
+                    state.journal.log.write(&entry.line());
                 }
                 if let Some(spawned) = &execution.spawned {
                     let entry = state

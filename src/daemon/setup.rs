@@ -201,6 +201,7 @@ fn exec_config(config: &Config, setup: &Setup, spawner: Arc<Spawner>) -> ExecCon
         local_names: local_names(&setup.fqdn),
         switch_user: matches!(setup.mode, Mode::Root { .. }),
         spawner,
+        spawn_timeout: Duration::from_secs(config.command_spawn_timeout),
     }
 }
 

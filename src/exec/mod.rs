@@ -28,6 +28,8 @@ pub struct ExecConfig {
     pub switch_user: bool,
     /// Starts local commands.
     pub spawner: std::sync::Arc<Spawner>,
+    /// `command_spawn_timeout`: how long a start may take.
+    pub spawn_timeout: std::time::Duration,
 }
 
 /// A spawn that happened, for the `execute` log line and the history.
@@ -54,15 +56,21 @@ pub struct Execution {
     pub spawned: Option<Spawned>,
     /// A refusal to log (`handle_job (...)`), when validation failed.
     pub refusal: Option<String>,
+    /// An `alarm` message, when the start took too long.
+    pub alarm: Option<String>,
 }
 
 impl Execution {
     fn done(outcome: Outcome) -> Execution {
-        Execution { outcome, spawned: None, refusal: None }
+        Execution { outcome, spawned: None, refusal: None, alarm: None }
     }
 
     fn refused(message: String) -> Execution {
-        Execution { outcome: Outcome::Failure(message.clone()), spawned: None, refusal: Some(message) }
+        Execution { outcome: Outcome::Failure(message.clone()), spawned: None, refusal: Some(message), alarm: None }
+    }
+
+    fn spawn_failed(why: String, spawned: Spawned) -> Execution {
+        Execution { outcome: Outcome::Failure(why), spawned: Some(spawned), refusal: None, alarm: None }
     }
 }
 
@@ -95,8 +103,7 @@ pub async fn execute(config: &ExecConfig, job: &Job, activation: &Activation, ow
     let spawned = |pid, rv| Spawned { as_user: login.clone(), host: host.to_owned(), pid, rv, elapsed: started.elapsed().as_secs_f64() };
     // §10.3: an undefined as_user or host makes the spawn fail.
     if activation.as_user.is_none() || activation.host.is_none() {
-        let why = "as_user or host is not defined".to_owned();
-        return Execution { outcome: Outcome::Failure(why), spawned: Some(spawned(None, 1)), refusal: None };
+        return Execution::spawn_failed("as_user or host is not defined".to_owned(), spawned(None, 1));
     }
     if !local {
         let message = format!("cannot execute event ({}) on host ({host}): remote hosts are not supported yet", job.event);
@@ -116,14 +123,16 @@ pub async fn execute(config: &ExecConfig, job: &Job, activation: &Activation, ow
         credentials: config.switch_user.then(|| (owner.uid, owner.gid, owner.groups.clone())),
     };
     let spawner = config.spawner.clone();
-    let spawned_pid = tokio::task::spawn_blocking(move || spawner.spawn(&request)).await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
-    match spawned_pid {
-        Ok(pid) => Execution { outcome: Outcome::Success, spawned: Some(spawned(Some(pid), 0)), refusal: None },
-        Err(error) => Execution {
-            outcome: Outcome::Failure(format!("cannot start the command: {error}")),
-            spawned: Some(spawned(None, 1)),
-            refusal: None,
-        },
+    let start = tokio::task::spawn_blocking(move || spawner.spawn(&request));
+    match tokio::time::timeout(config.spawn_timeout, start).await {
+        Ok(Ok(Ok(pid))) => Execution { outcome: Outcome::Success, spawned: Some(spawned(Some(pid), 0)), refusal: None, alarm: None },
+        Ok(Ok(Err(error))) => Execution::spawn_failed(format!("cannot start the command: {error}"), spawned(None, 1)),
+        Ok(Err(error)) => Execution::spawn_failed(format!("cannot start the command: {error}"), spawned(None, 1)),
+        // §11.2: a start that does not finish in time counts as killed: result 125.
+        Err(_) => {
+            let alarm = format!("execute timeout expired ({})", config.spawn_timeout.as_secs());
+            Execution { outcome: Outcome::Failure(alarm.clone()), spawned: Some(spawned(None, 125)), refusal: None, alarm: Some(alarm) }
+        }
     }
 }
 
