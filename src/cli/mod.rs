@@ -85,3 +85,25 @@ pub fn legacy_arguments(argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString
     };
     ["hcron".into(), sub.into()].into_iter().chain(rest).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::legacy_arguments;
+
+    #[track_caller]
+    fn check(argv: &[&str], want: &[&str]) {
+        let got = legacy_arguments(argv.iter().map(Into::into).collect());
+        assert_eq!(got, want.iter().map(std::ffi::OsString::from).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn legacy_names_become_subcommands() {
+        check(&["/usr/bin/hcron", "list"], &["hcron", "list"]);
+        check(&["/usr/bin/hcron-reload"], &["hcron", "reload"]);
+        check(&["hcron-activate", "/a/b"], &["hcron", "activate", "/a/b"]);
+        check(&["hcron-info", "-es"], &["hcron", "list", "--legacy-status"]);
+        check(&["hcron-info"], &["hcron", "info"]);
+        check(&["hcron-run", "events", "20200101", "20200102"], &["hcron", "run", "events", "20200101", "20200102"]);
+        check(&["hcron-event", "-c", "x"], &["hcron", "event", "-c", "x"]);
+    }
+}
