@@ -44,6 +44,12 @@ pub struct JobRecord {
     pub result: String,
     /// Events chained after it, `:`-joined.
     pub next: String,
+    /// With `exec_wait`: the command's exit status.
+    pub exit_status: Option<i32>,
+    /// With `exec_wait`: its standard output (bounded).
+    pub stdout: Option<String>,
+    /// With `exec_wait`: its standard error (bounded).
+    pub stderr: Option<String>,
 }
 
 /// A change to the history.
@@ -54,7 +60,17 @@ pub enum Change {
     /// A job was activated.
     Started { id: String, at: String },
     /// A job ended.
-    Finished { id: String, at: String, host: Option<String>, rv: Option<i32>, result: String, next: String },
+    Finished {
+        id: String,
+        at: String,
+        host: Option<String>,
+        rv: Option<i32>,
+        result: String,
+        next: String,
+        exit_status: Option<i32>,
+        stdout: Option<String>,
+        stderr: Option<String>,
+    },
 }
 
 const SCHEMA: &str = "
@@ -63,7 +79,8 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS jobs (
         id TEXT PRIMARY KEY, grp TEXT NOT NULL, parent TEXT NOT NULL, user TEXT NOT NULL, event TEXT NOT NULL,
         trigger TEXT NOT NULL, chain TEXT NOT NULL, scheduled TEXT NOT NULL, queued TEXT NOT NULL,
-        started TEXT, finished TEXT, host TEXT, rv INTEGER, result TEXT NOT NULL, next TEXT NOT NULL
+        started TEXT, finished TEXT, host TEXT, rv INTEGER, result TEXT NOT NULL, next TEXT NOT NULL,
+        exit_status INTEGER, stdout TEXT, stderr TEXT
     );
     CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, scheduled);
 ";
@@ -135,7 +152,7 @@ fn apply(connection: &mut Connection, batch: &[Change]) -> rusqlite::Result<()> 
         match change {
             Change::Queued(r) => {
                 transaction.execute(
-                    "INSERT OR REPLACE INTO jobs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    "INSERT OR REPLACE INTO jobs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                     params![
                         r.id,
                         r.group,
@@ -151,17 +168,20 @@ fn apply(connection: &mut Connection, batch: &[Change]) -> rusqlite::Result<()> 
                         r.host,
                         r.rv,
                         r.result,
-                        r.next
+                        r.next,
+                        r.exit_status,
+                        r.stdout,
+                        r.stderr
                     ],
                 )?;
             }
             Change::Started { id, at } => {
                 transaction.execute("UPDATE jobs SET started = ?2, result = 'running' WHERE id = ?1", params![id, at])?;
             }
-            Change::Finished { id, at, host, rv, result, next } => {
+            Change::Finished { id, at, host, rv, result, next, exit_status, stdout, stderr } => {
                 transaction.execute(
-                    "UPDATE jobs SET finished = ?2, host = ?3, rv = ?4, result = ?5, next = ?6 WHERE id = ?1",
-                    params![id, at, host, rv, result, next],
+                    "UPDATE jobs SET finished = ?2, host = ?3, rv = ?4, result = ?5, next = ?6, exit_status = ?7, stdout = ?8, stderr = ?9 WHERE id = ?1",
+                    params![id, at, host, rv, result, next, exit_status, stdout, stderr],
                 )?;
             }
         }
@@ -173,7 +193,7 @@ fn apply(connection: &mut Connection, batch: &[Change]) -> rusqlite::Result<()> 
 pub fn query(path: &Path, user: &str, event: Option<&str>, since: Option<&str>) -> rusqlite::Result<Vec<JobRecord>> {
     let connection = open(path)?;
     let mut statement = connection.prepare(
-        "SELECT id, grp, parent, user, event, trigger, chain, scheduled, queued, started, finished, host, rv, result, next FROM jobs
+        "SELECT id, grp, parent, user, event, trigger, chain, scheduled, queued, started, finished, host, rv, result, next, exit_status, stdout, stderr FROM jobs
          WHERE user = ?1 AND (?2 IS NULL OR event = ?2) AND (?3 IS NULL OR scheduled >= ?3) ORDER BY scheduled, id",
     )?;
     let rows = statement.query_map(params![user, event, since], |row| {
@@ -193,6 +213,9 @@ pub fn query(path: &Path, user: &str, event: Option<&str>, since: Option<&str>) 
             rv: row.get(12)?,
             result: row.get(13)?,
             next: row.get(14)?,
+            exit_status: row.get(15)?,
+            stdout: row.get(16)?,
+            stderr: row.get(17)?,
         })
     })?;
     rows.collect()
@@ -219,6 +242,9 @@ mod tests {
             rv: None,
             result: "queued".into(),
             next: String::new(),
+            exit_status: None,
+            stdout: None,
+            stderr: None,
         }
     }
 
@@ -237,12 +263,16 @@ mod tests {
             rv: Some(0),
             result: "success".into(),
             next: "/n".into(),
+            exit_status: Some(0),
+            stdout: Some("out".into()),
+            stderr: Some(String::new()),
         };
         writer.record(finished);
         writer.close();
         let alice = query(&path, "alice", None, None).unwrap();
         assert_eq!(alice.len(), 1);
         assert_eq!((alice[0].rv, alice[0].result.as_str(), alice[0].next.as_str()), (Some(0), "success", "/n"));
+        assert_eq!((alice[0].exit_status, alice[0].stdout.as_deref()), (Some(0), Some("out")));
         assert_eq!(alice[0].started.as_deref(), Some("2020-01-01 00:00:01"));
         assert!(query(&path, "alice", Some("/other"), None).unwrap().is_empty());
         assert!(query(&path, "alice", None, Some("2020-01-02")).unwrap().is_empty());

@@ -84,8 +84,8 @@ fn chains_run_through_the_daemon() {
     let setup = Setup::new();
     setup.event("a/start", &writer(&setup.out("start"), "next_event=second\n"));
     setup.event("a/second", &writer(&setup.out("second"), ""));
-    // A remote host is not supported yet: the job fails and its failover runs.
-    setup.event("a/remote", &writer(&setup.out("never"), "failover_event=../fo\n").replace("host=localhost", "host=remote.example"));
+    // A loopback address with nothing listening: ssh is refused, the job fails and its failover runs.
+    setup.event("a/remote", &writer(&setup.out("never"), "failover_event=../fo\n").replace("host=localhost", "host=127.0.0.14"));
     setup.event("fo", &writer(&setup.out("fo"), ""));
     let daemon = setup.start();
     assert_eq!(daemon.hcron(&["activate", "/a/start"]).2, 0);
@@ -95,7 +95,7 @@ fn chains_run_through_the_daemon() {
     assert!(std::fs::read_to_string(setup.out("fo")).unwrap().starts_with("/fo failover\n"));
     assert!(!setup.out("never").exists());
     let log = daemon.log_text();
-    assert!(log.contains("remote hosts are not supported yet"), "{log}");
+    assert!(log.lines().any(|l| l.contains("|execute|") && l.contains("host=127.0.0.14") && l.contains("|rv=255")), "{log}");
     let (out, _, _) = daemon.hcron(&["history", "--json"]);
     let jobs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     let by_event = |e: &str| jobs.iter().find(|j| j["event"] == e).unwrap_or_else(|| panic!("no {e} in {out}")).clone();

@@ -77,6 +77,14 @@ pub struct Config {
     pub control_socket: PathBuf,
     /// The job history database (SQLite).
     pub history_path: PathBuf,
+    /// Consecutive connection failures that put a host offline.
+    pub host_attempts_count: u32,
+    /// Seconds a host stays offline; 0 turns host health off.
+    pub host_offline_timeout: u64,
+    /// Seconds an idle SSH master connection is kept.
+    pub ssh_control_persist: u64,
+    /// Bytes of standard output and of standard error kept per `exec_wait` job.
+    pub exec_output_limit: usize,
 }
 
 impl Default for Config {
@@ -110,6 +118,10 @@ impl Default for Config {
             max_catchup_minutes: 60,
             control_socket: "/run/hcron/control.sock".into(),
             history_path: "/var/lib/hcron/history.sqlite".into(),
+            host_attempts_count: 3,
+            host_offline_timeout: 60,
+            ssh_control_persist: 300,
+            exec_output_limit: 65536,
         }
     }
 }

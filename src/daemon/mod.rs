@@ -72,6 +72,8 @@ pub struct Setup {
     pub mailbox: PathBuf,
     /// The job history database.
     pub history: PathBuf,
+    /// Where SSH master connections' sockets live, one directory per owner.
+    pub ssh_dir: PathBuf,
 }
 
 /// One user's loaded events.

@@ -129,56 +129,28 @@ impl Daemon {
             (activation, state.exec.clone(), account)
         };
         self.record(Change::Started { id: job.id.to_string(), at: log_datetime(&SystemClock.now().datetime()) });
-        let (activation, outcome, spawned) = match activation {
-            Err(failure) => (None, failure, None),
-            Ok(activation) if activation.expired => (Some(activation), Outcome::Failure("expired".into()), None),
+        let (activation, execution) = match activation {
+            Err(failure) => (None, crate::exec::Execution { outcome: Some(failure), ..Default::default() }),
+            Ok(activation) if activation.expired => {
+                (Some(activation), crate::exec::Execution { outcome: Some(Outcome::Failure("expired".into())), ..Default::default() })
+            }
             Ok(activation) => {
-                let account = account.or_else(|| crate::account::Account::by_name(&job.owner));
-                let execution = match &account {
-                    Some(account) => crate::exec::execute(&exec, &job, &activation, account).await,
-                    None => crate::exec::Execution {
-                        outcome: Outcome::Failure(format!("no such user ({})", job.owner)),
-                        spawned: None,
-                        refusal: Some(format!("no such user ({})", job.owner)),
-                        alarm: None,
-                    },
+                let execution = match account.or_else(|| crate::account::Account::by_name(&job.owner)) {
+                    Some(account) => crate::exec::execute(&exec, &job, &activation, &account).await,
+                    None => {
+                        let message = format!("no such user ({})", job.owner);
+                        crate::exec::Execution {
+                            outcome: Some(Outcome::Failure(message.clone())),
+                            refusal: Some(message),
+                            ..Default::default()
+                        }
+                    }
                 };
-                let mut state = self.lock();
-                let state = &mut *state;
-                if let Some(refusal) = &execution.refusal {
-                    let text = format!("handle_job ({refusal})");
-                    state.journal.log.write(&state.engine.message(&job.owner, &text, "error").line());
-                }
-                if let Some(alarm) = &execution.alarm {
-                    let entry = state
-                        .engine
-                        .entry("alarm", &job.owner)
-                        .field("eventname", &job.event)
-                        .field("jobgid", job.group)
-                        .field("jobid", job.id)
-                        .field("message", alarm)
-                        .field("pid", "None")
-                        .field("pjobid", job.parent);
-                    state.journal.log.write(&entry.line());
-                }
-                if let Some(spawned) = &execution.spawned {
-                    let entry = state
-                        .engine
-                        .entry("execute", &job.owner)
-                        .field("asuser", &spawned.as_user)
-                        .field("elapsed", format!("{:.6}", spawned.elapsed))
-                        .field("eventname", &job.event)
-                        .field("host", &spawned.host)
-                        .field("jobgid", job.group)
-                        .field("jobid", job.id)
-                        .field("pid", spawned.pid.map_or("None".to_owned(), |p| p.to_string()))
-                        .field("pjobid", job.parent)
-                        .field("rv", spawned.rv);
-                    state.journal.log.write(&entry.line());
-                }
-                (Some(activation), execution.outcome, execution.spawned)
+                self.log_execution(&job, &execution);
+                (Some(activation), execution)
             }
         };
+        let outcome = execution.outcome();
         let result = match &outcome {
             Outcome::Success => "success".to_owned(),
             Outcome::Failure(why) => format!("failure: {why}"),
@@ -194,13 +166,17 @@ impl Daemon {
             chained
         };
         let next = chained.iter().map(|j| &*j.event).collect::<Vec<_>>().join(":");
+        let last = execution.attempts.last();
         self.record(Change::Finished {
             id: job.id.to_string(),
             at: log_datetime(&SystemClock.now().datetime()),
-            host: spawned.as_ref().map(|s| s.host.clone()),
-            rv: spawned.as_ref().map(|s| s.rv),
+            host: last.map(|s| s.host.clone()),
+            rv: last.map(|s| s.rv),
             result,
             next,
+            exit_status: execution.finished.as_ref().and_then(|f| f.status),
+            stdout: execution.finished.as_ref().map(|f| f.stdout.clone()),
+            stderr: execution.finished.as_ref().map(|f| f.stderr.clone()),
         });
         {
             let mut state = self.lock();
@@ -209,6 +185,58 @@ impl Daemon {
             }
         }
         self.wake.notify_one();
+    }
+
+    /// The log lines of an execution: refusal, host changes, alarms, one
+    /// `execute` line per attempt, notes.
+    fn log_execution(&self, job: &Job, execution: &crate::exec::Execution) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let owner = &*job.owner;
+        if let Some(refusal) = &execution.refusal {
+            let text = format!("handle_job ({refusal})");
+            state.journal.log.write(&state.engine.message(owner, &text, "error").line());
+        }
+        for note in &execution.notes {
+            state.journal.log.write(&state.engine.message(owner, note, "warning").line());
+        }
+        for alarm in &execution.alarms {
+            let entry = state
+                .engine
+                .entry("alarm", owner)
+                .field("eventname", &job.event)
+                .field("jobgid", job.group)
+                .field("jobid", job.id)
+                .field("message", alarm)
+                .field("pid", "None")
+                .field("pjobid", job.parent);
+            state.journal.log.write(&entry.line());
+        }
+        for spawned in &execution.attempts {
+            let entry = state
+                .engine
+                .entry("execute", owner)
+                .field("asuser", &spawned.as_user)
+                .field("elapsed", format!("{:.6}", spawned.elapsed))
+                .field("eventname", &job.event)
+                .field("host", &spawned.host)
+                .field("jobgid", job.group)
+                .field("jobid", job.id)
+                .field("pid", spawned.pid.map_or("None".to_owned(), |p| p.to_string()))
+                .field("pjobid", job.parent)
+                .field("rv", spawned.rv);
+            state.journal.log.write(&entry.line());
+        }
+        for (host, change) in &execution.changes {
+            let entry = match change {
+                crate::exec::health::Change::Offline(until) => {
+                    let until = until.to_zoned(jiff::tz::TimeZone::system()).datetime();
+                    state.engine.entry("host-offline", "").field("host", host).field("until", log_datetime(&until))
+                }
+                crate::exec::health::Change::Online => state.engine.entry("host-online", "").field("host", host),
+            };
+            state.journal.log.write(&entry.line());
+        }
     }
 
     /// Logs a `status` line every 2 s while anything is queued or running.
@@ -271,5 +299,8 @@ fn record_of(job: &Job) -> JobRecord {
         rv: None,
         result: "queued".into(),
         next: String::new(),
+        exit_status: None,
+        stdout: None,
+        stderr: None,
     }
 }

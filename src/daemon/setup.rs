@@ -22,6 +22,7 @@ use crate::account::Account;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::engine::{Engine, Settings};
+use crate::exec::health::Health;
 use crate::exec::{ExecConfig, Spawner};
 use crate::history::HistoryWriter;
 
@@ -96,7 +97,8 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
         fqdn: setup.fqdn.clone(),
         server_name: setup.server_name.clone(),
     };
-    let exec = exec_config(&config, &setup, spawner);
+    let health = Arc::new(Mutex::new(Health::new(config.host_attempts_count, Duration::from_secs(config.host_offline_timeout))));
+    let exec = exec_config(&config, &setup, spawner, health);
     let (changed, changes) = tokio::sync::mpsc::unbounded_channel();
     let engine = Engine::new(SystemClock, settings);
     let next_minute = SystemClock.now().datetime();
@@ -176,7 +178,8 @@ impl Daemon {
                             config.allow_root_events = true;
                         }
                         let mut state = self.lock();
-                        state.exec = exec_config(&config, &self.setup, state.exec.spawner.clone());
+                        // Host health survives a reload: an offline host stays offline.
+                        state.exec = exec_config(&config, &self.setup, state.exec.spawner.clone(), state.exec.health.clone());
                         state.config = config;
                     }
                     Err(error) => {
@@ -192,7 +195,7 @@ impl Daemon {
     }
 }
 
-fn exec_config(config: &Config, setup: &Setup, spawner: Arc<Spawner>) -> ExecConfig {
+fn exec_config(config: &Config, setup: &Setup, spawner: Arc<Spawner>, health: Arc<Mutex<Health>>) -> ExecConfig {
     ExecConfig {
         allow_localhost: config.allow_localhost,
         allow_root_events: config.allow_root_events,
@@ -202,6 +205,11 @@ fn exec_config(config: &Config, setup: &Setup, spawner: Arc<Spawner>) -> ExecCon
         switch_user: matches!(setup.mode, Mode::Root { .. }),
         spawner,
         spawn_timeout: Duration::from_secs(config.command_spawn_timeout),
+        remote_shell_exec: config.remote_shell_exec.clone(),
+        control_dir: setup.ssh_dir.clone(),
+        control_persist: config.ssh_control_persist,
+        output_limit: config.exec_output_limit,
+        health,
     }
 }
 
@@ -248,6 +256,7 @@ fn root(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
         // The state directory is where the history lives.
         mailbox: config.history_path.parent().unwrap_or(Path::new("/var/lib/hcron")).join("mailbox"),
         history: config.history_path.clone(),
+        ssh_dir: socket.parent().unwrap_or(Path::new("/run/hcron")).join("ssh"),
         config,
         config_path,
     };
@@ -273,6 +282,7 @@ fn standalone(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
         log: LogTarget { file: Some(state.join("hcron.log")), stderr: true, syslog: config.use_syslog },
         mailbox: state.join("mailbox"),
         history: state.join("history.sqlite"),
+        ssh_dir: state.join("ssh"),
         mode: Mode::Standalone { account, events },
         server_name,
         fqdn: crate::host::fqdn(),

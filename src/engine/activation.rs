@@ -38,6 +38,10 @@ pub struct Activation {
     pub next_event: String,
     /// `failover_event` as written.
     pub failover_event: String,
+    /// `exec_wait=yes`: success means the command finished with status 0.
+    pub exec_wait: bool,
+    /// `exec_timeout` in seconds, when it parses.
+    pub exec_timeout: Option<i64>,
 }
 
 impl Activation {
@@ -66,6 +70,8 @@ impl Activation {
             when_expire,
             next_event: get("next_event").unwrap_or_default(),
             failover_event: get("failover_event").unwrap_or_default(),
+            exec_wait: vars.get("exec_wait").is_some_and(|v| matches!(py_strip(v).to_ascii_lowercase().as_str(), "yes" | "true" | "1")),
+            exec_timeout: vars.get("exec_timeout").and_then(parse_expire).filter(|&t| t > 0),
             time,
         }
     }
@@ -79,7 +85,7 @@ impl Activation {
     }
 }
 
-/// `[[HH:]MM:]SS` in seconds; anything else means no expiry (§9.5).
+/// `[[HH:]MM:]SS` in seconds (`when_expire`, `exec_timeout`); anything else is `None` (§9.5).
 fn parse_expire(text: &str) -> Option<i64> {
     let parts: Vec<&str> = text.split(':').collect();
     if parts.len() > 3 {

@@ -1,17 +1,28 @@
-//! Running a job's command: validation (§11.1), where it runs, and how it
-//! went. Local execution is here; remote hosts come with SSH.
+//! Running a job's command: validation (§11.1), which host (lists and host
+//! health), how (a local start, or OpenSSH with a shared master
+//! connection), and how it went.
+//!
+//! Programs start from the [`Spawner`]. With spawn semantics (the
+//! original's) a start is a success; with `exec_wait=yes` the program is
+//! watched to its end, its output captured and its exit status deciding.
 
+pub mod health;
 mod spawner;
+mod ssh;
 
 use std::collections::HashSet;
-use std::time::Instant;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
 
 use crate::account::Account;
 use crate::engine::{Activation, Job, Outcome};
+use health::{Admission, Change, Health};
+pub use spawner::{Finished, SpawnRequest, Spawner, Wait};
 
-pub use spawner::{SpawnRequest, Spawner};
-
-/// What the executor needs from the configuration, and the spawner.
+/// What the executor needs from the configuration, and the shared parts.
 #[derive(Clone)]
 pub struct ExecConfig {
     /// `allow_localhost`.
@@ -22,55 +33,78 @@ pub struct ExecConfig {
     pub error_on_empty_command: bool,
     /// `remote_shell_type`.
     pub remote_shell_type: String,
+    /// `remote_shell_exec`: the OpenSSH client.
+    pub remote_shell_exec: PathBuf,
     /// Names and addresses that mean this machine.
     pub local_names: HashSet<String>,
     /// Whether to switch to the owner's uid, gid and groups (the root daemon).
     pub switch_user: bool,
-    /// Starts local commands.
-    pub spawner: std::sync::Arc<Spawner>,
+    /// Starts programs.
+    pub spawner: Arc<Spawner>,
     /// `command_spawn_timeout`: how long a start may take.
-    pub spawn_timeout: std::time::Duration,
+    pub spawn_timeout: Duration,
+    /// Where each owner's SSH master sockets live (`<dir>/<owner>/`).
+    pub control_dir: PathBuf,
+    /// `ssh_control_persist` in seconds.
+    pub control_persist: u64,
+    /// `exec_output_limit`: bytes kept of each captured stream.
+    pub output_limit: usize,
+    /// Every host's health, shared by all jobs.
+    pub health: Arc<Mutex<Health>>,
 }
 
-/// A spawn that happened, for the `execute` log line and the history.
+/// One start, for the `execute` log line and the history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spawned {
     /// The login the command ran as.
     pub as_user: String,
     /// The host.
     pub host: String,
-    /// The child's pid, when it started.
+    /// The started program's pid, when it started.
     pub pid: Option<u32>,
-    /// §11.2 result code: 0 started, 1 could not start, ...
+    /// §11.2 result code: 0 started (or, with `exec_wait`, exited 0),
+    /// 255 ssh could not connect, 125 killed, 126 could not be killed, 1 anything else.
     pub rv: i32,
-    /// Seconds the spawn took.
+    /// Seconds the start (or, with `exec_wait`, the run) took.
     pub elapsed: f64,
 }
 
 /// How an execution went.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Execution {
-    /// Success or failure (and why).
-    pub outcome: Outcome,
-    /// The spawn, when one was attempted.
-    pub spawned: Option<Spawned>,
+    /// Success or failure (and why); `None` until decided.
+    pub outcome: Option<Outcome>,
+    /// Every start tried, in order.
+    pub attempts: Vec<Spawned>,
     /// A refusal to log (`handle_job (...)`), when validation failed.
     pub refusal: Option<String>,
-    /// An `alarm` message, when the start took too long.
-    pub alarm: Option<String>,
+    /// `alarm` messages (timeouts).
+    pub alarms: Vec<String>,
+    /// Other messages to log.
+    pub notes: Vec<String>,
+    /// Host state changes to log.
+    pub changes: Vec<(String, Change)>,
+    /// With `exec_wait`: how the command ended and what it wrote.
+    pub finished: Option<Finished>,
 }
 
 impl Execution {
-    fn done(outcome: Outcome) -> Execution {
-        Execution { outcome, spawned: None, refusal: None, alarm: None }
+    fn ended(outcome: Outcome) -> Execution {
+        Execution { outcome: Some(outcome), ..Execution::default() }
     }
 
     fn refused(message: String) -> Execution {
-        Execution { outcome: Outcome::Failure(message.clone()), spawned: None, refusal: Some(message), alarm: None }
+        Execution { outcome: Some(Outcome::Failure(message.clone())), refusal: Some(message), ..Execution::default() }
     }
 
-    fn spawn_failed(why: String, spawned: Spawned) -> Execution {
-        Execution { outcome: Outcome::Failure(why), spawned: Some(spawned), refusal: None, alarm: None }
+    /// The outcome (a failure when nothing decided one).
+    pub fn outcome(&self) -> Outcome {
+        self.outcome.clone().unwrap_or_else(|| Outcome::Failure("nothing was run".into()))
+    }
+
+    /// The host the job ran on: the last one tried.
+    pub fn host(&self) -> Option<&str> {
+        self.attempts.last().map(|a| a.host.as_str())
     }
 }
 
@@ -78,18 +112,18 @@ impl Execution {
 pub async fn execute(config: &ExecConfig, job: &Job, activation: &Activation, owner: &Account) -> Execution {
     let command = match activation.command.as_deref() {
         // §10.3: no command at all is nothing to execute.
-        None => return Execution::done(Outcome::Success),
-        Some("") if config.error_on_empty_command => return Execution::done(Outcome::Failure("empty command".into())),
-        Some("") => return Execution::done(Outcome::Success),
+        None => return Execution::ended(Outcome::Success),
+        Some("") if config.error_on_empty_command => return Execution::ended(Outcome::Failure("empty command".into())),
+        Some("") => return Execution::ended(Outcome::Success),
         Some(command) => command,
     };
-    let host = activation.host.as_deref().unwrap_or_default();
-    let local = config.local_names.contains(host);
+    let written = activation.host.as_deref().unwrap_or_default();
+    let hosts: Vec<&str> = written.split(',').map(str::trim).filter(|h| !h.is_empty()).collect();
     // §11.1, in order; a refusal is a failure that follows failover_event (decisions 6).
-    if local && !config.allow_localhost {
+    if hosts.iter().any(|h| config.local_names.contains(*h)) && !config.allow_localhost {
         return Execution::refused("Execution on local host is not allowed.".into());
     }
-    if activation.host.as_deref() == Some("") {
+    if activation.host.is_some() && hosts.is_empty() {
         return Execution::refused(format!("Missing host name for event ({}).", job.event));
     }
     if owner.uid == 0 && !config.allow_root_events {
@@ -99,40 +133,216 @@ pub async fn execute(config: &ExecConfig, job: &Job, activation: &Activation, ow
         return Execution::refused(format!("Unknown remote shell type ({}).", config.remote_shell_type));
     }
     let login = activation.login(&owner.name).to_owned();
-    let started = Instant::now();
-    let spawned = |pid, rv| Spawned { as_user: login.clone(), host: host.to_owned(), pid, rv, elapsed: started.elapsed().as_secs_f64() };
-    // §10.3: an undefined as_user or host makes the spawn fail.
+    // §10.3: an undefined as_user or host makes the start fail.
     if activation.as_user.is_none() || activation.host.is_none() {
-        return Execution::spawn_failed("as_user or host is not defined".to_owned(), spawned(None, 1));
+        let mut execution = Execution::ended(Outcome::Failure("as_user or host is not defined".into()));
+        execution.attempts.push(Spawned { as_user: login, host: written.to_owned(), pid: None, rv: 1, elapsed: 0.0 });
+        return execution;
     }
-    if !local {
-        let message = format!("cannot execute event ({}) on host ({host}): remote hosts are not supported yet", job.event);
-        return Execution::refused(message);
+    let mut execution = Execution::default();
+    for host in order(config, &hosts, &mut execution) {
+        let attempt = if config.local_names.contains(host) {
+            if login != owner.name {
+                return Execution::refused(format!(
+                    "as_user ({login}) differs from the event's owner ({}): local commands run as the owner",
+                    owner.name
+                ));
+            }
+            let argv = vec![owner.shell.display().to_string(), "-c".into(), command.to_owned()];
+            start(config, job, activation, owner, &login, host, argv).await
+        } else {
+            ssh::run(config, job, activation, owner, &login, host, command).await
+        };
+        let connected = !attempt.connection_failed;
+        let now = Timestamp::now();
+        let change = {
+            let mut health = config.health.lock().expect("health lock");
+            match connected {
+                true => health.success(host, now),
+                false => health.failure(host, now, &attempt.reason),
+            }
+        };
+        if let Some(change) = change {
+            execution.changes.push((host.to_owned(), change));
+        }
+        execution.alarms.extend(attempt.alarm);
+        execution.attempts.extend(attempt.spawned);
+        if attempt.finished.is_some() {
+            execution.finished = attempt.finished;
+        }
+        execution.outcome = Some(attempt.outcome);
+        if connected {
+            break;
+        }
     }
-    if login != owner.name {
-        return Execution::refused(format!(
-            "as_user ({login}) differs from the event's owner ({}): local commands run as the owner",
-            owner.name
-        ));
+    execution
+}
+
+/// The hosts to try, in order: those not offline; when every one is, the
+/// one whose offline period ends first (the health state may be stale,
+/// seed 002); when one is offline alone, its job fails at once.
+fn order<'h>(config: &ExecConfig, hosts: &[&'h str], execution: &mut Execution) -> Vec<&'h str> {
+    let now = Timestamp::now();
+    let mut health = config.health.lock().expect("health lock");
+    let mut usable = Vec::new();
+    let mut offline = Vec::new();
+    for &host in hosts {
+        match health.admit(host, now) {
+            Admission::Go | Admission::Probe => usable.push(host),
+            Admission::Offline(until) => offline.push((host, until)),
+        }
     }
-    let request = SpawnRequest {
-        shell: owner.shell.display().to_string(),
-        command: command.to_owned(),
+    if !usable.is_empty() {
+        return usable;
+    }
+    if hosts.len() > 1
+        && let Some(soonest) = health.soonest(hosts)
+    {
+        execution.notes.push(format!("all hosts of ({}) are offline; trying ({soonest}), the first to come back", hosts.join(",")));
+        return vec![soonest];
+    }
+    let (host, until) = offline[0];
+    let local = until.to_zoned(jiff::tz::TimeZone::system());
+    let reason = format!("host offline until {}", local.strftime("%H:%M:%S"));
+    execution.notes.push(format!("host ({host}) {reason}"));
+    execution.outcome = Some(Outcome::Failure(reason));
+    Vec::new()
+}
+
+/// One attempt on one host.
+struct Attempt {
+    outcome: Outcome,
+    spawned: Option<Spawned>,
+    /// The host could not be reached (counts against its health).
+    connection_failed: bool,
+    reason: String,
+    alarm: Option<String>,
+    finished: Option<Finished>,
+}
+
+/// Starts `argv` as `owner` on this machine (local commands never count against a host).
+async fn start(
+    config: &ExecConfig,
+    job: &Job,
+    activation: &Activation,
+    owner: &Account,
+    login: &str,
+    host: &str,
+    argv: Vec<String>,
+) -> Attempt {
+    let request = request(config, job, activation, owner, argv);
+    let mut attempt = watch_or_spawn(config, request, activation.exec_wait).await;
+    attempt.connection_failed = false;
+    if let Some(spawned) = &mut attempt.spawned {
+        spawned.as_user = login.to_owned();
+        spawned.host = host.to_owned();
+    }
+    attempt
+}
+
+/// The spawner request for `argv`.
+fn request(config: &ExecConfig, job: &Job, activation: &Activation, owner: &Account, argv: Vec<String>) -> SpawnRequest {
+    let wait = activation.exec_wait.then(|| Wait {
+        timeout_ms: activation.exec_timeout.map_or(u64::MAX / 2, |s| s as u64 * 1000),
+        capture: Some(config.output_limit),
+    });
+    SpawnRequest {
+        argv,
         env: environment(job, owner),
         cwd: owner.home.display().to_string(),
         credentials: config.switch_user.then(|| (owner.uid, owner.gid, owner.groups.clone())),
-    };
+        wait,
+    }
+}
+
+/// Runs a request: left running (spawn semantics) or watched to its end.
+async fn watch_or_spawn(config: &ExecConfig, request: SpawnRequest, exec_wait: bool) -> Attempt {
+    let started = std::time::Instant::now();
     let spawner = config.spawner.clone();
+    if exec_wait {
+        let finished = match watched(spawner, request).await {
+            Ok(finished) => finished,
+            Err(error) => return failed_start(error.to_string(), started),
+        };
+        return from_finished(finished, true, started);
+    }
     let start = tokio::task::spawn_blocking(move || spawner.spawn(&request));
     match tokio::time::timeout(config.spawn_timeout, start).await {
-        Ok(Ok(Ok(pid))) => Execution { outcome: Outcome::Success, spawned: Some(spawned(Some(pid), 0)), refusal: None, alarm: None },
-        Ok(Ok(Err(error))) => Execution::spawn_failed(format!("cannot start the command: {error}"), spawned(None, 1)),
-        Ok(Err(error)) => Execution::spawn_failed(format!("cannot start the command: {error}"), spawned(None, 1)),
-        // §11.2: a start that does not finish in time counts as killed: result 125.
+        Ok(Ok(Ok(pid))) => Attempt {
+            outcome: Outcome::Success,
+            spawned: Some(Spawned {
+                as_user: String::new(),
+                host: String::new(),
+                pid: Some(pid),
+                rv: 0,
+                elapsed: started.elapsed().as_secs_f64(),
+            }),
+            connection_failed: false,
+            reason: String::new(),
+            alarm: None,
+            finished: None,
+        },
+        Ok(Ok(Err(error))) => failed_start(error.to_string(), started),
+        Ok(Err(error)) => failed_start(error.to_string(), started),
         Err(_) => {
             let alarm = format!("execute timeout expired ({})", config.spawn_timeout.as_secs());
-            Execution { outcome: Outcome::Failure(alarm.clone()), spawned: Some(spawned(None, 125)), refusal: None, alarm: Some(alarm) }
+            let mut attempt = failed_start(alarm.clone(), started);
+            attempt.alarm = Some(alarm);
+            if let Some(spawned) = &mut attempt.spawned {
+                spawned.rv = 125;
+            }
+            attempt
         }
+    }
+}
+
+/// Starts a watched program and waits for its result.
+async fn watched(spawner: Arc<Spawner>, request: SpawnRequest) -> std::io::Result<Finished> {
+    use tokio::io::AsyncReadExt;
+    let handle = tokio::task::spawn_blocking(move || spawner.watch(&request)).await.map_err(std::io::Error::other)??;
+    let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(handle.result)?;
+    let mut text = Vec::new();
+    pipe.read_to_end(&mut text).await?;
+    serde_json::from_slice(&text).map_err(|_| std::io::Error::other("the monitor ended without a result"))
+}
+
+fn failed_start(reason: String, started: std::time::Instant) -> Attempt {
+    Attempt {
+        outcome: Outcome::Failure(format!("cannot start the command: {reason}")),
+        spawned: Some(Spawned { as_user: String::new(), host: String::new(), pid: None, rv: 1, elapsed: started.elapsed().as_secs_f64() }),
+        connection_failed: false,
+        reason,
+        alarm: None,
+        finished: None,
+    }
+}
+
+/// §11.2's result codes from how a watched program ended; with
+/// `exec_wait`, the exit status decides the outcome.
+fn from_finished(finished: Finished, exec_wait: bool, started: std::time::Instant) -> Attempt {
+    let rv = match (&finished.unkillable, finished.signal, finished.status) {
+        (true, _, _) => 126,
+        (_, Some(_), _) => 125,
+        (_, _, Some(0)) => 0,
+        (_, _, Some(255)) => 255,
+        _ => 1,
+    };
+    let reason = match (finished.timed_out, finished.signal, finished.status) {
+        (true, _, _) => "timeout".to_owned(),
+        (_, Some(signal), _) => format!("killed by signal {signal}"),
+        (_, _, Some(status)) => format!("exit status {status}"),
+        _ => "no exit status".to_owned(),
+    };
+    let outcome = if rv == 0 { Outcome::Success } else { Outcome::Failure(reason.clone()) };
+    let pid = (finished.pid != 0).then_some(finished.pid);
+    let elapsed = if finished.elapsed_us > 0 { finished.elapsed_us as f64 / 1e6 } else { started.elapsed().as_secs_f64() };
+    Attempt {
+        outcome,
+        spawned: Some(Spawned { as_user: String::new(), host: String::new(), pid, rv, elapsed }),
+        connection_failed: false,
+        reason,
+        alarm: None,
+        finished: exec_wait.then_some(finished),
     }
 }
 

@@ -1,0 +1,159 @@
+//! Remote starts with the system OpenSSH client, run as the event's owner
+//! (so their `~/.ssh/config`, keys and `known_hosts` apply), never
+//! prompting (`BatchMode=yes`).
+//!
+//! Connections are shared: one master per (owner, login, host) in a
+//! directory only the owner can read, kept `ssh_control_persist` seconds.
+//! The control path is ours (a hash of login and host), so the daemon
+//! checks a master's liveness with one `connect()`; a dead master's socket
+//! is removed and a new master started before the job. Jobs use
+//! `ControlMaster=no`: if the master vanished meanwhile they connect on
+//! their own, and a job's ssh never becomes a long-lived master holding its
+//! output pipes open.
+
+use std::hash::{Hash, Hasher};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::{Attempt, ExecConfig, Wait, from_finished, request, watched};
+use crate::account::Account;
+use crate::engine::{Activation, Job, Outcome};
+
+/// Runs `command` on `host` as `login`.
+pub(super) async fn run(
+    config: &ExecConfig,
+    job: &Job,
+    activation: &Activation,
+    owner: &Account,
+    login: &str,
+    host: &str,
+    command: &str,
+) -> Attempt {
+    let started = Instant::now();
+    let (control, log) = match control_paths(config, owner, login, host) {
+        Ok(paths) => paths,
+        Err(error) => {
+            return named(super::failed_start(format!("cannot prepare {}: {error}", config.control_dir.display()), started), login, host);
+        }
+    };
+    if std::os::unix::net::UnixStream::connect(&control).is_err() {
+        let _ = std::fs::remove_file(&control);
+        let _ = std::fs::write(&log, "");
+        if let Some(failed) = start_master(config, job, activation, owner, login, host, &control, &log).await {
+            return failed;
+        }
+    }
+    let mut argv = base(config, &control, &log);
+    argv.extend(["-o".into(), "ControlMaster=no".into()]);
+    match (activation.exec_wait, activation.exec_timeout) {
+        (false, _) => argv.extend(["-f".into(), "-n".into()]),
+        // A terminal, so that killing ssh at the timeout hangs the remote command up.
+        (true, Some(_)) => argv.extend(["-n".into(), "-tt".into()]),
+        (true, None) => argv.push("-n".into()),
+    }
+    argv.extend(["-l".into(), login.into(), host.into(), command.into()]);
+    let mut request = request(config, job, activation, owner, argv);
+    let timeout_ms = config.spawn_timeout.as_millis() as u64;
+    request.wait = Some(request.wait.unwrap_or(Wait { timeout_ms, capture: None }));
+    let finished = match watched(config.spawner.clone(), request).await {
+        Ok(finished) => finished,
+        Err(error) => return named(super::failed_start(error.to_string(), started), login, host),
+    };
+    let timed_out = finished.timed_out;
+    let mut attempt = from_finished(finished, activation.exec_wait, started);
+    let rv = attempt.spawned.as_ref().map_or(1, |s| s.rv);
+    if !activation.exec_wait && timed_out {
+        attempt.alarm = Some(format!("execute timeout expired ({})", config.spawn_timeout.as_secs()));
+    }
+    // Only the connection counts against a host, never the remote command.
+    attempt.connection_failed = rv == 255 || (!activation.exec_wait && timed_out);
+    if attempt.connection_failed {
+        attempt.reason = last_line(&log).unwrap_or_else(|| attempt.reason.clone());
+        attempt.outcome = Outcome::Failure(format!("cannot reach host ({host}): {}", attempt.reason));
+    }
+    named(attempt, login, host)
+}
+
+/// Starts the master connection; `Some` when it failed (the job's attempt).
+#[allow(clippy::too_many_arguments)]
+async fn start_master(
+    config: &ExecConfig,
+    job: &Job,
+    activation: &Activation,
+    owner: &Account,
+    login: &str,
+    host: &str,
+    control: &Path,
+    log: &Path,
+) -> Option<Attempt> {
+    let started = Instant::now();
+    let mut argv = base(config, control, log);
+    argv.extend(["-M".into(), "-N".into(), "-f".into(), "-o".into(), format!("ControlPersist={}", config.control_persist)]);
+    argv.extend(["-l".into(), login.into(), host.into()]);
+    let mut request = request(config, job, activation, owner, argv);
+    request.wait = Some(Wait { timeout_ms: config.spawn_timeout.as_millis() as u64, capture: None });
+    let finished = match watched(config.spawner.clone(), request).await {
+        Ok(finished) => finished,
+        Err(error) => return Some(named(super::failed_start(error.to_string(), started), login, host)),
+    };
+    if finished.status == Some(0) {
+        return None;
+    }
+    let timed_out = finished.timed_out;
+    let mut attempt = from_finished(finished, false, started);
+    if timed_out {
+        attempt.alarm = Some(format!("execute timeout expired ({})", config.spawn_timeout.as_secs()));
+    }
+    attempt.connection_failed = true;
+    attempt.reason = last_line(log).unwrap_or(if timed_out { "connection timed out".into() } else { attempt.reason });
+    attempt.outcome = Outcome::Failure(format!("cannot reach host ({host}): {}", attempt.reason));
+    Some(named(attempt, login, host))
+}
+
+/// The options every invocation shares.
+fn base(config: &ExecConfig, control: &Path, log: &Path) -> Vec<String> {
+    let timeout = config.spawn_timeout.as_secs().max(1);
+    vec![
+        config.remote_shell_exec.display().to_string(),
+        "-o".into(),
+        "BatchMode=yes".into(),
+        "-o".into(),
+        format!("ConnectTimeout={timeout}"),
+        "-o".into(),
+        format!("ControlPath={}", control.display()),
+        "-E".into(),
+        log.display().to_string(),
+    ]
+}
+
+/// The owner's master socket and ssh log for (login, host), in a directory
+/// only the owner can read.
+fn control_paths(config: &ExecConfig, owner: &Account, login: &str, host: &str) -> std::io::Result<(PathBuf, PathBuf)> {
+    let dir = config.control_dir.join(&owner.name);
+    if !dir.is_dir() {
+        std::fs::create_dir_all(&dir)?;
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    if config.switch_user {
+        nix::unistd::chown(&dir, Some(nix::unistd::Uid::from_raw(owner.uid)), Some(nix::unistd::Gid::from_raw(owner.gid)))?;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (login, host).hash(&mut hasher);
+    let name = format!("{:016x}", hasher.finish());
+    Ok((dir.join(&name), dir.join(format!("{name}.log"))))
+}
+
+/// The last non-empty line of ssh's log, trimmed of carriage returns.
+fn last_line(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines().map(|l| l.trim_end_matches('\r').trim()).rfind(|l| !l.is_empty()).map(str::to_owned)
+}
+
+fn named(mut attempt: Attempt, login: &str, host: &str) -> Attempt {
+    if let Some(spawned) = &mut attempt.spawned {
+        spawned.as_user = login.to_owned();
+        spawned.host = host.to_owned();
+    }
+    attempt
+}
