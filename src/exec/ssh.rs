@@ -39,7 +39,8 @@ pub(super) async fn run(
     };
     if std::os::unix::net::UnixStream::connect(&control).is_err() {
         let _ = std::fs::remove_file(&control);
-        let _ = std::fs::write(&log, "");
+        // ssh, running as the owner, creates its log again.
+        let _ = std::fs::remove_file(&log);
         if let Some(failed) = start_master(config, job, activation, owner, login, host, &control, &log).await {
             return failed;
         }

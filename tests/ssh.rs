@@ -1,0 +1,265 @@
+//! Remote execution against real OpenSSH servers on loopback addresses:
+//! 127.0.0.11 and .12 serve SSH, .13 drops packets (an nftables rule, so
+//! connections time out, until the test lifts it: an sshd listens behind
+//! it), .14 has nothing listening (refused).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::daemon_util::{RunningDaemon, eventually};
+use crate::root_util::{RootSetup, TestUser, run};
+
+/// A test user, an sshd on .11 and .12, a drop rule for .13, and a root daemon.
+struct Remote {
+    sshd: Child,
+    nft_table: Option<String>,
+    port: u16,
+    user: TestUser,
+    daemon: RunningDaemon,
+    _setup: RootSetup,
+}
+
+impl Remote {
+    fn start(extra_config: &str) -> Remote {
+        let setup = RootSetup::new(&[], &format!("command_spawn_timeout = 2\n{extra_config}"));
+        let user = TestUser::create("s", &setup.homes());
+        std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n", user.name)).unwrap();
+        run("usermod", &["-p", "*", &user.name]);
+        let port = free_port();
+        let dir = setup.dir.path().join("sshd");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", dir.join("host_key").to_str().unwrap()]);
+        let ssh = user.home.join(".ssh");
+        std::fs::create_dir_all(&ssh).unwrap();
+        run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", ssh.join("id_ed25519").to_str().unwrap()]);
+        std::fs::copy(ssh.join("id_ed25519.pub"), ssh.join("authorized_keys")).unwrap();
+        let aliases: String = [11, 12, 13, 14]
+            .map(|n| format!("Host h{n}\n  HostName 127.0.0.{n}\n  Port {port}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"))
+            .concat();
+        std::fs::write(ssh.join("config"), aliases).unwrap();
+        run("chown", &["-R", &format!("{0}:{0}", user.name), ssh.to_str().unwrap()]);
+        let config = format!(
+            "ListenAddress 127.0.0.11:{port}\nListenAddress 127.0.0.12:{port}\nListenAddress 127.0.0.13:{port}\nHostKey {}\nPidFile {}\nUsePAM no\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nStrictModes no\nMaxStartups 100:30:200\nMaxSessions 100\nAllowUsers {}\nLogLevel ERROR\n",
+            dir.join("host_key").display(),
+            dir.join("sshd.pid").display(),
+            user.name
+        );
+        std::fs::write(dir.join("sshd_config"), config).unwrap();
+        let sshd =
+            Command::new("/usr/sbin/sshd").args(["-D", "-e", "-f"]).arg(dir.join("sshd_config")).stderr(Stdio::null()).spawn().unwrap();
+        assert!(eventually(Duration::from_secs(5), || std::net::TcpStream::connect(("127.0.0.11", port)).is_ok()), "sshd did not start");
+        let table = format!("hcron_test_{}", user.name);
+        run("nft", &["add", "table", "inet", &table]);
+        run("nft", &["add", "chain", "inet", &table, "out", "{ type filter hook output priority 0; }"]);
+        run("nft", &["add", "rule", "inet", &table, "out", "ip", "daddr", "127.0.0.13", "tcp", "dport", &port.to_string(), "drop"]);
+        let daemon = setup.start();
+        Remote { sshd, nft_table: Some(table), port, user, daemon, _setup: setup }
+    }
+
+    fn event(&self, name: &str, host: &str, command: &str, extra: &str) {
+        self.user.event(name, &format!("as_user=\nhost={host}\ncommand={command}\nnotify_email=\nnotify_message=\n{extra}"));
+    }
+
+    fn activate(&self, event: &str) {
+        let (_, err, code) = self.daemon.hcron_as(self.user.as_ids(), &["activate", event]);
+        assert_eq!(code, 0, "{err}");
+    }
+
+    fn reload(&self) {
+        let (_, err, code) = self.daemon.hcron_as(self.user.as_ids(), &["reload"]);
+        assert_eq!(code, 0, "{err}");
+    }
+
+    /// The `done` lines of `event` so far.
+    fn done(&self, event: &str) -> Vec<String> {
+        self.daemon
+            .log_text()
+            .lines()
+            .filter(|l| l.contains("|done|") && l.contains(&format!("eventname={event}|")))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Waits for the `n`th `done` line of `event`.
+    fn wait_done(&self, event: &str, n: usize, limit: Duration) -> String {
+        assert!(eventually(limit, || self.done(event).len() >= n), "no done #{n} for {event}:\n{}", self.daemon.log_text());
+        self.done(event)[n - 1].clone()
+    }
+
+    fn execute_lines(&self, event: &str) -> Vec<String> {
+        self.daemon
+            .log_text()
+            .lines()
+            .filter(|l| l.contains("|execute|") && l.contains(&format!("eventname={event}|")))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.user.home.join(name)
+    }
+
+    fn lift_drop_rule(&mut self) {
+        if let Some(table) = self.nft_table.take() {
+            run("nft", &["delete", "table", "inet", &table]);
+        }
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        self.lift_drop_rule();
+        let _ = self.sshd.kill();
+        let _ = self.sshd.wait();
+        let _ = Command::new("pkill").args(["-u", &self.user.name]).output();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.11:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn a_job_runs_as_the_user_on_the_remote_and_reuses_the_connection() {
+    let remote = Remote::start("");
+    remote.event("run", "h11", &format!("id > {}", remote.file("remote_ran").display()), "");
+    remote.reload();
+    remote.activate("/run");
+    let done = remote.wait_done("/run", 1, Duration::from_secs(10));
+    assert!(done.contains("nexteventtype=None"), "{done}");
+    assert!(eventually(Duration::from_secs(5), || remote.file("remote_ran").exists()), "{}", remote.daemon.log_text());
+    let text = std::fs::read_to_string(remote.file("remote_ran")).unwrap();
+    assert!(text.starts_with(&format!("uid={}({})", remote.user.uid, remote.user.name)), "{text}");
+    assert!(remote.execute_lines("/run")[0].contains("host=h11") && remote.execute_lines("/run")[0].contains("|rv=0"));
+
+    // The master connection stays; killing it does not fail the next job.
+    let masters = Path::new(&remote._setup.dir.path()).join("run/ssh").join(&remote.user.name);
+    let socket = std::fs::read_dir(&masters).unwrap().filter_map(Result::ok).find(|e| e.path().extension().is_none()).unwrap().path();
+    assert!(std::os::unix::net::UnixStream::connect(&socket).is_ok(), "a live master");
+    let check =
+        Command::new("ssh").args(["-O", "check", "-o"]).arg(format!("ControlPath={}", socket.display())).arg("h11").output().unwrap();
+    let pid: i32 =
+        String::from_utf8_lossy(&check.stderr).split("pid=").nth(1).unwrap().trim_end_matches([')', '\n', '\r']).parse().unwrap();
+    run("kill", &["-9", &pid.to_string()]);
+    std::fs::remove_file(remote.file("remote_ran")).unwrap();
+    remote.activate("/run");
+    let done = remote.wait_done("/run", 2, Duration::from_secs(10));
+    assert!(eventually(Duration::from_secs(5), || remote.file("remote_ran").exists()), "{done}");
+    assert!(remote.execute_lines("/run")[1].contains("|rv=0"));
+}
+
+#[test]
+fn refused_and_timed_out_hosts_fail_over_and_go_offline() {
+    let mut remote = Remote::start("host_offline_timeout = 4\n");
+    let failover = "failover_event=/fo\n";
+    remote.event("refused", "h14", "true", failover);
+    remote.event("dropped", "h13", "true", failover);
+    remote.event("fo", "h11", &format!("echo $HCRON_EVENT_CHAIN >> {}", remote.file("fo").display()), "");
+    remote.reload();
+
+    let started = Instant::now();
+    remote.activate("/refused");
+    let done = remote.wait_done("/refused", 1, Duration::from_secs(10));
+    assert!(started.elapsed() < Duration::from_secs(2), "refused fails fast");
+    assert!(done.contains("nexteventnames=/fo|nexteventtype=failover"), "{done}");
+    assert!(remote.execute_lines("/refused")[0].contains("|rv=255"));
+
+    // Three timeouts put .13 offline.
+    for n in 1..=3 {
+        let started = Instant::now();
+        remote.activate("/dropped");
+        remote.wait_done("/dropped", n, Duration::from_secs(10));
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(6), "attempt {n} took {took:?}");
+    }
+    let log = remote.daemon.log_text();
+    assert!(log.lines().any(|l| l.contains("|host-offline|") && l.contains("host=h13")), "{log}");
+    assert!(log.lines().any(|l| l.contains("|alarm|") && l.contains("execute timeout expired (2)")), "{log}");
+    assert!(eventually(Duration::from_secs(5), || std::fs::read_to_string(remote.file("fo")).is_ok_and(|t| t.lines().count() == 4)));
+
+    // Offline: the next job fails at once, with the reason.
+    let started = Instant::now();
+    remote.activate("/dropped");
+    let done = remote.wait_done("/dropped", 4, Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(1), "an offline host does not wait on a timeout");
+    assert!(done.contains("nexteventtype=failover"), "{done}");
+    assert!(remote.daemon.log_text().contains("host (h13) host offline until "));
+    let (out, _, _) = remote.daemon.hcron_as(remote.user.as_ids(), &["history", "/dropped", "--json"]);
+    let jobs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert!(jobs.last().unwrap()["result"].as_str().unwrap().starts_with("failure: host offline until "), "{out}");
+
+    // After the offline period, with the rule lifted, the probe brings it back.
+    remote.lift_drop_rule();
+    std::thread::sleep(Duration::from_secs(4));
+    remote.activate("/dropped");
+    let done = remote.wait_done("/dropped", 5, Duration::from_secs(10));
+    assert!(done.contains("nexteventtype=None"), "the probe succeeded: {done}");
+    assert!(remote.daemon.log_text().lines().any(|l| l.contains("|host-online|") && l.contains("host=h13")));
+    let _ = remote.port;
+}
+
+#[test]
+fn host_lists_fail_over_between_hosts() {
+    let remote = Remote::start("host_attempts_count = 1\nhost_offline_timeout = 60\n");
+    remote.event("list", "h13,h11", &format!("touch {}", remote.file("list_ran").display()), "");
+    remote.event("both", "h14,h13", "true", "failover_event=/fo\n");
+    remote.event("fo", "h11", "true", "");
+    remote.reload();
+
+    remote.activate("/list");
+    remote.wait_done("/list", 1, Duration::from_secs(10));
+    let executes = remote.execute_lines("/list");
+    assert!(executes[0].contains("host=h13") && executes[1].contains("host=h11") && executes[1].contains("|rv=0"), "{executes:?}");
+    assert!(eventually(Duration::from_secs(5), || remote.file("list_ran").exists()));
+    let (out, _, _) = remote.daemon.hcron_as(remote.user.as_ids(), &["history", "/list", "--json"]);
+    let jobs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(jobs[0]["host"], "h11");
+
+    // h13 is offline now (one attempt allowed); h14 fails too: failover once.
+    remote.activate("/both");
+    let done = remote.wait_done("/both", 1, Duration::from_secs(10));
+    assert!(done.contains("nexteventnames=/fo|nexteventtype=failover"), "{done}");
+    assert_eq!(remote.execute_lines("/both").len(), 1, "h13 was skipped as offline: {:?}", remote.execute_lines("/both"));
+
+    // Both offline: the one that comes back first (h13, offline earlier) is tried.
+    remote.activate("/both");
+    remote.wait_done("/both", 2, Duration::from_secs(10));
+    let log = remote.daemon.log_text();
+    assert!(log.contains("all hosts of (h14,h13) are offline; trying (h13), the first to come back"), "{log}");
+}
+
+#[test]
+fn exec_wait_records_the_exit_status_and_output_and_enforces_the_timeout() {
+    let remote = Remote::start("");
+    remote.event("three", "h12", "echo out; echo err >&2; exit 3", "exec_wait=yes\nfailover_event=/fo\n");
+    remote.event("slow", "h12", "sleep 30", "exec_wait=yes\nexec_timeout=2\n");
+    remote.event("fo", "h11", "true", "");
+    remote.reload();
+    remote.activate("/three");
+    let done = remote.wait_done("/three", 1, Duration::from_secs(10));
+    assert!(done.contains("nexteventtype=failover"), "{done}");
+    let (out, _, _) = remote.daemon.hcron_as(remote.user.as_ids(), &["history", "/three", "--json"]);
+    let job = &serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap()[0];
+    assert_eq!(
+        (job["exit_status"].as_i64(), job["stdout"].as_str(), job["stderr"].as_str()),
+        (Some(3), Some("out\n"), Some("err\n")),
+        "{out}"
+    );
+    assert_eq!(job["result"], "failure: exit status 3");
+    assert_eq!(remote.daemon.hcron_as(remote.user.as_ids(), &["history", "/three"]).2, 0);
+
+    let started = Instant::now();
+    remote.activate("/slow");
+    remote.wait_done("/slow", 1, Duration::from_secs(15));
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(5), "killed near 2 s, took {took:?}");
+    let execute = remote.execute_lines("/slow")[0].clone();
+    assert!(execute.contains("|rv=125"), "{execute}");
+    std::thread::sleep(Duration::from_millis(500));
+    let sleeping = Command::new("pgrep").args(["-u", &remote.user.name, "-f", "sleep 30"]).output().unwrap();
+    assert!(sleeping.stdout.is_empty(), "the remote command was killed too");
+}
