@@ -36,6 +36,8 @@ pub enum Request {
     Allowed,
     /// The daemon's state.
     Info,
+    /// Every remote host's health.
+    Hosts,
     /// The caller's jobs, newest last.
     History {
         /// Only this event's jobs.
@@ -70,6 +72,11 @@ pub enum Response {
     },
     /// The daemon's state.
     Info(Info),
+    /// Every remote host's health, by name.
+    Hosts {
+        /// One per host a job has tried.
+        hosts: Vec<crate::exec::health::HostState>,
+    },
     /// The caller's jobs.
     History {
         /// Oldest first.

@@ -230,6 +230,13 @@ fn host_lists_fail_over_between_hosts() {
     remote.wait_done("/both", 2, Duration::from_secs(10));
     let log = remote.daemon.log_text();
     assert!(log.contains("all hosts of (h14,h13) are offline; trying (h13), the first to come back"), "{log}");
+    let (out, _, code) = remote.daemon.hcron_as(remote.user.as_ids(), &["info", "hosts"]);
+    assert_eq!(code, 0);
+    let row =
+        |host: &str| out.lines().find(|l| l.starts_with(&format!("{host} "))).unwrap_or_else(|| panic!("no {host} in {out}")).to_owned();
+    assert!(row("h11").contains(" online "), "{out}");
+    assert!(row("h13").contains(" offline ") && row("h13").contains("timed out"), "{out}");
+    assert!(row("h14").contains(" offline ") && row("h14").contains("refused"), "{out}");
 }
 
 #[test]

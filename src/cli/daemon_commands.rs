@@ -102,9 +102,43 @@ pub fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `hcron info`: the daemon's state.
-pub fn info(args: ConfigArg) -> anyhow::Result<ExitCode> {
-    let Response::Info(info) = ask(&args.load()?, &Request::Info)? else { bail!("unexpected answer") };
+/// Arguments of `hcron info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// `hosts`: every remote host's health instead.
+    #[arg(value_parser = ["hosts"])]
+    what: Option<String>,
+    #[command(flatten)]
+    config: ConfigArg,
+}
+
+/// `hcron info [hosts]`: the daemon's state, or its hosts' health.
+pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
+    let config = args.config.load()?;
+    if args.what.is_some() {
+        let Response::Hosts { hosts } = ask(&config, &Request::Hosts)? else { bail!("unexpected answer") };
+        let time = |t: Option<jiff::Timestamp>| {
+            t.map_or("-".to_owned(), |t| t.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S").to_string())
+        };
+        println!("{:<24} {:<8} {:>8}  {:<19}  {:<19}  last error", "host", "state", "failures", "offline until", "last success");
+        for host in hosts {
+            let state = match (host.offline_until.is_some(), host.probing) {
+                (_, true) => "probing",
+                (true, false) => "offline",
+                (false, false) => "online",
+            };
+            let error = host.last_error.as_deref().unwrap_or("-");
+            println!(
+                "{:<24} {state:<8} {:>8}  {:<19}  {:<19}  {error}",
+                host.host,
+                host.failures,
+                time(host.offline_until),
+                time(host.last_success)
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Response::Info(info) = ask(&config, &Request::Info)? else { bail!("unexpected answer") };
     println!("servername:   {}", info.server_name);
     println!("uptime:       {} s", info.uptime);
     println!("users:        {}", info.users);

@@ -37,8 +37,8 @@ enum Command {
     Activate(daemon_commands::ActivateArgs),
     /// Print whether you are allowed, this host's name, or the server name.
     Get(daemon_commands::GetArgs),
-    /// Print the daemon's state.
-    Info(daemon_commands::ConfigArg),
+    /// Print the daemon's state, or with `hosts` every remote host's health.
+    Info(daemon_commands::InfoArgs),
     /// Print your jobs: when, which event, where, how they ended.
     History(daemon_commands::HistoryArgs),
     /// Print the activity log between two times, filtered.

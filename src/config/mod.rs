@@ -81,7 +81,7 @@ pub struct Config {
     pub host_attempts_count: u32,
     /// Seconds a host stays offline; 0 turns host health off.
     pub host_offline_timeout: u64,
-    /// Seconds an idle SSH master connection is kept.
+    /// Seconds an idle SSH master connection is kept; 0: a new connection per job.
     pub ssh_control_persist: u64,
     /// Bytes of standard output and of standard error kept per `exec_wait` job.
     pub exec_output_limit: usize,

@@ -103,6 +103,7 @@ impl Daemon {
                     server_name: self.setup.server_name.clone(),
                 })
             }
+            Request::Hosts => Response::Hosts { hosts: self.lock().exec.health.lock().expect("health lock").states() },
             Request::History { event, since } => {
                 let path = self.setup.history.clone();
                 let user = user.to_owned();

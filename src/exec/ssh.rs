@@ -3,7 +3,8 @@
 //! prompting (`BatchMode=yes`).
 //!
 //! Connections are shared: one master per (owner, login, host) in a
-//! directory only the owner can read, kept `ssh_control_persist` seconds.
+//! directory only the owner can read, kept `ssh_control_persist` seconds
+//! (0: no sharing, a connection per job).
 //! The control path is ours (a hash of login and host), so the daemon
 //! checks a master's liveness with one `connect()`; a dead master's socket
 //! is removed and a new master started before the job. Jobs use
@@ -37,7 +38,8 @@ pub(super) async fn run(
             return named(super::failed_start(format!("cannot prepare {}: {error}", config.control_dir.display()), started), login, host);
         }
     };
-    if std::os::unix::net::UnixStream::connect(&control).is_err() {
+    let shared = config.control_persist > 0;
+    if shared && std::os::unix::net::UnixStream::connect(&control).is_err() {
         let _ = std::fs::remove_file(&control);
         // ssh, running as the owner, creates its log again.
         let _ = std::fs::remove_file(&log);
@@ -45,7 +47,7 @@ pub(super) async fn run(
             return failed;
         }
     }
-    let mut argv = base(config, &control, &log);
+    let mut argv = base(config, if shared { &control } else { Path::new("none") }, &log);
     argv.extend(["-o".into(), "ControlMaster=no".into()]);
     match (activation.exec_wait, activation.exec_timeout) {
         (false, _) => argv.extend(["-f".into(), "-n".into()]),
