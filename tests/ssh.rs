@@ -206,30 +206,34 @@ fn refused_and_timed_out_hosts_fail_over_and_go_offline() {
 fn host_lists_fail_over_between_hosts() {
     let remote = Remote::start("host_attempts_count = 1\nhost_offline_timeout = 60\n");
     remote.event("list", "h13,h11", &format!("touch {}", remote.file("list_ran").display()), "");
-    remote.event("both", "h14,h13", "true", "failover_event=/fo\n");
+    remote.event("both", "h13,h14", "true", "failover_event=/fo\n");
     remote.event("fo", "h11", "true", "");
     remote.reload();
 
+    // Both hosts tried, both fail: then, and only then, the failover.
+    remote.activate("/both");
+    let done = remote.wait_done("/both", 1, Duration::from_secs(10));
+    assert!(done.contains("nexteventnames=/fo|nexteventtype=failover"), "{done}");
+    let executes = remote.execute_lines("/both");
+    assert!(executes.len() == 2 && executes[0].contains("host=h13") && executes[1].contains("host=h14"), "{executes:?}");
+
+    // Both offline now: the one that comes back first (h13, offline earlier) is tried.
+    remote.activate("/both");
+    remote.wait_done("/both", 2, Duration::from_secs(10));
+    let log = remote.daemon.log_text();
+    assert!(log.contains("all hosts of (h13,h14) are offline; trying (h13), the first to come back"), "{log}");
+    assert_eq!(remote.execute_lines("/both").len(), 3);
+
+    // h13 offline is skipped; the job runs on h11 and says so.
     remote.activate("/list");
     remote.wait_done("/list", 1, Duration::from_secs(10));
     let executes = remote.execute_lines("/list");
-    assert!(executes[0].contains("host=h13") && executes[1].contains("host=h11") && executes[1].contains("|rv=0"), "{executes:?}");
+    assert!(executes.len() == 1 && executes[0].contains("host=h11") && executes[0].contains("|rv=0"), "{executes:?}");
     assert!(eventually(Duration::from_secs(5), || remote.file("list_ran").exists()));
     let (out, _, _) = remote.daemon.hcron_as(remote.user.as_ids(), &["history", "/list", "--json"]);
     let jobs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(jobs[0]["host"], "h11");
 
-    // h13 is offline now (one attempt allowed); h14 fails too: failover once.
-    remote.activate("/both");
-    let done = remote.wait_done("/both", 1, Duration::from_secs(10));
-    assert!(done.contains("nexteventnames=/fo|nexteventtype=failover"), "{done}");
-    assert_eq!(remote.execute_lines("/both").len(), 1, "h13 was skipped as offline: {:?}", remote.execute_lines("/both"));
-
-    // Both offline: the one that comes back first (h13, offline earlier) is tried.
-    remote.activate("/both");
-    remote.wait_done("/both", 2, Duration::from_secs(10));
-    let log = remote.daemon.log_text();
-    assert!(log.contains("all hosts of (h14,h13) are offline; trying (h13), the first to come back"), "{log}");
     let (out, _, code) = remote.daemon.hcron_as(remote.user.as_ids(), &["info", "hosts"]);
     assert_eq!(code, 0);
     let row =
@@ -257,7 +261,9 @@ fn exec_wait_records_the_exit_status_and_output_and_enforces_the_timeout() {
         "{out}"
     );
     assert_eq!(job["result"], "failure: exit status 3");
-    assert_eq!(remote.daemon.hcron_as(remote.user.as_ids(), &["history", "/three"]).2, 0);
+    let (text, _, code) = remote.daemon.hcron_as(remote.user.as_ids(), &["history", "/three"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("exit=3") && text.contains("\n    stdout: out\n") && text.contains("\n    stderr: err\n"), "{text}");
 
     let started = Instant::now();
     remote.activate("/slow");

@@ -176,7 +176,13 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         let rv = job.rv.map_or("-".to_owned(), |rv| rv.to_string());
         let host = job.host.unwrap_or_else(|| "-".into());
         let next = if job.next.is_empty() { String::new() } else { format!(" -> {}", job.next) };
-        println!("{}  {}  {}  {}  host={host}  rv={rv}  {}{next}", job.scheduled, job.id, job.trigger, job.event, job.result);
+        let exit = job.exit_status.map(|s| format!("  exit={s}")).unwrap_or_default();
+        println!("{}  {}  {}  {}  host={host}  rv={rv}{exit}  {}{next}", job.scheduled, job.id, job.trigger, job.event, job.result);
+        for (name, text) in [("stdout", &job.stdout), ("stderr", &job.stderr)] {
+            for line in text.as_deref().unwrap_or_default().lines() {
+                println!("    {name}: {line}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
