@@ -18,6 +18,7 @@ use hcron::engine::{Activation, Engine, Outcome, Settings, TriggerName};
 use hcron::exec::health::Health;
 use hcron::exec::{ExecConfig, Spawner, execute};
 
+/// Jobs at once, for both kinds of connection: the executor lets 8 share a master.
 const CONCURRENCY: usize = 8;
 
 fn main() {
@@ -43,7 +44,7 @@ fn main() {
     run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", dir.path().join("host_key").to_str().unwrap()]);
     std::fs::create_dir_all("/run/sshd").unwrap();
     let config = format!(
-        "ListenAddress 127.0.0.11:{port}\nHostKey {}\nPidFile {}\nUsePAM no\nPasswordAuthentication no\nStrictModes no\nMaxStartups 200:30:400\nMaxSessions 100\nAllowUsers {user}\nLogLevel ERROR\n",
+        "ListenAddress 127.0.0.11:{port}\nHostKey {}\nPidFile {}\nUsePAM no\nPasswordAuthentication no\nStrictModes no\nMaxStartups 200:30:400\nMaxSessions 10\nAllowUsers {user}\nLogLevel ERROR\n",
         dir.path().join("host_key").display(),
         dir.path().join("sshd.pid").display()
     );
@@ -84,6 +85,7 @@ fn main() {
         control_persist: persist,
         output_limit: 65536,
         health: Arc::new(Mutex::new(Health::new(3, Duration::from_secs(60)))),
+        sessions: Arc::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let launches = |config: &ExecConfig, count: usize, engine: &mut Engine<SystemClock>| {

@@ -210,6 +210,7 @@ fn exec_config(config: &Config, setup: &Setup, spawner: Arc<Spawner>, health: Ar
         control_persist: config.ssh_control_persist,
         output_limit: config.exec_output_limit,
         health,
+        sessions: Arc::default(),
     }
 }
 

@@ -51,7 +51,14 @@ pub struct ExecConfig {
     pub output_limit: usize,
     /// Every host's health, shared by all jobs.
     pub health: Arc<Mutex<Health>>,
+    /// Sessions in use per master connection (see [`MAX_SESSIONS_PER_MASTER`]).
+    pub sessions: Arc<Mutex<std::collections::HashMap<PathBuf, Arc<tokio::sync::Semaphore>>>>,
 }
+
+/// Jobs sharing one master connection at once. OpenSSH servers refuse
+/// sessions past `MaxSessions` (10 by default) on one connection, and such a
+/// refusal must not pass for a host failure (seed 002): the rest wait.
+pub const MAX_SESSIONS_PER_MASTER: usize = 8;
 
 /// One start, for the `execute` log line and the history.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,7 +15,10 @@
 use std::hash::{Hash, Hasher};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
+
+use tokio::sync::Semaphore;
 
 use super::{Attempt, ExecConfig, Wait, from_finished, request, watched};
 use crate::account::Account;
@@ -56,6 +59,14 @@ pub(super) async fn run(
         (true, None) => argv.push("-n".into()),
     }
     argv.extend(["-l".into(), login.into(), host.into(), command.into()]);
+    let permits = shared.then(|| {
+        let mut sessions = config.sessions.lock().expect("sessions lock");
+        sessions.entry(control.clone()).or_insert_with(|| Arc::new(Semaphore::new(super::MAX_SESSIONS_PER_MASTER))).clone()
+    });
+    let _session = match &permits {
+        Some(permits) => Some(permits.acquire().await.expect("never closed")),
+        None => None,
+    };
     let mut request = request(config, job, activation, owner, argv);
     let timeout_ms = config.spawn_timeout.as_millis() as u64;
     request.wait = Some(request.wait.unwrap_or(Wait { timeout_ms, capture: None }));
