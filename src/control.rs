@@ -115,6 +115,17 @@ pub struct Listed {
     pub reason: String,
 }
 
+impl From<&crate::event::Event> for Listed {
+    fn from(event: &crate::event::Event) -> Listed {
+        Listed {
+            name: event.name().to_string(),
+            status: if event.is_accepted() { "accepted" } else { "rejected" }.into(),
+            kind: event.kind().to_string(),
+            reason: event.reason().to_string(),
+        }
+    }
+}
+
 /// The daemon's state, for `hcron info`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Info {

@@ -12,7 +12,7 @@ use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 /// One job as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
     /// Job id (hex).
     pub id: String,
@@ -236,15 +236,8 @@ mod tests {
             chain: "/e".into(),
             scheduled: scheduled.into(),
             queued: scheduled.into(),
-            started: None,
-            finished: None,
-            host: None,
-            rv: None,
             result: "queued".into(),
-            next: String::new(),
-            exit_status: None,
-            stdout: None,
-            stderr: None,
+            ..JobRecord::default()
         }
     }
 

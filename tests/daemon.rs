@@ -199,13 +199,14 @@ fn sighup_reloads_and_a_slow_start_raises_an_alarm() {
     assert!(alarm.contains("eventname=/slow") && alarm.contains("message=execute timeout expired (0)"), "{alarm}");
     assert!(log.lines().any(|l| l.contains("|execute|") && l.contains("eventname=/slow") && l.contains("|rv=125")), "{log}");
     assert!(log.contains("nexteventnames=/fo|nexteventtype=failover"), "{log}");
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().matches("|alarm|").count() == 2), "the failover cannot start either");
+    assert!(!setup.out("slow").exists() && !setup.out("fo").exists(), "a zero budget starts nothing");
 
     // SIGHUP re-reads the configuration and every tree.
     std::fs::write(&config, "command_spawn_timeout = 15\n").unwrap();
     let loads = daemon.log_text().matches("|load-events|").count();
     daemon.signal(libc::SIGHUP);
     assert!(eventually(Duration::from_secs(5), || daemon.log_text().matches("|load-events|").count() > loads));
-    std::fs::remove_file(setup.out("fo")).unwrap();
     assert_eq!(daemon.hcron(&["activate", "/fo"]).2, 0);
     assert!(eventually(Duration::from_secs(5), || setup.out("fo").exists()), "starts work again with the new timeout");
     assert!(daemon.stop().success());

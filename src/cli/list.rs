@@ -37,18 +37,7 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
         Some(rows) => rows,
         None => {
             let loaded = args.tree.load()?;
-            loaded
-                .loaded
-                .tree
-                .events()
-                .iter()
-                .map(|e| Listed {
-                    name: e.name().to_string(),
-                    status: if e.is_accepted() { "accepted" } else { "rejected" }.into(),
-                    kind: e.kind().to_string(),
-                    reason: e.reason().to_string(),
-                })
-                .collect()
+            loaded.loaded.tree.events().iter().map(Listed::from).collect()
         }
     };
     let mut rows: Vec<Listed> = rows.into_iter().filter(|e| fnmatch(&args.pattern, &e.name)).collect();

@@ -293,14 +293,7 @@ fn record_of(job: &Job) -> JobRecord {
         chain: job.chain_text(),
         scheduled: log_datetime(&job.scheduled.datetime()),
         queued: log_datetime(&job.queued.datetime()),
-        started: None,
-        finished: None,
-        host: None,
-        rv: None,
         result: "queued".into(),
-        next: String::new(),
-        exit_status: None,
-        stdout: None,
-        stderr: None,
+        ..JobRecord::default()
     }
 }

@@ -71,22 +71,8 @@ impl Daemon {
             },
             Request::List => {
                 let state = self.lock();
-                let mut events: Vec<Listed> = state
-                    .users
-                    .get(user)
-                    .map(|u| {
-                        u.tree
-                            .events()
-                            .iter()
-                            .map(|e| Listed {
-                                name: e.name().to_string(),
-                                status: if e.is_accepted() { "accepted" } else { "rejected" }.into(),
-                                kind: e.kind().to_string(),
-                                reason: e.reason().to_string(),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let mut events: Vec<Listed> =
+                    state.users.get(user).map(|u| u.tree.events().iter().map(Listed::from).collect()).unwrap_or_default();
                 events.sort_by(|a, b| a.name.cmp(&b.name));
                 Response::Events { events }
             }

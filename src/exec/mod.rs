@@ -148,6 +148,7 @@ pub async fn execute(config: &ExecConfig, job: &Job, activation: &Activation, ow
     }
     let mut execution = Execution::default();
     for host in order(config, &hosts, &mut execution) {
+        let target = Target { config, job, activation, owner, login: &login, host };
         let attempt = if config.local_names.contains(host) {
             if login != owner.name {
                 return Execution::refused(format!(
@@ -155,10 +156,9 @@ pub async fn execute(config: &ExecConfig, job: &Job, activation: &Activation, ow
                     owner.name
                 ));
             }
-            let argv = vec![owner.shell.display().to_string(), "-c".into(), command.to_owned()];
-            start(config, job, activation, owner, &login, host, argv).await
+            start(&target, vec![owner.shell.display().to_string(), "-c".into(), command.to_owned()]).await
         } else {
-            ssh::run(config, job, activation, owner, &login, host, command).await
+            ssh::run(&target, command).await
         };
         let connected = !attempt.connection_failed;
         let now = Timestamp::now();
@@ -227,39 +227,48 @@ struct Attempt {
     finished: Option<Finished>,
 }
 
-/// Starts `argv` as `owner` on this machine (local commands never count against a host).
-async fn start(
-    config: &ExecConfig,
-    job: &Job,
-    activation: &Activation,
-    owner: &Account,
-    login: &str,
-    host: &str,
-    argv: Vec<String>,
-) -> Attempt {
-    let request = request(config, job, activation, owner, argv);
-    let mut attempt = watch_or_spawn(config, request, activation.exec_wait).await;
-    attempt.connection_failed = false;
-    if let Some(spawned) = &mut attempt.spawned {
-        spawned.as_user = login.to_owned();
-        spawned.host = host.to_owned();
-    }
-    attempt
+/// One job on one host: what an attempt needs.
+struct Target<'a> {
+    config: &'a ExecConfig,
+    job: &'a Job,
+    activation: &'a Activation,
+    owner: &'a Account,
+    login: &'a str,
+    host: &'a str,
 }
 
-/// The spawner request for `argv`.
-fn request(config: &ExecConfig, job: &Job, activation: &Activation, owner: &Account, argv: Vec<String>) -> SpawnRequest {
-    let wait = activation.exec_wait.then(|| Wait {
-        timeout_ms: activation.exec_timeout.map_or(u64::MAX / 2, |s| s as u64 * 1000),
-        capture: Some(config.output_limit),
-    });
-    SpawnRequest {
-        argv,
-        env: environment(job, owner),
-        cwd: owner.home.display().to_string(),
-        credentials: config.switch_user.then(|| (owner.uid, owner.gid, owner.groups.clone())),
-        wait,
+impl Target<'_> {
+    /// The spawner request for `argv`, as the owner.
+    fn request(&self, argv: Vec<String>) -> SpawnRequest {
+        let (config, owner) = (self.config, self.owner);
+        let wait = self.activation.exec_wait.then(|| Wait {
+            timeout_ms: self.activation.exec_timeout.map_or(u64::MAX / 2, |s| s as u64 * 1000),
+            capture: Some(config.output_limit),
+        });
+        SpawnRequest {
+            argv,
+            env: environment(self.job, owner),
+            cwd: owner.home.display().to_string(),
+            credentials: config.switch_user.then(|| (owner.uid, owner.gid, owner.groups.clone())),
+            wait,
+        }
     }
+
+    /// Names the attempt's start after this target.
+    fn name(&self, mut attempt: Attempt) -> Attempt {
+        if let Some(spawned) = &mut attempt.spawned {
+            spawned.as_user = self.login.to_owned();
+            spawned.host = self.host.to_owned();
+        }
+        attempt
+    }
+}
+
+/// Starts `argv` on this machine (local commands never count against a host).
+async fn start(target: &Target<'_>, argv: Vec<String>) -> Attempt {
+    let mut attempt = watch_or_spawn(target.config, target.request(argv), target.activation.exec_wait).await;
+    attempt.connection_failed = false;
+    target.name(attempt)
 }
 
 /// Runs a request: left running (spawn semantics) or watched to its end.
@@ -272,6 +281,19 @@ async fn watch_or_spawn(config: &ExecConfig, request: SpawnRequest, exec_wait: b
             Err(error) => return failed_start(error.to_string(), started),
         };
         return from_finished(finished, true, started);
+    }
+    let timed_out = || {
+        let alarm = format!("execute timeout expired ({})", config.spawn_timeout.as_secs());
+        let mut attempt = failed_start(alarm.clone(), started);
+        attempt.alarm = Some(alarm);
+        if let Some(spawned) = &mut attempt.spawned {
+            spawned.rv = 125;
+        }
+        attempt
+    };
+    // As in the original, a budget of zero is exceeded before anything starts.
+    if config.spawn_timeout.is_zero() {
+        return timed_out();
     }
     let start = tokio::task::spawn_blocking(move || spawner.spawn(&request));
     match tokio::time::timeout(config.spawn_timeout, start).await {
@@ -291,15 +313,7 @@ async fn watch_or_spawn(config: &ExecConfig, request: SpawnRequest, exec_wait: b
         },
         Ok(Ok(Err(error))) => failed_start(error.to_string(), started),
         Ok(Err(error)) => failed_start(error.to_string(), started),
-        Err(_) => {
-            let alarm = format!("execute timeout expired ({})", config.spawn_timeout.as_secs());
-            let mut attempt = failed_start(alarm.clone(), started);
-            attempt.alarm = Some(alarm);
-            if let Some(spawned) = &mut attempt.spawned {
-                spawned.rv = 125;
-            }
-            attempt
-        }
+        Err(_) => timed_out(),
     }
 }
 

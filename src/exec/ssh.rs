@@ -20,25 +20,18 @@ use std::time::Instant;
 
 use tokio::sync::Semaphore;
 
-use super::{Attempt, ExecConfig, Wait, from_finished, request, watched};
+use super::{Attempt, ExecConfig, Target, Wait, from_finished, watched};
 use crate::account::Account;
-use crate::engine::{Activation, Job, Outcome};
+use crate::engine::Outcome;
 
-/// Runs `command` on `host` as `login`.
-pub(super) async fn run(
-    config: &ExecConfig,
-    job: &Job,
-    activation: &Activation,
-    owner: &Account,
-    login: &str,
-    host: &str,
-    command: &str,
-) -> Attempt {
+/// Runs `command` on the target host as its login.
+pub(super) async fn run(target: &Target<'_>, command: &str) -> Attempt {
+    let Target { config, activation, owner, login, host, .. } = *target;
     let started = Instant::now();
     let (control, log) = match control_paths(config, owner, login, host) {
         Ok(paths) => paths,
         Err(error) => {
-            return named(super::failed_start(format!("cannot prepare {}: {error}", config.control_dir.display()), started), login, host);
+            return target.name(super::failed_start(format!("cannot prepare {}: {error}", config.control_dir.display()), started));
         }
     };
     let shared = config.control_persist > 0;
@@ -46,7 +39,7 @@ pub(super) async fn run(
         let _ = std::fs::remove_file(&control);
         // ssh, running as the owner, creates its log again.
         let _ = std::fs::remove_file(&log);
-        if let Some(failed) = start_master(config, job, activation, owner, login, host, &control, &log).await {
+        if let Some(failed) = start_master(target, &control, &log).await {
             return failed;
         }
     }
@@ -67,12 +60,12 @@ pub(super) async fn run(
         Some(permits) => Some(permits.acquire().await.expect("never closed")),
         None => None,
     };
-    let mut request = request(config, job, activation, owner, argv);
+    let mut request = target.request(argv);
     let timeout_ms = config.spawn_timeout.as_millis() as u64;
     request.wait = Some(request.wait.unwrap_or(Wait { timeout_ms, capture: None }));
     let finished = match watched(config.spawner.clone(), request).await {
         Ok(finished) => finished,
-        Err(error) => return named(super::failed_start(error.to_string(), started), login, host),
+        Err(error) => return target.name(super::failed_start(error.to_string(), started)),
     };
     let timed_out = finished.timed_out;
     let mut attempt = from_finished(finished, activation.exec_wait, started);
@@ -86,30 +79,21 @@ pub(super) async fn run(
         attempt.reason = last_line(&log).unwrap_or_else(|| attempt.reason.clone());
         attempt.outcome = Outcome::Failure(format!("cannot reach host ({host}): {}", attempt.reason));
     }
-    named(attempt, login, host)
+    target.name(attempt)
 }
 
 /// Starts the master connection; `Some` when it failed (the job's attempt).
-#[allow(clippy::too_many_arguments)]
-async fn start_master(
-    config: &ExecConfig,
-    job: &Job,
-    activation: &Activation,
-    owner: &Account,
-    login: &str,
-    host: &str,
-    control: &Path,
-    log: &Path,
-) -> Option<Attempt> {
+async fn start_master(target: &Target<'_>, control: &Path, log: &Path) -> Option<Attempt> {
+    let Target { config, login, host, .. } = *target;
     let started = Instant::now();
     let mut argv = base(config, control, log);
     argv.extend(["-M".into(), "-N".into(), "-f".into(), "-o".into(), format!("ControlPersist={}", config.control_persist)]);
     argv.extend(["-l".into(), login.into(), host.into()]);
-    let mut request = request(config, job, activation, owner, argv);
+    let mut request = target.request(argv);
     request.wait = Some(Wait { timeout_ms: config.spawn_timeout.as_millis() as u64, capture: None });
     let finished = match watched(config.spawner.clone(), request).await {
         Ok(finished) => finished,
-        Err(error) => return Some(named(super::failed_start(error.to_string(), started), login, host)),
+        Err(error) => return Some(target.name(super::failed_start(error.to_string(), started))),
     };
     if finished.status == Some(0) {
         return None;
@@ -122,7 +106,7 @@ async fn start_master(
     attempt.connection_failed = true;
     attempt.reason = last_line(log).unwrap_or(if timed_out { "connection timed out".into() } else { attempt.reason });
     attempt.outcome = Outcome::Failure(format!("cannot reach host ({host}): {}", attempt.reason));
-    Some(named(attempt, login, host))
+    Some(target.name(attempt))
 }
 
 /// The options every invocation shares.
@@ -162,12 +146,4 @@ fn control_paths(config: &ExecConfig, owner: &Account, login: &str, host: &str) 
 fn last_line(log: &Path) -> Option<String> {
     let text = std::fs::read_to_string(log).ok()?;
     text.lines().map(|l| l.trim_end_matches('\r').trim()).rfind(|l| !l.is_empty()).map(str::to_owned)
-}
-
-fn named(mut attempt: Attempt, login: &str, host: &str) -> Attempt {
-    if let Some(spawned) = &mut attempt.spawned {
-        spawned.as_user = login.to_owned();
-        spawned.host = host.to_owned();
-    }
-    attempt
 }

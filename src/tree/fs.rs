@@ -97,11 +97,7 @@ impl TreeFs for LocalFs {
     }
 
     fn read_file(&self, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path)
-            .map_err(ReadError::Io)?;
+        let file = open_no_follow(path).map_err(ReadError::Io)?;
         read_regular(file, limit)
     }
 }
@@ -146,14 +142,16 @@ impl TreeFs for CheckedFs {
     }
 
     fn read_file(&self, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path)
-            .map_err(ReadError::Io)?;
+        let file = open_no_follow(path).map_err(ReadError::Io)?;
         self.check(&file.metadata().map_err(ReadError::Io)?).map_err(ReadError::Unsafe)?;
         read_regular(file, limit)
     }
+}
+
+/// Opens for reading without following a final link and without blocking
+/// on a FIFO or becoming a controlling terminal.
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY).open(path)
 }
 
 /// Reads an opened file if it is regular and within `limit` bytes.
