@@ -4,7 +4,7 @@
 //! transactions, so the daemon's tasks never wait on the disk; queries open
 //! their own read connection (WAL lets both work at once).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
@@ -97,7 +97,6 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 pub struct HistoryWriter {
     sender: Option<mpsc::Sender<Change>>,
     thread: Option<JoinHandle<()>>,
-    path: PathBuf,
 }
 
 impl HistoryWriter {
@@ -116,7 +115,7 @@ impl HistoryWriter {
                 }
             })
             .expect("spawn the history thread");
-        Ok(HistoryWriter { sender: Some(sender), thread: Some(thread), path: path.to_owned() })
+        Ok(HistoryWriter { sender: Some(sender), thread: Some(thread) })
     }
 
     /// Records a change (never blocks).
@@ -124,11 +123,6 @@ impl HistoryWriter {
         if let Some(sender) = &self.sender {
             let _ = sender.send(change);
         }
-    }
-
-    /// Where the database is.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// Writes everything recorded so far and stops the thread.

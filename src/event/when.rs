@@ -207,11 +207,6 @@ impl Schedule {
             (min..=max).contains(&value) && self.set(field) & (1 << (value - min)) != 0
         })
     }
-
-    /// Whether no minute can ever match (some field selects nothing).
-    pub fn is_empty(&self) -> bool {
-        self.sets.contains(&0)
-    }
 }
 
 #[cfg(test)]

@@ -108,11 +108,6 @@ impl Execution {
     pub fn outcome(&self) -> Outcome {
         self.outcome.clone().unwrap_or_else(|| Outcome::Failure("nothing was run".into()))
     }
-
-    /// The host the job ran on: the last one tried.
-    pub fn host(&self) -> Option<&str> {
-        self.attempts.last().map(|a| a.host.as_str())
-    }
 }
 
 /// Runs `job` as `activation` says, as `owner`.
