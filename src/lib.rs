@@ -17,6 +17,7 @@ pub mod exec;
 pub mod history;
 pub mod host;
 pub mod log;
+pub mod mail;
 pub mod schedule;
 pub mod simulate;
 pub mod synth;

@@ -85,6 +85,18 @@ pub struct Config {
     pub ssh_control_persist: u64,
     /// Bytes of standard output and of standard error kept per `exec_wait` job.
     pub exec_output_limit: usize,
+    /// How notifications leave: `smtp`, `sendmail` or `mailbox` [default: smtp as root, mailbox standalone].
+    pub mail_transport: Option<String>,
+    /// SMTP port of `smtp_server`.
+    pub smtp_port: u16,
+    /// The sendmail program, for `mail_transport = "sendmail"`.
+    pub sendmail_path: PathBuf,
+    /// Envelope sender and `From:` of every notification [default: `<owner>@<fqdn>`].
+    pub mail_from: Option<String>,
+    /// Seconds before the first retry of a notification that could not be sent; doubled each time.
+    pub mail_retry_initial: u64,
+    /// Longest wait between two attempts, in seconds.
+    pub mail_retry_max: u64,
 }
 
 impl Default for Config {
@@ -122,6 +134,12 @@ impl Default for Config {
             host_offline_timeout: 60,
             ssh_control_persist: 300,
             exec_output_limit: 65536,
+            mail_transport: None,
+            smtp_port: 25,
+            sendmail_path: "/usr/sbin/sendmail".into(),
+            mail_from: None,
+            mail_retry_initial: 30,
+            mail_retry_max: 3600,
         }
     }
 }
@@ -149,6 +167,9 @@ impl Config {
             toml::from_str(&text).map_err(|e| invalid(e.to_string()))?
         };
         config.ignore_regex().map_err(invalid)?;
+        if let Some(transport) = config.mail_transport.as_deref().filter(|t| !["smtp", "sendmail", "mailbox"].contains(t)) {
+            return Err(invalid(format!("mail_transport: {transport:?} is not one of \"smtp\", \"sendmail\", \"mailbox\"")));
+        }
         Ok(config)
     }
 

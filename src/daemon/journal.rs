@@ -1,6 +1,6 @@
 //! Where the daemon's engine output goes: the activity log (a file,
-//! standard error in standalone mode, syslog with `use_syslog`) and a
-//! mailbox directory for notifications.
+//! standard error in standalone mode, syslog with `use_syslog`) and the
+//! mail spool; and the mailbox directory, one of the mail transports.
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
@@ -8,9 +8,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::clock::{Clock, SystemClock};
 use crate::engine::{Journal, Message};
 use crate::log::Entry;
+use crate::mail::{Spool, compose};
 
 /// Where activity-log lines are written.
 #[derive(Debug, Clone, Default)]
@@ -84,25 +84,30 @@ impl Mailbox {
         Mailbox { dir: dir.to_owned() }
     }
 
-    /// Writes `message` as one file; returns its path.
-    pub fn deliver(&self, message: &Message) -> io::Result<PathBuf> {
+    /// Writes a whole message as one file; returns its path.
+    pub fn deliver_raw(&self, text: &str) -> io::Result<PathBuf> {
         let (tmp, new) = (self.dir.join("tmp"), self.dir.join("new"));
         std::fs::create_dir_all(&tmp)?;
         std::fs::create_dir_all(&new)?;
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let name = format!("{}.{}_{}.hcron", now.as_secs(), std::process::id(), DELIVERIES.fetch_add(1, Ordering::Relaxed));
-        std::fs::write(tmp.join(&name), message.text())?;
+        std::fs::write(tmp.join(&name), text)?;
         std::fs::rename(tmp.join(&name), new.join(&name))?;
         Ok(new.join(name))
     }
 }
 
-/// The daemon's journal: log lines to the activity log, messages to the mailbox.
+/// The daemon's journal: log lines to the activity log, notifications to
+/// the spool (a local write, so that no job waits on a mail server).
 pub struct DaemonJournal {
     /// The activity log.
     pub log: ActivityLog,
-    /// Where notifications go.
-    pub mailbox: Mailbox,
+    /// Where notifications wait for the sender.
+    pub spool: Spool,
+    /// `mail_from`, replacing `<owner>@<fqdn>`.
+    pub mail_from: Option<String>,
+    /// Wakes the sender.
+    pub sender: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Journal for DaemonJournal {
@@ -110,13 +115,10 @@ impl Journal for DaemonJournal {
         self.log.write(&entry.line());
     }
 
-    fn notification(&mut self, message: &Message) {
-        if let Err(error) = self.mailbox.deliver(message) {
-            let now = crate::clock::log_timestamp(&SystemClock.now().datetime());
-            let line = Entry::new(now, "message", "")
-                .field("message", format!("failed to send email ({error}) for event ({}).", message.event))
-                .field("type", "error");
-            self.log.write(&line.line());
-        }
+    fn hand_over(&mut self, message: &Message) -> Result<(), String> {
+        let outgoing = compose(message, self.mail_from.as_deref())?;
+        self.spool.put(&outgoing).map_err(|e| format!("cannot spool it: {e}"))?;
+        self.sender.notify_one();
+        Ok(())
     }
 }

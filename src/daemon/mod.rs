@@ -68,8 +68,10 @@ pub struct Setup {
     pub fqdn: String,
     /// Where log lines go.
     pub log: LogTarget,
-    /// Where notifications go.
+    /// The mailbox directory (the `mailbox` transport).
     pub mailbox: PathBuf,
+    /// The mail spool: notifications waiting for the sender.
+    pub spool: PathBuf,
     /// The job history database.
     pub history: PathBuf,
     /// Where SSH master connections' sockets live, one directory per owner.

@@ -15,7 +15,7 @@ use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 
-use super::journal::{ActivityLog, DaemonJournal, LogTarget, Mailbox};
+use super::journal::{ActivityLog, DaemonJournal, LogTarget};
 use super::pidfile::PidFile;
 use super::{Daemon, Mode, Setup, State};
 use crate::account::Account;
@@ -25,6 +25,7 @@ use crate::engine::{Engine, Settings};
 use crate::exec::health::Health;
 use crate::exec::{ExecConfig, Spawner};
 use crate::history::HistoryWriter;
+use crate::mail::{Spool, Transport};
 
 /// How long SIGTERM waits for running spawns.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -83,7 +84,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
 /// Runs the daemon on `listener` until `stop` completes.
 pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
     let log = ActivityLog::open(&setup.log).with_context(|| format!("cannot open the log {:?}", setup.log.file))?;
-    let journal = DaemonJournal { log, mailbox: Mailbox::new(&setup.mailbox) };
+    let spool = Spool::new(&setup.spool);
+    let sender = Arc::new(Notify::new());
+    let journal = DaemonJournal { log, spool: spool.clone(), mail_from: setup.config.mail_from.clone(), sender: sender.clone() };
     if let Some(dir) = setup.history.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -145,6 +148,21 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
         tokio::spawn(daemon.clone().debounce(changes)),
         tokio::spawn(daemon.clone().serve(listener)),
         tokio::spawn(daemon.clone().hangups()),
+        tokio::spawn(crate::mail::run_sender(
+            spool,
+            transport(&daemon.setup),
+            Duration::from_secs(daemon.setup.config.mail_retry_initial.max(1)),
+            Duration::from_secs(daemon.setup.config.mail_retry_max.max(1)),
+            sender,
+            {
+                let daemon = daemon.clone();
+                Box::new(move |level: &str, text: &str| {
+                    let mut state = daemon.lock();
+                    let entry = state.engine.message("", text, level);
+                    state.journal.log.write(&entry.line());
+                })
+            },
+        )),
     ];
     stop.await;
     daemon.lock().stopping = true;
@@ -192,6 +210,19 @@ impl Daemon {
             }
             self.sync_users().await;
         }
+    }
+}
+
+/// The configured mail transport; standalone defaults to the mailbox directory.
+fn transport(setup: &Setup) -> Transport {
+    let config = &setup.config;
+    let standalone = matches!(setup.mode, Mode::Standalone { .. });
+    match config.mail_transport.as_deref() {
+        Some("smtp") => Transport::Smtp { server: config.smtp_server.clone(), port: config.smtp_port },
+        Some("sendmail") => Transport::Sendmail(config.sendmail_path.clone()),
+        Some(_) => Transport::Mailbox(setup.mailbox.clone()),
+        None if standalone => Transport::Mailbox(setup.mailbox.clone()),
+        None => Transport::Smtp { server: config.smtp_server.clone(), port: config.smtp_port },
     }
 }
 
@@ -256,6 +287,7 @@ fn root(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
         log,
         // The state directory is where the history lives.
         mailbox: config.history_path.parent().unwrap_or(Path::new("/var/lib/hcron")).join("mailbox"),
+        spool: config.history_path.parent().unwrap_or(Path::new("/var/lib/hcron")).join("spool"),
         history: config.history_path.clone(),
         ssh_dir: socket.parent().unwrap_or(Path::new("/run/hcron")).join("ssh"),
         config,
@@ -282,6 +314,7 @@ fn standalone(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
     let setup = Setup {
         log: LogTarget { file: Some(state.join("hcron.log")), stderr: true, syslog: config.use_syslog },
         mailbox: state.join("mailbox"),
+        spool: state.join("spool"),
         history: state.join("history.sqlite"),
         ssh_dir: state.join("ssh"),
         mode: Mode::Standalone { account, events },

@@ -63,7 +63,12 @@ pub trait Journal {
     fn entry(&mut self, entry: Entry);
     /// A job was activated (or expired) with these late values.
     fn activated(&mut self, _job: &Job, _activation: &Activation) {}
-    /// A notification to send, right after its `notify-email` entry.
+    /// Takes a notification for delivery; `Err` says why it cannot be sent
+    /// (then the engine logs `failed to send email (...)` instead of `notify-email`).
+    fn hand_over(&mut self, _message: &Message) -> Result<(), String> {
+        Ok(())
+    }
+    /// A notification was handed over, right after its `notify-email` entry.
     fn notification(&mut self, _message: &Message) {}
 }
 
@@ -216,8 +221,17 @@ impl<C: Clock> Engine<C> {
             journal.entry(self.message("", &text, "error"));
         }
         for to in recipients {
-            journal.entry(self.entry("notify-email", &job.owner).field("addrs", &to).field("eventname", &job.event));
-            journal.notification(&notify::compose(job, activation, &self.settings, to));
+            let message = notify::compose(job, activation, &self.settings, to);
+            match journal.hand_over(&message) {
+                Ok(()) => {
+                    journal.entry(self.entry("notify-email", &job.owner).field("addrs", &message.to).field("eventname", &job.event));
+                    journal.notification(&message);
+                }
+                Err(detail) => {
+                    let text = format!("failed to send email ({detail}) for event ({}).", job.event);
+                    journal.entry(self.message("", &text, "error"));
+                }
+            }
         }
     }
 

@@ -1,0 +1,163 @@
+//! Delivering the spool: one task, one transport, one SMTP connection
+//! reused for as long as messages keep coming, TCP_NODELAY set on it
+//! (lettre 0.11.23 leaves Nagle on, which costs about 40 ms a message).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSendmailTransport, AsyncTransport, Tokio1Executor};
+use tokio::sync::Notify;
+
+use super::{Outgoing, Spool};
+
+/// How messages leave.
+#[derive(Debug, Clone)]
+pub enum Transport {
+    /// An SMTP server (plain SMTP; the envelope is the message's).
+    Smtp {
+        /// Host name or address.
+        server: String,
+        /// Port.
+        port: u16,
+    },
+    /// The local sendmail program.
+    Sendmail(PathBuf),
+    /// A Maildir-style directory: one file per message in `new/`.
+    Mailbox(PathBuf),
+}
+
+/// Why a delivery failed.
+struct Failure {
+    /// The server refused for good (5xx): the message goes to `failed/`.
+    permanent: bool,
+    detail: String,
+}
+
+/// What the sender reports, for the activity log: (level, text).
+pub type Report = Box<dyn Fn(&str, &str) + Send + Sync>;
+
+/// Delivers the spool until the task is dropped: every due message in
+/// order; a transient failure reschedules it with exponential back-off
+/// (`retry_initial` doubled per attempt, at most `retry_max`).
+pub async fn run_sender(
+    spool: Spool,
+    transport: Transport,
+    retry_initial: Duration,
+    retry_max: Duration,
+    wake: Arc<Notify>,
+    report: Report,
+) {
+    let mut connection: Option<AsyncSmtpConnection> = None;
+    loop {
+        let now = jiff::Timestamp::now().as_second();
+        let mut next_due: Option<i64> = None;
+        for (path, mut message) in spool.messages() {
+            if message.next_attempt > now {
+                next_due = Some(next_due.map_or(message.next_attempt, |n| n.min(message.next_attempt)));
+                continue;
+            }
+            match deliver(&transport, &mut connection, &message).await {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&path);
+                    report("info", &format!("email to ({}) for event ({}) delivered", message.to, message.event));
+                }
+                Err(failure) if failure.permanent => {
+                    message.last_error = Some(failure.detail.clone());
+                    let kept = spool.fail(&path, &message).map(|p| p.display().to_string()).unwrap_or_else(|e| format!("nowhere ({e})"));
+                    report(
+                        "error",
+                        &format!(
+                            "failed to send email ({}) for event ({}) to ({}); kept in {kept}",
+                            failure.detail, message.event, message.to
+                        ),
+                    );
+                }
+                Err(failure) => {
+                    connection = None;
+                    message.attempts += 1;
+                    let delay = retry_initial.saturating_mul(1 << message.attempts.min(20).saturating_sub(1)).min(retry_max);
+                    message.next_attempt = now + delay.as_secs().max(1) as i64;
+                    message.last_error = Some(failure.detail.clone());
+                    let _ = spool.write(&path, &message);
+                    report(
+                        "warning",
+                        &format!(
+                            "failed to send email ({}) for event ({}) to ({}); attempt {}, next in {} s",
+                            failure.detail,
+                            message.event,
+                            message.to,
+                            message.attempts,
+                            delay.as_secs()
+                        ),
+                    );
+                    // The server is down for the others too: wait like them.
+                    next_due = Some(next_due.map_or(message.next_attempt, |n| n.min(message.next_attempt)));
+                    break;
+                }
+            }
+        }
+        if let Some(mut open) = connection.take() {
+            let _ = open.quit().await;
+        }
+        let wait =
+            next_due.map_or(Duration::from_secs(3600), |due| Duration::from_secs((due - jiff::Timestamp::now().as_second()).max(0) as u64));
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+async fn deliver(transport: &Transport, connection: &mut Option<AsyncSmtpConnection>, message: &Outgoing) -> Result<(), Failure> {
+    let envelope = Envelope::new(Some(parse(&message.from)?), vec![parse(&message.to)?]).map_err(|e| permanent(e.to_string()))?;
+    match transport {
+        Transport::Smtp { server, port } => {
+            if connection.as_ref().is_none_or(AsyncSmtpConnection::has_broken) {
+                *connection = Some(connect(server, *port).await?);
+            }
+            let open = connection.as_mut().expect("just connected");
+            match open.send(&envelope, message.raw.as_bytes()).await {
+                Ok(_) => Ok(()),
+                Err(error) => {
+                    *connection = None;
+                    Err(Failure { permanent: error.is_permanent(), detail: error.to_string() })
+                }
+            }
+        }
+        Transport::Sendmail(program) => {
+            let sendmail = AsyncSendmailTransport::<Tokio1Executor>::new_with_command(program);
+            sendmail.send_raw(&envelope, message.raw.as_bytes()).await.map(|_| ()).map_err(|e| transient(e.to_string()))
+        }
+        Transport::Mailbox(dir) => {
+            let file = crate::daemon::Mailbox::new(dir).deliver_raw(&message.raw).map_err(|e| transient(e.to_string()))?;
+            drop(file);
+            Ok(())
+        }
+    }
+}
+
+/// Connects with TCP_NODELAY set, then speaks SMTP over it.
+async fn connect(server: &str, port: u16) -> Result<AsyncSmtpConnection, Failure> {
+    let stream = tokio::time::timeout(Duration::from_secs(30), tokio::net::TcpStream::connect((server, port)))
+        .await
+        .map_err(|_| transient(format!("connecting to {server}:{port} timed out")))?
+        .map_err(|e| transient(format!("cannot connect to {server}:{port}: {e}")))?;
+    stream.set_nodelay(true).map_err(|e| transient(e.to_string()))?;
+    AsyncSmtpConnection::connect_with_transport(Box::new(stream), &ClientId::default()).await.map_err(|e| transient(e.to_string()))
+}
+
+fn parse(address: &str) -> Result<lettre::Address, Failure> {
+    address.parse().map_err(|e| permanent(format!("bad address ({address}): {e}")))
+}
+
+fn permanent(detail: String) -> Failure {
+    Failure { permanent: true, detail }
+}
+
+fn transient(detail: String) -> Failure {
+    Failure { permanent: false, detail }
+}
