@@ -496,3 +496,20 @@ fn s62_arguments() {
     let (_, err, code) = run(&[]);
     assert_eq!((err.as_str(), code), ("error: bad/missing argument\n", 1));
 }
+
+#[test]
+fn notify_on_failure_says_failed_and_why() {
+    // The extension notify_on: failure notifies failures only, always both.
+    let tree = TreeBuilder::new()
+        .file("f", full("when_minute=0\nwhen_hour=0\nnotify_on=failure\nnotify_email=ops@x\nnotify_message=it broke\n"))
+        .file("s", full("when_minute=0\nwhen_hour=0\nnotify_on=failure\nnotify_email=ops@x\n"))
+        .file("a", full("when_minute=0\nwhen_hour=0\nnotify_on=always\nnotify_email=ops@x\n"));
+    let (out, _, _) = tree.simulate(&["--show-email", "--fail-events", "/f"], "202001010000", "202001010001");
+    let subjects: Vec<&str> = out.lines().filter_map(|l| l.strip_prefix("    Subject: ")).collect();
+    assert_eq!(
+        subjects,
+        ["hcron (testserver): \"/a\" executed at {user}@h1", "hcron (testserver): \"/f\" failed at {user}@h1: named in --fail-events"]
+            .map(|s| s.replace("{user}", &nix::unistd::User::from_uid(nix::unistd::getuid()).unwrap().unwrap().name))
+    );
+    assert!(out.contains("\n    it broke\n"), "{out}");
+}

@@ -42,6 +42,27 @@ pub struct Activation {
     pub exec_wait: bool,
     /// `exec_timeout` in seconds, when it parses.
     pub exec_timeout: Option<i64>,
+    /// `notify_on`: which outcomes send the notification.
+    pub notify_on: NotifyOn,
+}
+
+/// The extension `notify_on=success|failure|always`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NotifyOn {
+    /// Only after a success (the original).
+    #[default]
+    Success,
+    /// Only after a failure.
+    Failure,
+    /// After either.
+    Always,
+}
+
+impl NotifyOn {
+    /// Whether an outcome that `succeeded` (or not) is notified.
+    pub fn notifies(self, succeeded: bool) -> bool {
+        matches!((self, succeeded), (NotifyOn::Always, _) | (NotifyOn::Success, true) | (NotifyOn::Failure, false))
+    }
 }
 
 impl Activation {
@@ -72,6 +93,11 @@ impl Activation {
             failover_event: get("failover_event").unwrap_or_default(),
             exec_wait: vars.get("exec_wait").is_some_and(|v| matches!(py_strip(v).to_ascii_lowercase().as_str(), "yes" | "true" | "1")),
             exec_timeout: vars.get("exec_timeout").and_then(parse_expire).filter(|&t| t > 0),
+            notify_on: match vars.get("notify_on").map(|v| py_strip(v).to_ascii_lowercase()).as_deref() {
+                Some("failure") => NotifyOn::Failure,
+                Some("always") => NotifyOn::Always,
+                _ => NotifyOn::Success,
+            },
             time,
         }
     }

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use jiff::Zoned;
 
-pub use activation::Activation;
+pub use activation::{Activation, NotifyOn};
 pub use job::{Job, JobId, JobIds, TriggerName};
 pub use notify::Message;
 
@@ -200,19 +200,25 @@ impl<C: Clock> Engine<C> {
         current: &Arc<Tree>,
         journal: &mut dyn Journal,
     ) -> Vec<Job> {
-        let list = match (activation, &outcome) {
-            (Some(activation), Outcome::Success) => {
-                self.notify(job, activation, journal);
-                activation.next_event.as_str()
+        let list = match activation {
+            Some(activation) => {
+                let failure = match &outcome {
+                    Outcome::Success => None,
+                    Outcome::Failure(reason) => Some(reason.as_str()),
+                };
+                if activation.notify_on.notifies(failure.is_none()) {
+                    self.notify(job, activation, failure, journal);
+                }
+                if failure.is_none() { activation.next_event.as_str() } else { activation.failover_event.as_str() }
             }
-            (Some(activation), Outcome::Failure(_)) => activation.failover_event.as_str(),
-            (None, _) => "",
+            None => "",
         };
         self.finish(job, list, outcome, current, journal)
     }
 
-    /// §12: one `notify-email` entry and one message per recipient.
-    fn notify(&self, job: &Job, activation: &Activation, journal: &mut dyn Journal) {
+    /// §12: one `notify-email` entry and one message per recipient (`failure`:
+    /// the reason, when `notify_on` asks for failures too).
+    fn notify(&self, job: &Job, activation: &Activation, failure: Option<&str>, journal: &mut dyn Journal) {
         let limit = self.settings.max_email_notifications;
         let (recipients, count) = notify::recipients(activation, limit);
         if count > limit {
@@ -221,7 +227,7 @@ impl<C: Clock> Engine<C> {
             journal.entry(self.message("", &text, "error"));
         }
         for to in recipients {
-            let message = notify::compose(job, activation, &self.settings, to);
+            let message = notify::compose(job, activation, &self.settings, failure, to);
             match journal.hand_over(&message) {
                 Ok(()) => {
                     journal.entry(self.entry("notify-email", &job.owner).field("addrs", &message.to).field("eventname", &job.event));

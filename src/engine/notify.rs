@@ -43,16 +43,15 @@ pub fn recipients(activation: &Activation, limit: usize) -> (Vec<String>, usize)
     (all.into_iter().take(limit).collect(), count)
 }
 
-/// The message for one recipient of a successful job.
-pub fn compose(job: &Job, activation: &Activation, settings: &Settings, to: String) -> Message {
+/// The message for one recipient; `failure` is the reason of a failed job.
+pub fn compose(job: &Job, activation: &Activation, settings: &Settings, failure: Option<&str>, to: String) -> Message {
     let subject = if activation.notify_subject.is_empty() {
-        format!(
-            "hcron ({}): \"{}\" executed at {}@{}",
-            settings.server_name,
-            job.event,
-            activation.login(&job.owner),
-            activation.host.as_deref().unwrap_or_default()
-        )
+        let (server, event, login, host) =
+            (&settings.server_name, &job.event, activation.login(&job.owner), activation.host.as_deref().unwrap_or_default());
+        match failure {
+            None => format!("hcron ({server}): \"{event}\" executed at {login}@{host}"),
+            Some(reason) => format!("hcron ({server}): \"{event}\" failed at {login}@{host}: {reason}"),
+        }
     } else {
         activation.notify_subject.clone()
     };
