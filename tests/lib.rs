@@ -7,6 +7,7 @@ mod cli;
 mod daemon;
 mod daemon_root;
 mod daemon_util;
+mod mail;
 mod properties;
 mod root_util;
 mod run;

@@ -1,0 +1,234 @@
+//! Notifications through a real SMTP server on loopback (Debian's aiosmtpd,
+//! which writes each message it accepts to `<dir>/new/` with `X-MailFrom`
+//! and `X-RcptTo` headers), and through the mailbox directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::daemon_util::{RunningDaemon, eventually};
+
+/// An aiosmtpd writing into a Maildir.
+struct SmtpSink {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl SmtpSink {
+    fn start(port: u16, dir: &Path) -> SmtpSink {
+        let child = Command::new("/usr/bin/python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aiosmtpd (python3-aiosmtpd)");
+        assert!(
+            eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()),
+            "aiosmtpd did not listen"
+        );
+        SmtpSink { child, dir: dir.to_owned() }
+    }
+
+    /// Every message received, as text.
+    fn messages(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.dir.join("new")) else { return Vec::new() };
+        entries.filter_map(Result::ok).filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A standalone daemon's directories and its SMTP configuration.
+struct MailSetup {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl MailSetup {
+    fn new(transport: &str) -> MailSetup {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = format!(
+            "mail_transport = \"{transport}\"\nsmtp_server = \"127.0.0.1\"\nsmtp_port = {port}\nmail_retry_initial = 1\nmail_retry_max = 1\nserver_name = \"testserver\"\n"
+        );
+        std::fs::write(dir.path().join("hcron.toml"), config).unwrap();
+        std::fs::create_dir_all(dir.path().join("events")).unwrap();
+        MailSetup { dir, port }
+    }
+
+    fn event(&self, name: &str, content: &str) {
+        let path = self.dir.path().join("events").join(name.trim_start_matches('/'));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    fn start(&self) -> RunningDaemon {
+        let config = self.dir.path().join("hcron.toml");
+        RunningDaemon::standalone(&self.dir.path().join("events"), &self.dir.path().join("state"), &["--config", config.to_str().unwrap()])
+    }
+
+    fn sink(&self) -> SmtpSink {
+        SmtpSink::start(self.port, &self.dir.path().join("received"))
+    }
+
+    fn spooled(&self) -> usize {
+        std::fs::read_dir(self.dir.path().join("state/spool"))
+            .map_or(0, |d| d.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "json")).count())
+    }
+}
+
+/// An on-demand event on this machine that mails `to`.
+fn mailer(to: &str, message: &str) -> String {
+    format!("as_user=\nhost=localhost\ncommand=true\nnotify_email={to}\nnotify_message={message}\n")
+}
+
+fn user() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid()).unwrap().unwrap().name
+}
+
+#[test]
+fn a_notification_over_smtp_has_every_header() {
+    let setup = MailSetup::new("smtp");
+    setup.event("job", &mailer("ops@example.com, dev@example.com", "line1\\nline2 été"));
+    let sink = setup.sink();
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron(&["activate", "/job"]).2, 0);
+    assert!(eventually(Duration::from_secs(10), || sink.messages().len() == 2), "{}", daemon.log_text());
+    let messages = sink.messages();
+    let ops = messages.iter().find(|m| m.contains("X-RcptTo: ops@example.com")).expect("one per recipient");
+    let (user, fqdn) = (user(), hcron::host::fqdn());
+    for header in [
+        format!("X-MailFrom: {user}@{fqdn}"),
+        format!("From: {user}@{fqdn}"),
+        "To: ops@example.com".to_owned(),
+        format!("Subject: hcron (testserver): \"/job\" executed at {user}@localhost"),
+        "MIME-Version: 1.0".to_owned(),
+        "Content-Type: text/plain; charset=utf-8".to_owned(),
+        "Date: ".to_owned(),
+        "Message-ID: <".to_owned(),
+    ] {
+        assert!(ops.contains(&header), "{header:?} missing in:\n{ops}");
+    }
+    assert!(ops.contains("line1\nline2 ") || ops.contains("line1\r\nline2 "), "{ops}");
+    assert!(daemon.log_text().contains("email to (ops@example.com) for event (/job) delivered"));
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn the_failover_guide_delivers_what_it_shows() {
+    let setup = MailSetup::new("smtp");
+    // The guide's events; the failing ones are run on demand (when_year keeps
+    // the clock away), and their host refuses connections.
+    let failing = |failover: &str| {
+        format!(
+            "as_user=\nhost=127.0.0.14\ncommand=/bin/true\nnotify_email=\nnotify_message=\nwhen_year=2000\nwhen_month=*\nwhen_day=*\nwhen_hour=*\nwhen_minute=*\nwhen_dow=*\ntemplate_name=\nfailover_event={failover}\n"
+        )
+    };
+    let failover = |to: &str, name: &str| {
+        format!(
+            "as_user=  \nhost=localhost  \ncommand=/bin/true  \nnotify_email={to}  \nnotify_message=Failed event ($HCRON_EVENT_CHAIN[0])  \nwhen_month=*  \nwhen_day=*  \nwhen_hour=*  \nwhen_minute=*  \nwhen_dow=*  \ntemplate_name={name}  \nfailover_event=\n"
+        )
+    };
+    setup.event("simple", &failing("failover_simple"));
+    setup.event("failover_simple", &failover("simple@example.com", "failover_simple"));
+    setup.event("common_user", &failing("/failover/common"));
+    setup.event("failover/common", &failover("common@example.com", "common"));
+    setup.event("targeted", &failing("/failover/bob@abc.xyz"));
+    setup.event("failover/email_target_template", &failover("$HCRON_EVENT_NAME[-1]", "email_target_template"));
+    std::os::unix::fs::symlink("email_target_template", setup.dir.path().join("events/failover/bob@abc.xyz")).unwrap();
+    let sink = setup.sink();
+    let daemon = setup.start();
+    for event in ["/simple", "/common_user", "/targeted"] {
+        assert_eq!(daemon.hcron(&["activate", event]).2, 0);
+    }
+    let chained = |sink: &SmtpSink| sink.messages().into_iter().filter(|m| !m.contains("Failed event (/failover/")).collect::<Vec<_>>();
+    assert!(eventually(Duration::from_secs(15), || chained(&sink).len() == 3), "{}", daemon.log_text());
+    let mut got: Vec<(String, String)> = chained(&sink)
+        .iter()
+        .map(|m| {
+            let to = m.lines().find_map(|l| l.strip_prefix("X-RcptTo: ")).unwrap().to_owned();
+            let body = m.split("\n\n").nth(1).unwrap_or_default().trim().to_owned();
+            (to, body)
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("bob@abc.xyz".to_owned(), "Failed event (/targeted)".to_owned()),
+            ("common@example.com".to_owned(), "Failed event (/common_user)".to_owned()),
+            ("simple@example.com".to_owned(), "Failed event (/simple)".to_owned()),
+        ]
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn smtp_down_never_delays_jobs_and_every_message_arrives_once() {
+    let setup = MailSetup::new("smtp");
+    let ran = |n: u32| setup.dir.path().join(format!("ran{n}"));
+    for n in 1..=3 {
+        setup.event(
+            &format!("job{n}"),
+            &mailer("ops@example.com", &format!("message {n}")).replace("command=true", &format!("command=touch {}", ran(n).display())),
+        );
+    }
+    let daemon = setup.start();
+    for n in 1..=3 {
+        assert_eq!(daemon.hcron(&["activate", &format!("/job{n}")]).2, 0);
+    }
+    // No server: the jobs run at once and the messages wait in the spool.
+    assert!(eventually(Duration::from_secs(3), || (1..=3).all(|n| ran(n).exists())), "jobs were delayed: {}", daemon.log_text());
+    assert!(eventually(Duration::from_secs(3), || setup.spooled() == 3));
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains("; attempt 1, next in 1 s")), "{}", daemon.log_text());
+    let sink = setup.sink();
+    assert!(eventually(Duration::from_secs(15), || sink.messages().len() == 3), "{}", daemon.log_text());
+    std::thread::sleep(Duration::from_secs(2));
+    let mut bodies: Vec<String> = sink.messages().iter().map(|m| m.trim_end().rsplit('\n').next().unwrap().to_owned()).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["message 1", "message 2", "message 3"], "each exactly once");
+    assert_eq!(setup.spooled(), 0);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn spooled_messages_survive_kill_9_and_arrive_once_after_a_restart() {
+    let setup = MailSetup::new("smtp");
+    setup.event("a", &mailer("a@example.com", "for a"));
+    setup.event("b", &mailer("b@example.com", "for b"));
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron(&["activate", "/a"]).2, 0);
+    assert_eq!(daemon.hcron(&["activate", "/b"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || setup.spooled() == 2));
+    daemon.signal(libc::SIGKILL);
+    drop(daemon);
+    let sink = setup.sink();
+    let daemon = setup.start();
+    assert!(eventually(Duration::from_secs(10), || sink.messages().len() == 2), "{}", daemon.log_text());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sink.messages().len(), 2, "exactly once");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn the_mailbox_transport_writes_the_same_messages() {
+    let setup = MailSetup::new("mailbox");
+    setup.event("job", &mailer("ops@example.com", "hello"));
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron(&["activate", "/job"]).2, 0);
+    let mailbox = setup.dir.path().join("state/mailbox/new");
+    let read = || std::fs::read_dir(&mailbox).ok().and_then(|mut d| d.next()).and_then(|e| std::fs::read_to_string(e.ok()?.path()).ok());
+    assert!(eventually(Duration::from_secs(5), || read().is_some()));
+    let message = read().unwrap();
+    for header in ["To: ops@example.com", "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8", "Message-ID: <", "Date: "] {
+        assert!(message.contains(header), "{header:?} missing in:\n{message}");
+    }
+    assert!(message.ends_with("\r\n\r\nhello"), "{message:?}");
+    assert!(daemon.stop().success());
+}
