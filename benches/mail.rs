@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hcron::engine::Message;
-use hcron::mail::{Spool, Transport, compose, run_sender};
+use hcron::mail::{Smtp, Spool, Transport, compose, run_sender};
 use lettre::AsyncTransport;
 
 const MESSAGES: usize = 1000;
@@ -46,7 +46,7 @@ fn main() {
         spool.put(&compose(&message(n), None).unwrap()).unwrap();
     }
     let started = Instant::now();
-    let transport = Transport::Smtp { server: "127.0.0.1".into(), port };
+    let transport = Transport::Smtp(Smtp { server: "127.0.0.1".into(), port, ..Smtp::default() });
     let sender =
         runtime.spawn(run_sender(spool, transport, Duration::from_secs(1), Duration::from_secs(1), Arc::default(), Box::new(|_, _| {})));
     while count() < MESSAGES {

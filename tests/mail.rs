@@ -232,3 +232,88 @@ fn the_mailbox_transport_writes_the_same_messages() {
     assert!(message.ends_with("\r\n\r\nhello"), "{message:?}");
     assert!(daemon.stop().success());
 }
+
+/// An aiosmtpd that requires STARTTLS and a login (hcron/secret), and
+/// refuses recipients starting with "reject" for good (550).
+const STRICT_SERVER: &str = r#"
+import signal, ssl, sys
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult, LoginPassword
+port, maildir, cert, key = sys.argv[1:5]
+class Strict(Mailbox):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("reject"):
+            return "550 no such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+def login(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"hcron" and auth_data.password == b"secret"
+    return AuthResult(success=ok)
+context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+context.load_cert_chain(cert, key)
+controller = Controller(Strict(maildir), hostname="127.0.0.1", port=int(port), tls_context=context, require_starttls=True,
+                        authenticator=login, auth_require_tls=True, auth_required=True)
+controller.start()
+signal.sigwait([signal.SIGTERM, signal.SIGINT])
+controller.stop()
+"#;
+
+#[test]
+fn starttls_and_login_and_permanent_refusals() {
+    let setup = MailSetup::new("smtp");
+    let dir = setup.dir.path();
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+        ])
+        .arg(dir.join("key.pem"))
+        .arg("-out")
+        .arg(dir.join("cert.pem"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let config = std::fs::read_to_string(dir.join("hcron.toml")).unwrap()
+        + &format!(
+            "smtp_starttls = true\nsmtp_ca_file = \"{}\"\nsmtp_username = \"hcron\"\nsmtp_password = \"secret\"\n",
+            dir.join("cert.pem").display()
+        );
+    std::fs::write(dir.join("hcron.toml"), config).unwrap();
+    let mut server = Command::new("/usr/bin/python3")
+        .args(["-c", STRICT_SERVER, &setup.port.to_string()])
+        .arg(dir.join("received"))
+        .arg(dir.join("cert.pem"))
+        .arg(dir.join("key.pem"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(eventually(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", setup.port)).is_ok()));
+    setup.event("ok", &mailer("ops@example.com", "over TLS"));
+    setup.event("refused", &mailer("reject@example.com", "never delivered"));
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron(&["activate", "/ok"]).2, 0);
+    assert_eq!(daemon.hcron(&["activate", "/refused"]).2, 0);
+    let received = || std::fs::read_dir(dir.join("received/new")).map_or(0, |d| d.count());
+    assert!(eventually(Duration::from_secs(10), || received() == 1), "{}", daemon.log_text());
+    let failed = dir.join("state/spool/failed");
+    assert!(eventually(Duration::from_secs(10), || std::fs::read_dir(&failed).is_ok_and(|d| d.count() == 1)), "{}", daemon.log_text());
+    let log = daemon.log_text();
+    assert!(log.contains("failed to send email (") && log.contains("550") && log.contains("; kept in "), "{log}");
+    assert_eq!(setup.spooled(), 0);
+    assert!(daemon.stop().success());
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -89,6 +89,14 @@ pub struct Config {
     pub mail_transport: Option<String>,
     /// SMTP port of `smtp_server`.
     pub smtp_port: u16,
+    /// Upgrade the SMTP connection with STARTTLS (and refuse to send without it).
+    pub smtp_starttls: bool,
+    /// A PEM certificate to trust for STARTTLS besides the system's.
+    pub smtp_ca_file: Option<PathBuf>,
+    /// SMTP user name, to authenticate (PLAIN or LOGIN).
+    pub smtp_username: Option<String>,
+    /// SMTP password (never shown by `Debug`).
+    pub smtp_password: Option<Secret>,
     /// The sendmail program, for `mail_transport = "sendmail"`.
     pub sendmail_path: PathBuf,
     /// Envelope sender and `From:` of every notification [default: `<owner>@<fqdn>`].
@@ -136,11 +144,26 @@ impl Default for Config {
             exec_output_limit: 65536,
             mail_transport: None,
             smtp_port: 25,
+            smtp_starttls: false,
+            smtp_ca_file: None,
+            smtp_username: None,
+            smtp_password: None,
             sendmail_path: "/usr/sbin/sendmail".into(),
             mail_from: None,
             mail_retry_initial: 30,
             mail_retry_max: 3600,
         }
+    }
+}
+
+/// A value that `Debug` does not show.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
     }
 }
 

@@ -25,7 +25,7 @@ use crate::engine::{Engine, Settings};
 use crate::exec::health::Health;
 use crate::exec::{ExecConfig, Spawner};
 use crate::history::HistoryWriter;
-use crate::mail::{Spool, Transport};
+use crate::mail::{Smtp, Spool, Transport};
 
 /// How long SIGTERM waits for running spawns.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -217,12 +217,21 @@ impl Daemon {
 fn transport(setup: &Setup) -> Transport {
     let config = &setup.config;
     let standalone = matches!(setup.mode, Mode::Standalone { .. });
+    let smtp = || {
+        Transport::Smtp(Smtp {
+            server: config.smtp_server.clone(),
+            port: config.smtp_port,
+            starttls: config.smtp_starttls,
+            ca_file: config.smtp_ca_file.clone(),
+            credentials: config.smtp_username.clone().map(|user| (user, config.smtp_password.clone().unwrap_or_default().0)),
+        })
+    };
     match config.mail_transport.as_deref() {
-        Some("smtp") => Transport::Smtp { server: config.smtp_server.clone(), port: config.smtp_port },
+        Some("smtp") => smtp(),
         Some("sendmail") => Transport::Sendmail(config.sendmail_path.clone()),
         Some(_) => Transport::Mailbox(setup.mailbox.clone()),
         None if standalone => Transport::Mailbox(setup.mailbox.clone()),
-        None => Transport::Smtp { server: config.smtp_server.clone(), port: config.smtp_port },
+        None => smtp(),
     }
 }
 

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::address::Envelope;
-use lettre::transport::smtp::client::AsyncSmtpConnection;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSendmailTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::Notify;
@@ -17,17 +18,40 @@ use super::{Outgoing, Spool};
 /// How messages leave.
 #[derive(Debug, Clone)]
 pub enum Transport {
-    /// An SMTP server (plain SMTP; the envelope is the message's).
-    Smtp {
-        /// Host name or address.
-        server: String,
-        /// Port.
-        port: u16,
-    },
+    /// An SMTP server (the envelope is the message's).
+    Smtp(Smtp),
     /// The local sendmail program.
     Sendmail(PathBuf),
     /// A Maildir-style directory: one file per message in `new/`.
     Mailbox(PathBuf),
+}
+
+/// An SMTP server and how to talk to it.
+#[derive(Clone, Default)]
+pub struct Smtp {
+    /// Host name or address.
+    pub server: String,
+    /// Port.
+    pub port: u16,
+    /// Upgrade with STARTTLS; never send in clear when set.
+    pub starttls: bool,
+    /// An extra PEM certificate to trust.
+    pub ca_file: Option<PathBuf>,
+    /// User name and password to authenticate with.
+    pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for Smtp {
+    /// Never prints the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let user = self.credentials.as_ref().map(|(user, _)| user);
+        f.debug_struct("Smtp")
+            .field("server", &self.server)
+            .field("port", &self.port)
+            .field("starttls", &self.starttls)
+            .field("user", &user)
+            .finish()
+    }
 }
 
 /// Why a delivery failed.
@@ -115,9 +139,9 @@ pub async fn run_sender(
 async fn deliver(transport: &Transport, connection: &mut Option<AsyncSmtpConnection>, message: &Outgoing) -> Result<(), Failure> {
     let envelope = Envelope::new(Some(parse(&message.from)?), vec![parse(&message.to)?]).map_err(|e| permanent(e.to_string()))?;
     match transport {
-        Transport::Smtp { server, port } => {
+        Transport::Smtp(smtp) => {
             if connection.as_ref().is_none_or(AsyncSmtpConnection::has_broken) {
-                *connection = Some(connect(server, *port).await?);
+                *connection = Some(connect(smtp).await?);
             }
             let open = connection.as_mut().expect("just connected");
             match open.send(&envelope, message.raw.as_bytes()).await {
@@ -140,14 +164,36 @@ async fn deliver(transport: &Transport, connection: &mut Option<AsyncSmtpConnect
     }
 }
 
-/// Connects with TCP_NODELAY set, then speaks SMTP over it.
-async fn connect(server: &str, port: u16) -> Result<AsyncSmtpConnection, Failure> {
+/// Connects with TCP_NODELAY set, speaks SMTP over it, then STARTTLS and
+/// AUTH when configured.
+async fn connect(smtp: &Smtp) -> Result<AsyncSmtpConnection, Failure> {
+    let (server, port) = (smtp.server.as_str(), smtp.port);
     let stream = tokio::time::timeout(Duration::from_secs(30), tokio::net::TcpStream::connect((server, port)))
         .await
         .map_err(|_| transient(format!("connecting to {server}:{port} timed out")))?
         .map_err(|e| transient(format!("cannot connect to {server}:{port}: {e}")))?;
     stream.set_nodelay(true).map_err(|e| transient(e.to_string()))?;
-    AsyncSmtpConnection::connect_with_transport(Box::new(stream), &ClientId::default()).await.map_err(|e| transient(e.to_string()))
+    let hello = ClientId::default();
+    let mut connection =
+        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello).await.map_err(|e| transient(e.to_string()))?;
+    if smtp.starttls {
+        if !connection.can_starttls() {
+            return Err(transient(format!("{server}:{port} does not offer STARTTLS")));
+        }
+        let mut tls = TlsParameters::builder(server.to_owned());
+        if let Some(path) = &smtp.ca_file {
+            let pem = std::fs::read(path).map_err(|e| transient(format!("cannot read {}: {e}", path.display())))?;
+            tls = tls.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| transient(e.to_string()))?);
+        }
+        let tls = tls.build_native().map_err(|e| transient(e.to_string()))?;
+        connection.starttls(tls, &hello).await.map_err(|e| transient(format!("STARTTLS: {e}")))?;
+    }
+    if let Some((user, password)) = &smtp.credentials {
+        let credentials = Credentials::new(user.clone(), password.clone());
+        // A refused login is the configuration's fault, not the message's: retried.
+        connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials).await.map_err(|e| transient(format!("AUTH: {e}")))?;
+    }
+    Ok(connection)
 }
 
 fn parse(address: &str) -> Result<lettre::Address, Failure> {
