@@ -317,3 +317,33 @@ fn starttls_and_login_and_permanent_refusals() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn the_sendmail_transport_hands_messages_to_the_sendmail_program() {
+    // /usr/sbin/sendmail is msmtp's (Debian's msmtp-mta): a real sendmail
+    // program, configured through the daemon's HOME to relay to the sink.
+    let setup = MailSetup::new("sendmail");
+    let home = setup.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let rc = home.join(".msmtprc");
+    std::fs::write(&rc, format!("account default\nhost 127.0.0.1\nport {}\nauto_from off\n", setup.port)).unwrap();
+    std::fs::set_permissions(&rc, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    setup.event("job", &mailer("ops@example.com", "through sendmail"));
+    let sink = setup.sink();
+    let config = setup.dir.path().join("hcron.toml");
+    let daemon = RunningDaemon::standalone_with_home(
+        &setup.dir.path().join("events"),
+        &setup.dir.path().join("state"),
+        &["--config", config.to_str().unwrap()],
+        Some(&home),
+    );
+    assert_eq!(daemon.hcron(&["activate", "/job"]).2, 0);
+    assert!(eventually(Duration::from_secs(10), || sink.messages().len() == 1), "{}", daemon.log_text());
+    let message = &sink.messages()[0];
+    assert!(message.contains("X-RcptTo: ops@example.com") && message.contains(&format!("X-MailFrom: {}@", user())), "{message}");
+    assert!(
+        message.contains("Subject: hcron (testserver): \"/job\" executed at") && message.trim_end().ends_with("through sendmail"),
+        "{message}"
+    );
+    assert!(daemon.stop().success());
+}
