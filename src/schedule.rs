@@ -75,6 +75,45 @@ fn merge(a: impl Iterator<Item = u32>, b: impl Iterator<Item = u32>) -> impl Ite
     })
 }
 
+/// The first `count` minutes strictly after `after` that `schedule`
+/// selects, up to the end of 2050 (the last year a schedule can name).
+/// Days are tested first, so a rare schedule costs at most ~9,000 day tests.
+pub fn next_times(schedule: &Schedule, after: DateTime, count: usize) -> Vec<DateTime> {
+    let mut found = Vec::new();
+    let hours: Vec<i8> = (0..24).filter(|h| schedule.set(Field::Hour) & (1 << h) != 0).collect();
+    let minutes: Vec<i8> = (0..60).filter(|m| schedule.set(Field::Minute) & (1 << m) != 0).collect();
+    let mut day = after.date();
+    while found.len() < count && day.year() <= 2050 {
+        let midnight = day.to_datetime(jiff::civil::Time::midnight());
+        let probe = minute_of(&midnight);
+        let day_matches = [
+            (Field::Year, i64::from(probe.year)),
+            (Field::Month, i64::from(probe.month)),
+            (Field::Day, i64::from(probe.day)),
+            (Field::Dow, i64::from(probe.dow)),
+        ]
+        .iter()
+        .all(|&(field, value)| {
+            let (min, max) = field.range();
+            (min..=max).contains(&value) && schedule.set(field) & (1 << (value - min)) != 0
+        });
+        if day_matches {
+            for &hour in &hours {
+                for &minute in &minutes {
+                    let time =
+                        day.to_datetime(jiff::civil::Time::constant(0, 0, 0, 0).with().hour(hour).minute(minute).build().expect("valid"));
+                    if time > after && found.len() < count {
+                        found.push(time);
+                    }
+                }
+            }
+        }
+        let Ok(next) = day.tomorrow() else { break };
+        day = next;
+    }
+    found
+}
+
 /// The fields of a local time that schedules are matched against.
 pub fn minute_of(time: &DateTime) -> Minute {
     Minute {
@@ -90,6 +129,39 @@ pub fn minute_of(time: &DateTime) -> Minute {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn schedule(fields: [&str; 6]) -> Schedule {
+        let mut sets = [0; 6];
+        for (i, field) in Field::ALL.iter().enumerate() {
+            sets[i] = crate::event::when::parse_field(*field, fields[i]).unwrap().0;
+        }
+        Schedule::new(sets)
+    }
+
+    #[track_caller]
+    fn check(fields: [&str; 6], after: &str, count: usize, want: &[&str]) {
+        let got: Vec<String> =
+            next_times(&schedule(fields), after.parse().unwrap(), count).iter().map(|t| t.strftime("%Y-%m-%d %H:%M").to_string()).collect();
+        assert_eq!(got, want, "{fields:?}");
+    }
+
+    #[test]
+    fn next_times_from_crontab_examples() {
+        // crontab(5): "5 0 * * *", "15 14 1 * *", "0 22 * * 1-5", "23 0-23/2 * * *", "5 4 * * sun".
+        check(["*", "*", "*", "0", "5", "*"], "2024-12-31T23:59", 2, &["2025-01-01 00:05", "2025-01-02 00:05"]);
+        check(["*", "*", "1", "14", "15", "*"], "2025-01-01T14:15", 2, &["2025-02-01 14:15", "2025-03-01 14:15"]);
+        check(["*", "*", "*", "22", "0", "1-5"], "2025-01-03T22:00", 2, &["2025-01-06 22:00", "2025-01-07 22:00"]);
+        check(["*", "*", "*", "0-23/2", "23", "*"], "2025-01-01T21:00", 3, &["2025-01-01 22:23", "2025-01-02 00:23", "2025-01-02 02:23"]);
+        check(["*", "*", "*", "4", "5", "0"], "2025-01-01T00:00", 1, &["2025-01-05 04:05"]);
+    }
+
+    #[test]
+    fn leap_days_rare_days_and_never() {
+        check(["*", "2", "29", "0", "0", "*"], "2021-01-01T00:00", 2, &["2024-02-29 00:00", "2028-02-29 00:00"]);
+        check(["*", "*", "13", "0", "0", "5"], "2026-01-01T00:00", 2, &["2026-02-13 00:00", "2026-03-13 00:00"]);
+        check(["*", "2", "30", "0", "0", "*"], "2020-01-01T00:00", 1, &[]);
+        check(["2050", "12", "31", "23", "59", "*"], "2050-12-31T23:58", 2, &["2050-12-31 23:59"]);
+    }
 
     #[test]
     fn merge_keeps_order() {

@@ -226,3 +226,23 @@ fn legacy_program_names() {
     assert_eq!(String::from_utf8(output.stderr).unwrap(), "warning: hcron-run is deprecated; use \"hcron run\"\n");
     assert!(String::from_utf8(output.stdout).unwrap().contains("|start-logging|"));
 }
+
+#[test]
+fn next_shows_times_or_why_never() {
+    let tree = TreeBuilder::new().file("every", full("")).file("feb30", full("when_month=2\nwhen_day=30\n")).file("partial", "command=x\n");
+    let (out, _, code) = tree.hcron(&["next", "--count", "2"]);
+    assert_eq!(code, 0);
+    let every = out.lines().find_map(|l| l.strip_prefix("/every: ")).unwrap();
+    let times: Vec<jiff::civil::DateTime> = every.split(", ").map(|t| t.replace(' ', "T").parse().unwrap()).collect();
+    assert_eq!(times.len(), 2);
+    assert_eq!(times[1].duration_since(times[0]).as_secs(), 60, "{every}");
+    assert!(out.contains("/feb30: never: no minute until the end of 2050 matches every when_* field\n"), "{out}");
+    assert!(!out.contains("/partial"), "only accepted events by default");
+    let (out, _, _) = tree.hcron(&["next", "/partial"]);
+    assert_eq!(out, "/partial: never: not scheduled (partial: not fully specified, missing field (as_user))\n");
+    let (_, err, code) = tree.hcron(&["next", "/nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no event (/nope)"));
+    let (out, _, _) = tree.hcron(&["list", "--next", "/feb*"]);
+    assert_eq!(out, "/feb30  next: never: no minute until the end of 2050 matches every when_* field\n");
+}

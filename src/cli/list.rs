@@ -20,6 +20,9 @@ pub struct ListArgs {
     /// Prefix each name with its status, type and reason.
     #[arg(long)]
     show_all: bool,
+    /// Add when each accepted event fires next (reads the tree, not the daemon).
+    #[arg(long)]
+    next: bool,
     /// The original `hcron-info -es` form: `accepted::/name`, `rejected:<reason>:/name`.
     #[arg(long, hide = true)]
     legacy_status: bool,
@@ -33,10 +36,15 @@ pub struct ListArgs {
 /// Lists the events: the daemon's view when it runs and no tree is named,
 /// else the tree's as it loads now.
 pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let mut next = std::collections::HashMap::new();
     let rows = match daemon_view(&args)? {
-        Some(rows) => rows,
-        None => {
+        Some(rows) if !args.next => rows,
+        _ => {
             let loaded = args.tree.load()?;
+            let now = crate::clock::Clock::now(&crate::clock::SystemClock).datetime();
+            for event in loaded.loaded.tree.events().iter().filter(|e| e.is_accepted() && args.next) {
+                next.insert(event.name().to_string(), super::next::describe(event, now, 1));
+            }
             loaded.loaded.tree.events().iter().map(Listed::from).collect()
         }
     };
@@ -44,7 +52,10 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
     rows.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     let mut out = std::io::stdout().lock();
     for row in rows {
-        writeln!(out, "{}", line(&row, &args))?;
+        match next.get(&row.name) {
+            Some(when) => writeln!(out, "{}  next: {when}", line(&row, &args))?,
+            None => writeln!(out, "{}", line(&row, &args))?,
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

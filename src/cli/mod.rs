@@ -5,6 +5,7 @@ mod check;
 mod client;
 mod daemon_commands;
 mod list;
+mod next;
 mod run;
 mod show_log;
 mod tree_args;
@@ -43,6 +44,10 @@ enum Command {
     History(daemon_commands::HistoryArgs),
     /// Print the activity log between two times, filtered.
     ShowLog(show_log::ShowLogArgs),
+    /// Print when events fire next, or why they never will.
+    Next(next::NextArgs),
+    /// Print the version.
+    Version,
 }
 
 /// Runs a parsed command line; the binary prints the error, if any, once.
@@ -58,6 +63,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Info(args) => daemon_commands::info(args),
         Command::History(args) => daemon_commands::history(args),
         Command::ShowLog(args) => show_log::run(args),
+        Command::Next(args) => next::run(args),
+        Command::Version => {
+            println!("{}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
