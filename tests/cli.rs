@@ -246,3 +246,20 @@ fn next_shows_times_or_why_never() {
     let (out, _, _) = tree.hcron(&["list", "--next", "/feb*"]);
     assert_eq!(out, "/feb30  next: never: no minute until the end of 2050 matches every when_* field\n");
 }
+
+#[test]
+fn completion_scripts() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).args(["completions", shell]).output().unwrap();
+        assert!(output.status.success());
+        let script = String::from_utf8(output.stdout).unwrap();
+        for sub in ["check", "list", "run", "activate", "history", "show-log", "next"] {
+            assert!(script.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bash = dir.path().join("hcron.bash");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).args(["completions", "bash"]).output().unwrap();
+    std::fs::write(&bash, output.stdout).unwrap();
+    assert!(std::process::Command::new("bash").arg("-n").arg(&bash).status().unwrap().success(), "valid bash");
+}

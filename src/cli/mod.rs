@@ -48,6 +48,11 @@ enum Command {
     Next(next::NextArgs),
     /// Print the version.
     Version,
+    /// Print a completion script for a shell (bash, zsh, fish, ...).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Runs a parsed command line; the binary prints the error, if any, once.
@@ -64,6 +69,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => daemon_commands::history(args),
         Command::ShowLog(args) => show_log::run(args),
         Command::Next(args) => next::run(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "hcron", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Version => {
             println!("{}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
