@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod control;
+pub mod conv;
 pub mod credentials;
 pub mod daemon;
 pub mod engine;

@@ -3,6 +3,7 @@
 
 mod check;
 mod client;
+mod conv;
 mod daemon_commands;
 mod list;
 mod next;
@@ -46,6 +47,8 @@ enum Command {
     ShowLog(show_log::ShowLogArgs),
     /// Print when events fire next, or why they never will.
     Next(next::NextArgs),
+    /// Convert a crontab into events, or events into a crontab.
+    Conv(conv::ConvArgs),
     /// Print the version.
     Version,
     /// Print a completion script for a shell (bash, zsh, fish, ...).
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::History(args) => daemon_commands::history(args),
         Command::ShowLog(args) => show_log::run(args),
         Command::Next(args) => next::run(args),
+        Command::Conv(args) => conv::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "hcron", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

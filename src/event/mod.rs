@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 pub use definition::{Assignment, Definition, IncludeSource, MAX_INCLUDE_DEPTH, Origin, Part, parent, resolve_name};
 use definition::{ExpandError, ExpandErrorKind};
-pub use lines::SourceFile;
+pub use lines::{LineKind, SourceFile};
 pub use vars::Vars;
 use when::{Field, Quirk, Schedule, parse_field};
 
