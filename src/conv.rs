@@ -164,6 +164,7 @@ fn dow_field(text: &str) -> Result<String, String> {
         let numeric = field(range, Field::Dow, &DAYS).or_else(|_| {
             // `7` stands for Sunday: alone, or at the top of a range.
             let replaced = match range.split_once('-') {
+                Some(("7", "7")) => "0".to_owned(),
                 Some((low, "7")) if step.is_none() => format!("{low}-6,0"),
                 _ if range == "7" => "0".to_owned(),
                 _ => range.to_owned(),
@@ -283,6 +284,8 @@ mod tests {
         assert_eq!([when(&files[8], "when_day"), when(&files[8], "when_dow")], ["1,15", "*"], "day of month half");
         assert_eq!([when(&files[9], "when_day"), when(&files[9], "when_dow")], ["*", "1"], "day of week half");
         assert_eq!(when(&files[10], "when_dow"), "5-6,0");
+        let (sunday, _) = to_events("0 0 * * 7-7 x\n0 0 * * 0-7 y\n", "h", "");
+        assert_eq!([when(&sunday[0], "when_dow"), when(&sunday[1], "when_dow")], ["0", "0-6,0"]);
         assert_eq!(when(&files[11], "command"), "echo 50% done");
         assert!(
             files.iter().all(|f| when(f, "host") == "myhost" && when(f, "notify_email") == "me@example.com" && !f.content.ends_with('\n'))

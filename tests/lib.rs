@@ -4,6 +4,7 @@ mod util;
 
 mod bad_input;
 mod cli;
+mod conv;
 mod daemon;
 mod daemon_root;
 mod daemon_util;
