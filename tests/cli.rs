@@ -286,3 +286,50 @@ fn conv_round_trip_on_the_command_line() {
     let (list, _, _) = crate::util::hcron(&["list", "--show-status"], &events);
     assert_eq!(list, "accepted:/0\naccepted:/1\naccepted:/1.dow\n");
 }
+
+#[test]
+fn event_creates_edits_checks_and_offers_to_edit_again() {
+    let tree = TreeBuilder::new();
+    let file = tree.root().join("new/job");
+    let config = tree.root().parent().unwrap().join("hcron.toml");
+    std::fs::write(&config, "server_name = \"testserver\"\n").unwrap();
+    let event = |editor: &str, stdin: &str, extra: &[&str]| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
+            .arg("event")
+            .args(extra)
+            .arg("--config")
+            .arg(&config)
+            .arg(&file)
+            .env("EDITOR", editor)
+            .env_remove("VISUAL")
+            .env("HCRON_SOCKET", "/nonexistent/control.sock")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        (String::from_utf8(output.stdout).unwrap(), output.status.code().unwrap())
+    };
+    // -c creates the blank template (§3.4) without an editor.
+    let (out, code) = event("false", "n\n", &["-c"]);
+    assert_eq!((out.as_str(), code), ("Reload events (y/n)? Reload deferred.\n", 0));
+    assert!(
+        std::fs::read_to_string(&file).unwrap().starts_with("description=\ncontact=\n")
+            && !std::fs::read_to_string(&file).unwrap().ends_with('\n')
+    );
+    // An editor that leaves a bad minute: reported, and the offer to edit again declined.
+    let bad = "sh -c 'printf \"as_user=\\nhost=localhost\\ncommand=true\\nnotify_email=\\nnotify_message=\\nwhen_month=*\\nwhen_day=*\\nwhen_hour=*\\nwhen_minute=99\\nwhen_dow=*\\n\" > \"$1\"' editor";
+    let (out, code) = event(bad, "n\nn\n", &[]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("/new/job:9: error: bad when_* setting: when_minute: \"99\" is outside 0-59") && out.contains("Edit again (y/n)? "),
+        "{out}"
+    );
+    // Fixed in the editor: valid, reloaded without asking (-y), no daemon to tell.
+    let good = bad.replace("when_minute=99", "when_minute=5");
+    let (out, code) = event(&good, "", &["-y"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("error") && out.contains("No hcron-scheduler answered"), "{out}");
+}

@@ -5,6 +5,7 @@ mod check;
 mod client;
 mod conv;
 mod daemon_commands;
+mod event;
 mod list;
 mod next;
 mod run;
@@ -49,6 +50,8 @@ enum Command {
     Next(next::NextArgs),
     /// Convert a crontab into events, or events into a crontab.
     Conv(conv::ConvArgs),
+    /// Create or edit event files, check them, and reload.
+    Event(event::EventArgs),
     /// Print the version.
     Version,
     /// Print a completion script for a shell (bash, zsh, fish, ...).
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ShowLog(args) => show_log::run(args),
         Command::Next(args) => next::run(args),
         Command::Conv(args) => conv::run(args),
+        Command::Event(args) => event::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "hcron", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
