@@ -9,6 +9,7 @@ mod daemon;
 mod daemon_root;
 mod daemon_util;
 mod mail;
+mod man;
 mod properties;
 mod root_util;
 mod run;
