@@ -33,16 +33,14 @@ pub struct RunningDaemon {
 impl RunningDaemon {
     /// `hcron-scheduler --standalone --events EVENTS --state-dir STATE [EXTRA...]`.
     pub fn standalone(events: &Path, state: &Path, extra: &[&str]) -> RunningDaemon {
-        RunningDaemon::standalone_with_home(events, state, extra, None)
+        RunningDaemon::standalone_with_env(events, state, extra, &[])
     }
 
-    /// As [`RunningDaemon::standalone`], with `HOME` set for the daemon (and what it runs).
-    pub fn standalone_with_home(events: &Path, state: &Path, extra: &[&str], home: Option<&Path>) -> RunningDaemon {
+    /// As [`RunningDaemon::standalone`], with environment variables set for the daemon (and what it runs).
+    pub fn standalone_with_env(events: &Path, state: &Path, extra: &[&str], env: &[(&str, &Path)]) -> RunningDaemon {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"));
         command.args(["--standalone", "--events"]).arg(events).arg("--state-dir").arg(state).args(extra);
-        if let Some(home) = home {
-            command.env("HOME", home);
-        }
+        command.envs(env.iter().copied());
         RunningDaemon::start(command, state.join("control.sock"), state.join("hcron.log"), state.join("hcron-scheduler.pid"))
     }
 

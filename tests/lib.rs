@@ -10,6 +10,7 @@ mod daemon_root;
 mod daemon_util;
 mod mail;
 mod man;
+mod packaging;
 mod properties;
 mod root_util;
 mod run;

@@ -331,11 +331,11 @@ fn the_sendmail_transport_hands_messages_to_the_sendmail_program() {
     setup.event("job", &mailer("ops@example.com", "through sendmail"));
     let sink = setup.sink();
     let config = setup.dir.path().join("hcron.toml");
-    let daemon = RunningDaemon::standalone_with_home(
+    let daemon = RunningDaemon::standalone_with_env(
         &setup.dir.path().join("events"),
         &setup.dir.path().join("state"),
         &["--config", config.to_str().unwrap()],
-        Some(&home),
+        &[("HOME", &home)],
     );
     assert_eq!(daemon.hcron(&["activate", "/job"]).2, 0);
     assert!(eventually(Duration::from_secs(10), || sink.messages().len() == 1), "{}", daemon.log_text());

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -141,6 +142,7 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
     }
     daemon.sync_users().await;
     daemon.watch_allow_file();
+    notify_ready();
     let tasks = [
         tokio::spawn(daemon.clone().clock_loop()),
         tokio::spawn(daemon.clone().dispatch()),
@@ -232,6 +234,21 @@ fn transport(setup: &Setup) -> Transport {
         Some(_) => Transport::Mailbox(setup.mailbox.clone()),
         None if standalone => Transport::Mailbox(setup.mailbox.clone()),
         None => smtp(),
+    }
+}
+
+/// Tells systemd the daemon is ready (`Type=notify`), when it asks.
+fn notify_ready() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
+    let Ok(socket) = std::os::unix::net::UnixDatagram::unbound() else { return };
+    let bytes = path.as_encoded_bytes();
+    let sent = match bytes.strip_prefix(b"@") {
+        // An abstract socket address.
+        Some(name) => std::os::unix::net::SocketAddr::from_abstract_name(name).and_then(|a| socket.send_to_addr(b"READY=1", &a)),
+        None => socket.send_to(b"READY=1", &path),
+    };
+    if let Err(error) = sent {
+        eprintln!("hcron-scheduler: cannot notify systemd: {error}");
     }
 }
 
