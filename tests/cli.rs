@@ -333,3 +333,47 @@ fn event_creates_edits_checks_and_offers_to_edit_again() {
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("error") && out.contains("No hcron-scheduler answered"), "{out}");
 }
+
+#[test]
+fn doc_is_valid_html5_with_sections_and_indexes() {
+    let tree = TreeBuilder::new()
+        .file("a/start", full("description=first <step> & more\ncontact=ops@x, dev@x\nlabel=nightly\nnext_event=../b/next\n"))
+        .file("b/next", full("contact=ops@x\nhost=h2\n"))
+        .file("a_b", full(""))
+        .file("a-b", full(""))
+        .file("broken", "no equals\n");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
+        .arg("doc")
+        .arg("--show-source")
+        .arg("--show-json")
+        .arg(tree.root())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let html = String::from_utf8(output.stdout).unwrap();
+    // html5lib's strict parser raises on any parse error of the HTML5 grammar.
+    let mut python = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", "import sys, html5lib; html5lib.HTMLParser(strict=True).parse(sys.stdin.read()); print('valid')"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3-html5lib");
+    use std::io::Write;
+    python.stdin.take().unwrap().write_all(html.as_bytes()).unwrap();
+    let checked = python.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&checked.stdout), "valid\n", "{}", String::from_utf8_lossy(&checked.stderr));
+    let ids: Vec<&str> = html.split("id=\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(ids.len(), unique.len(), "ids are unique");
+    assert!(html.contains("<td>first &lt;step&gt; &amp; more</td>"));
+    assert!(html.contains("<h3 id=\"index-contact\">By contact</h3>"));
+    assert!(
+        html.contains("<dt>ops@x</dt><dd><a href=\"#event-2fa-2fstart\">/a/start</a>, <a href=\"#event-2fb-2fnext\">/b/next</a></dd>"),
+        "{html}"
+    );
+    assert!(html.contains("<dt>/b/next</dt><dd><a href=\"#event-2fa-2fstart\">/a/start</a></dd>"), "chain names are normalised");
+    assert!(html.contains("<p>unknown: bad definition</p>"), "a rejected event is shown with its reason");
+}

@@ -28,6 +28,9 @@ _hcron() {
             hcron,conv)
                 cmd="hcron__subcmd__conv"
                 ;;
+            hcron,doc)
+                cmd="hcron__subcmd__doc"
+                ;;
             hcron,event)
                 cmd="hcron__subcmd__event"
                 ;;
@@ -76,6 +79,9 @@ _hcron() {
             hcron__subcmd__help,conv)
                 cmd="hcron__subcmd__help__subcmd__conv"
                 ;;
+            hcron__subcmd__help,doc)
+                cmd="hcron__subcmd__help__subcmd__doc"
+                ;;
             hcron__subcmd__help,event)
                 cmd="hcron__subcmd__help__subcmd__event"
                 ;;
@@ -119,7 +125,7 @@ _hcron() {
 
     case "${cmd}" in
         hcron)
-            opts="-h -V --help --version list check run reload unload activate get info history show-log next conv event version completions help"
+            opts="-h -V --help --version list check run reload unload activate get info history show-log next conv event doc version completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -216,6 +222,36 @@ _hcron() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hcron__subcmd__doc)
+            opts="-c -e -h -V --href-fmt --show-empty-fields --show-source --show-json --toc-code --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --href-fmt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --toc-code)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hcron__subcmd__event)
             opts="-c -y -h -V --config --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -257,7 +293,7 @@ _hcron() {
             return 0
             ;;
         hcron__subcmd__help)
-            opts="list check run reload unload activate get info history show-log next conv event version completions help"
+            opts="list check run reload unload activate get info history show-log next conv event doc version completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -313,6 +349,20 @@ _hcron() {
             return 0
             ;;
         hcron__subcmd__help__subcmd__conv)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hcron__subcmd__help__subcmd__doc)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

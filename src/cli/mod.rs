@@ -5,6 +5,7 @@ mod check;
 mod client;
 mod conv;
 mod daemon_commands;
+mod doc;
 mod event;
 mod list;
 mod next;
@@ -52,6 +53,8 @@ enum Command {
     Conv(conv::ConvArgs),
     /// Create or edit event files, check them, and reload.
     Event(event::EventArgs),
+    /// Print an HTML page describing a tree.
+    Doc(doc::DocArgs),
     /// Print the version.
     Version,
     /// Print a completion script for a shell (bash, zsh, fish, ...).
@@ -77,6 +80,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Next(args) => next::run(args),
         Command::Conv(args) => conv::run(args),
         Command::Event(args) => event::run(args),
+        Command::Doc(args) => doc::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "hcron", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
