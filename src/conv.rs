@@ -7,29 +7,7 @@
 //! expressed and are reported. Pure: text in, files and problems out.
 
 use crate::event::when::{Field, parse_field};
-use crate::event::{LineKind, SourceFile};
-
-/// Fields of the blank event, in the order `hcron event` writes them (§3.4).
-pub const BLANK_FIELDS: [&str; 18] = [
-    "description",
-    "contact",
-    "url",
-    "label",
-    "as_user",
-    "host",
-    "command",
-    "notify_email",
-    "notify_subject",
-    "notify_message",
-    "when_month",
-    "when_day",
-    "when_hour",
-    "when_minute",
-    "when_dow",
-    "next_event",
-    "failover_event",
-    "template_name",
-];
+use crate::event::{BLANK_FIELDS, LineKind, SourceFile};
 
 /// One generated event file.
 #[derive(Debug, Clone, PartialEq, Eq)]

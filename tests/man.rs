@@ -33,7 +33,7 @@ fn every_configuration_key_is_documented() {
 fn every_event_field_is_documented() {
     let event = page("hcron-event.5");
     let extensions = ["when_year", "when_expire", "notify_on", "exec_wait", "exec_timeout"];
-    for field in hcron::conv::BLANK_FIELDS.iter().chain(&hcron::event::REQUIRED_FIELDS).chain(&extensions) {
+    for field in hcron::event::BLANK_FIELDS.iter().chain(&hcron::event::REQUIRED_FIELDS).chain(&extensions) {
         assert!(event.contains(field), "hcron-event(5) does not document {field}");
     }
 }

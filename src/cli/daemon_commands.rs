@@ -29,19 +29,24 @@ impl ConfigArg {
 pub fn reload(args: ConfigArg) -> anyhow::Result<ExitCode> {
     let config = args.load()?;
     match ask(&config, &Request::Reload)? {
-        Response::Loaded(c) => {
-            println!(
-                "Reloaded for servername ({}): {} events, {} accepted, {} rejected ({} templates).",
-                config.server_name(),
-                c.events,
-                c.accepted,
-                c.rejected,
-                c.templates
-            );
+        Response::Loaded(counts) => {
+            println!("{}", reloaded(&config, &counts));
             Ok(ExitCode::SUCCESS)
         }
         other => bail!("unexpected answer: {other:?}"),
     }
+}
+
+/// What a reload found, for the user.
+pub(super) fn reloaded(config: &Config, c: &crate::control::Counts) -> String {
+    format!(
+        "Reloaded for servername ({}): {} events, {} accepted, {} rejected ({} templates).",
+        config.server_name(),
+        c.events,
+        c.accepted,
+        c.rejected,
+        c.templates
+    )
 }
 
 /// `hcron unload`.

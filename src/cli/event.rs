@@ -14,7 +14,6 @@ use super::client::try_ask;
 use crate::check::check;
 use crate::config::Config;
 use crate::control::{Request, Response};
-use crate::conv::BLANK_FIELDS;
 use crate::event::Severity;
 use crate::tree::{LocalFs, load};
 
@@ -43,8 +42,7 @@ pub fn run(args: EventArgs) -> anyhow::Result<ExitCode> {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
             }
-            let blank = BLANK_FIELDS.map(|f| format!("{f}=")).join("\n");
-            std::fs::write(path, blank).with_context(|| format!("cannot create {}", path.display()))?;
+            std::fs::write(path, crate::event::blank_event()).with_context(|| format!("cannot create {}", path.display()))?;
         }
     }
     let mut valid = true;
@@ -59,14 +57,7 @@ pub fn run(args: EventArgs) -> anyhow::Result<ExitCode> {
     }
     if args.yes || ask("Reload events (y/n)? ")? {
         match try_ask(&config, &Request::Reload)? {
-            Some(Response::Loaded(c)) => println!(
-                "Reloaded for servername ({}): {} events, {} accepted, {} rejected ({} templates).",
-                config.server_name(),
-                c.events,
-                c.accepted,
-                c.rejected,
-                c.templates
-            ),
+            Some(Response::Loaded(counts)) => println!("{}", super::daemon_commands::reloaded(&config, &counts)),
             Some(Response::Error { message }) => anyhow::bail!("{message}"),
             _ => println!("No hcron-scheduler answered; the events load when it starts (or now, if it watches the tree)."),
         }

@@ -24,6 +24,35 @@ use when::{Field, Quirk, Schedule, parse_field};
 pub const REQUIRED_FIELDS: [&str; 10] =
     ["as_user", "host", "command", "notify_email", "notify_message", "when_month", "when_day", "when_hour", "when_minute", "when_dow"];
 
+/// Fields of the blank event file, in the order `hcron event` writes them (§3.4).
+pub const BLANK_FIELDS: [&str; 18] = [
+    "description",
+    "contact",
+    "url",
+    "label",
+    "as_user",
+    "host",
+    "command",
+    "notify_email",
+    "notify_subject",
+    "notify_message",
+    "when_month",
+    "when_day",
+    "when_hour",
+    "when_minute",
+    "when_dow",
+    "next_event",
+    "failover_event",
+    "template_name",
+];
+
+/// The blank event file: every field of [`BLANK_FIELDS`] empty, one per
+/// line, no final newline. Loaded unchanged it is rejected (its `when_*`
+/// fields are empty).
+pub fn blank_event() -> String {
+    BLANK_FIELDS.map(|field| format!("{field}=")).join("\n")
+}
+
 /// The event's type, as `hcron list --show-all` prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -169,27 +169,6 @@ fn unloadable_content() {
 #[test]
 fn the_blank_template_is_rejected_for_its_when_fields() {
     // §3.4: the file `hcron event` creates, loaded unchanged.
-    let blank = [
-        "description",
-        "contact",
-        "url",
-        "label",
-        "as_user",
-        "host",
-        "command",
-        "notify_email",
-        "notify_subject",
-        "notify_message",
-        "when_month",
-        "when_day",
-        "when_hour",
-        "when_minute",
-        "when_dow",
-        "next_event",
-        "failover_event",
-        "template_name",
-    ]
-    .map(|field| format!("{field}="))
-    .join("\n");
+    let blank = blank_event();
     status(&load("/blank", &blank), "unknown:bad when_* setting");
 }
