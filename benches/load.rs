@@ -17,7 +17,8 @@ fn main() {
         let started = Instant::now();
         hcron::synth::generate(dir.path(), size).expect("generate the tree");
         let generated = started.elapsed();
-        let mut options = Config::default().tree_options();
+        let config = Config::default();
+        let mut options = config.tree_options(config.load_context());
         options.max_events = size * 2;
         let before = peak_rss_kib();
         let mut times: Vec<Duration> = Vec::new();

@@ -22,7 +22,8 @@ fn main() {
     for size in sizes {
         let dir = tempfile::tempdir().expect("temporary directory");
         hcron::synth::generate(dir.path(), size).expect("generate the tree");
-        let mut options = Config::default().tree_options();
+        let config = Config::default();
+        let mut options = config.tree_options(config.load_context());
         options.max_events = size * 2;
         let started = Instant::now();
         let tree = Arc::new(load(&LocalFs, dir.path(), &options).expect("load").tree);

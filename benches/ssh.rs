@@ -58,7 +58,15 @@ fn main() {
     for (name, host) in [("run", "hb"), ("off", "hoff")] {
         std::fs::write(events.join(name), format!("as_user=\nhost={host}\ncommand=true\nnotify_email=\nnotify_message=\n")).unwrap();
     }
-    let tree = Arc::new(hcron::tree::load(&hcron::tree::LocalFs, &events, &hcron::config::Config::default().tree_options()).unwrap().tree);
+    let tree = Arc::new(
+        hcron::tree::load(
+            &hcron::tree::LocalFs,
+            &events,
+            &hcron::config::Config::default().tree_options(hcron::event::LoadContext { host_name: "h".into(), server_name: "s".into() }),
+        )
+        .unwrap()
+        .tree,
+    );
     let account = Account::by_name(&user).unwrap();
     let settings =
         Settings { max_chain_events: 5, max_next_events: 8, max_email_notifications: 16, fqdn: "h".into(), server_name: "s".into() };

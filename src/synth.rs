@@ -81,7 +81,8 @@ mod tests {
     fn the_shape_is_as_documented() {
         let dir = tempfile::tempdir().unwrap();
         super::generate(dir.path(), 200).unwrap();
-        let mut options = Config::default().tree_options();
+        let config = Config::default();
+        let mut options = config.tree_options(config.load_context());
         options.max_events = 1000;
         let loaded = load(&LocalFs, dir.path(), &options).unwrap();
         let events = loaded.tree.events();

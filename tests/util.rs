@@ -104,9 +104,9 @@ pub fn hcron(args: &[&str], root: &Path) -> (String, String, i32) {
 
 /// Default options, as `hcron run`'s configuration has them (many events allowed).
 pub fn options() -> Options {
-    let mut options = Config { server_name: Some("testserver".into()), ..Config::default() }.tree_options();
+    let context = LoadContext { host_name: "sched.example.com".into(), server_name: "testserver".into() };
+    let mut options = Config::default().tree_options(context);
     options.max_events = 5000;
-    options.context = LoadContext { host_name: "sched.example.com".into(), server_name: "testserver".into() };
     options
 }
 

@@ -58,7 +58,7 @@ pub struct DocArgs {
 /// Prints the page.
 pub fn run(args: DocArgs) -> anyhow::Result<ExitCode> {
     let config = Config::find(args.config.as_deref())?;
-    let options = config.tree_options();
+    let options = config.tree_options(config.load_context());
     let loaded = load(&LocalFs, &args.eventsdir, &options).with_context(|| format!("cannot read {}", args.eventsdir.display()))?;
     let filter = args.events.as_deref().map(Regex::new).transpose().context("bad regular expression for -e")?;
     let mut events: Vec<&Event> = loaded.tree.events().iter().filter(|e| filter.as_ref().is_none_or(|re| re.is_match(e.name()))).collect();

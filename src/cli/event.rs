@@ -86,7 +86,7 @@ fn report(config: &Config, paths: &[PathBuf]) -> anyhow::Result<bool> {
             .skip(1)
             .find(|a| a.file_name().is_some_and(|n| n == "events"))
             .unwrap_or(path.parent().unwrap_or(Path::new("/")));
-        let options = config.tree_options();
+        let options = config.tree_options(config.load_context());
         let loaded = load(&LocalFs, root, &options).with_context(|| format!("cannot read {}", root.display()))?;
         let name: Arc<str> = format!("/{}", path.strip_prefix(root).unwrap_or(&path).display()).into();
         for d in check(&loaded, &options.context, Some(std::slice::from_ref(&name))) {

@@ -104,8 +104,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let server_name =
         dir.canonicalize().ok().and_then(|d| Some(d.parent()?.file_name()?.to_string_lossy().into_owned())).unwrap_or_default();
-    let mut options = config.tree_options();
-    options.context.server_name = server_name.clone();
+    let options = config.tree_options(crate::event::LoadContext { host_name: crate::host::fqdn(), server_name: server_name.clone() });
     let Ok(loaded) = load(&LocalFs, dir, &options) else {
         return fail("no events found/loaded");
     };

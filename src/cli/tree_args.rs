@@ -34,14 +34,15 @@ impl TreeArgs {
     /// Reads the configuration and loads the tree.
     pub fn load(&self) -> anyhow::Result<LoadedTree> {
         let config = Config::find(self.config.as_deref())?;
+        let context = config.load_context();
         let root = match &self.events {
             Some(dir) => dir.clone(),
             None => {
                 let home = std::env::var_os("HOME").context("HOME is not set: name the tree with --events DIR")?;
-                PathBuf::from(home).join(".hcron").join(config.server_name()).join("events")
+                PathBuf::from(home).join(".hcron").join(&context.server_name).join("events")
             }
         };
-        let options = config.tree_options();
+        let options = config.tree_options(context);
         let loaded = tree::load(&LocalFs, &root, &options).with_context(|| format!("cannot read events directory {}", root.display()))?;
         Ok(LoadedTree { root, options, loaded })
     }

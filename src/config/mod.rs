@@ -220,14 +220,21 @@ impl Config {
         self.server_name.clone().unwrap_or_else(crate::host::fqdn)
     }
 
-    /// How to load a tree under this configuration.
-    pub fn tree_options(&self) -> tree::Options {
+    /// The early built-ins of this host: its FQDN, looked up once, and the server name.
+    pub fn load_context(&self) -> LoadContext {
+        let host_name = crate::host::fqdn();
+        let server_name = self.server_name.clone().unwrap_or_else(|| host_name.clone());
+        LoadContext { host_name, server_name }
+    }
+
+    /// How to load a tree under this configuration, with `context`'s built-ins.
+    pub fn tree_options(&self, context: LoadContext) -> tree::Options {
         tree::Options {
             ignore: self.ignore_regex().expect("checked when the configuration was read"),
             max_symlinks: self.max_symlinks,
             max_events: self.max_events_per_user,
             max_file_size: self.max_event_file_size,
-            context: LoadContext { host_name: crate::host::fqdn(), server_name: self.server_name() },
+            context,
         }
     }
 }

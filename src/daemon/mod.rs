@@ -120,6 +120,19 @@ struct Daemon {
     watchers: Mutex<HashMap<String, notify::RecommendedWatcher>>,
 }
 
+impl State {
+    /// Writes an entry to the activity log.
+    fn log(&mut self, entry: crate::log::Entry) {
+        crate::engine::Journal::entry(&mut self.journal, entry);
+    }
+
+    /// Writes a `message` entry (`kind`: info, warning, error).
+    fn message(&mut self, user: &str, text: &str, kind: &str) {
+        let entry = self.engine.message(user, text, kind);
+        self.log(entry);
+    }
+}
+
 impl Daemon {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("the daemon's state lock is never poisoned: nothing panics under it")

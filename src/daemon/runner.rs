@@ -31,7 +31,7 @@ impl Daemon {
                     {
                         let mut state = self.lock();
                         let entry = state.engine.entry("sleep", "").field("sleeptime", format!("{:.3}", wait.as_secs_f64()));
-                        state.journal.log.write(&entry.line());
+                        state.log(entry);
                     }
                     // A millisecond past the boundary, so that the minute has begun.
                     tokio::time::sleep(wait + Duration::from_millis(1)).await;
@@ -45,17 +45,17 @@ impl Daemon {
                             log_datetime(&first),
                             log_datetime(&last)
                         );
-                        state.journal.log.write(&state.engine.message("", &text, "warning").line());
+                        state.message("", &text, "warning");
                     }
                     let current = *minutes.last().expect("a run has minutes");
                     for minute in minutes {
                         if minute != current {
                             let behind = now.datetime().duration_since(minute).as_secs_f64();
                             let text = format!("behind schedule ({behind:.3}s), sheduling immediately");
-                            state.journal.log.write(&state.engine.message("", &text, "info").line());
+                            state.message("", &text, "info");
                         }
                         let trigger = state.engine.entry("trigger", "").field("triggername", "clock").field("triggerorigin", &origin);
-                        state.journal.log.write(&trigger.line());
+                        state.log(trigger);
                         let at = local(now.time_zone(), minute);
                         let users: Vec<UserEvents<'_>> =
                             state.users.values().map(|u| UserEvents { owner: &u.owner, tree: &u.tree, index: &u.index }).collect();
@@ -84,10 +84,10 @@ impl Daemon {
         if found.definition().is_none() {
             return Err(format!("event ({event}) is rejected ({}) and cannot be activated", found.reason()));
         }
+        let (owner, tree, name) = (events.owner.clone(), events.tree.clone(), found.name().clone());
         let origin: Arc<str> = format!("{user}@{}", self.setup.server_name).into();
         let trigger = state.engine.entry("trigger", user).field("triggername", "ondemand").field("triggerorigin", &origin);
-        state.journal.log.write(&trigger.line());
-        let (owner, tree, name) = (events.owner.clone(), events.tree.clone(), found.name().clone());
+        state.log(trigger);
         let now = state.engine.clock().now();
         let job = state.engine.root_job(&owner, &tree, name, TriggerName::OnDemand, origin, now);
         let id = job.id.to_string();
@@ -195,37 +195,25 @@ impl Daemon {
         let owner = &*job.owner;
         if let Some(refusal) = &execution.refusal {
             let text = format!("handle_job ({refusal})");
-            state.journal.log.write(&state.engine.message(owner, &text, "error").line());
+            state.message(owner, &text, "error");
         }
         for note in &execution.notes {
-            state.journal.log.write(&state.engine.message(owner, note, "warning").line());
+            state.message(owner, note, "warning");
         }
         for alarm in &execution.alarms {
-            let entry = state
-                .engine
-                .entry("alarm", owner)
-                .field("eventname", &job.event)
-                .field("jobgid", job.group)
-                .field("jobid", job.id)
-                .field("message", alarm)
-                .field("pid", "None")
-                .field("pjobid", job.parent);
-            state.journal.log.write(&entry.line());
+            let entry = state.engine.job_entry("alarm", job).field("message", alarm).field("pid", "None");
+            state.log(entry);
         }
         for spawned in &execution.attempts {
             let entry = state
                 .engine
-                .entry("execute", owner)
+                .job_entry("execute", job)
                 .field("asuser", &spawned.as_user)
                 .field("elapsed", format!("{:.6}", spawned.elapsed))
-                .field("eventname", &job.event)
                 .field("host", &spawned.host)
-                .field("jobgid", job.group)
-                .field("jobid", job.id)
                 .field("pid", spawned.pid.map_or("None".to_owned(), |p| p.to_string()))
-                .field("pjobid", job.parent)
                 .field("rv", spawned.rv);
-            state.journal.log.write(&entry.line());
+            state.log(entry);
         }
         for (host, change) in &execution.changes {
             let entry = match change {
@@ -235,7 +223,7 @@ impl Daemon {
                 }
                 crate::exec::health::Change::Online => state.engine.entry("host-online", "").field("host", host),
             };
-            state.journal.log.write(&entry.line());
+            state.log(entry);
         }
     }
 
@@ -256,7 +244,7 @@ impl Daemon {
                     .field("nrunning", running)
                     .field("ntotal", done + (queued + running) as u64)
                     .field("nworkers", workers);
-                state.journal.log.write(&entry.line());
+                state.log(entry);
             }
         }
     }
@@ -272,7 +260,7 @@ fn enqueue(daemon: &Daemon, state: &mut State, job: Job) {
     let mut record = record_of(&job);
     if state.queue.len() >= state.config.max_queued_jobs {
         let text = format!("job queue full ({}): job for event ({}) dropped", state.config.max_queued_jobs, job.event);
-        state.journal.log.write(&state.engine.message(&job.owner, &text, "error").line());
+        state.message(&job.owner, &text, "error");
         record.result = "dropped: queue full".into();
         daemon.record(Change::Queued(Box::new(record)));
         return;

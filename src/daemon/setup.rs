@@ -131,14 +131,15 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
     {
         let mut state = daemon.lock();
         let state = &mut *state;
-        state.journal.log.write(&state.engine.entry("start-logging", "").line());
+        let entry = state.engine.entry("start-logging", "");
+        state.log(entry);
         let start = state
             .engine
             .entry("start", "")
             .field("fqdn", &daemon.setup.fqdn)
             .field("servername", &daemon.setup.server_name)
             .field("version", env!("CARGO_PKG_VERSION"));
-        state.journal.log.write(&start.line());
+        state.log(start);
     }
     daemon.sync_users().await;
     daemon.watch_allow_file();
@@ -160,8 +161,7 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
                 let daemon = daemon.clone();
                 Box::new(move |level: &str, text: &str| {
                     let mut state = daemon.lock();
-                    let entry = state.engine.message("", text, level);
-                    state.journal.log.write(&entry.line());
+                    state.message("", text, level);
                 })
             },
         )),
@@ -179,7 +179,7 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
         let mut state = daemon.lock();
         let state = &mut *state;
         let text = format!("stopping: {} job(s) still queued are not run", state.queue.len());
-        state.journal.log.write(&state.engine.message("", &text, "info").line());
+        state.message("", &text, "info");
     }
     daemon.history.lock().expect("history lock").close();
     Ok(())
@@ -206,7 +206,7 @@ impl Daemon {
                         let mut state = self.lock();
                         let state = &mut *state;
                         let text = format!("configuration not reloaded: {error}");
-                        state.journal.log.write(&state.engine.message("", &text, "error").line());
+                        state.message("", &text, "error");
                     }
                 }
             }

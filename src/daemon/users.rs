@@ -11,7 +11,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use super::{Daemon, Mode, UserEvents};
 use crate::account::Account;
 use crate::control::Counts;
-use crate::event::Kind;
+use crate::event::{Kind, LoadContext};
 use crate::schedule::ScheduleIndex;
 use crate::tree::{self, CheckedFs, FileCache, Loaded, LocalFs, Tree};
 
@@ -66,9 +66,8 @@ impl Daemon {
             Mode::Root { .. } => Account::by_name(user).ok_or_else(|| format!("no such user ({user})"))?,
         };
         let root = self.tree_root(&account);
-        let mut options = self.lock().config.tree_options();
-        options.context.server_name = self.setup.server_name.clone();
-        options.context.host_name = self.setup.fqdn.clone();
+        let context = LoadContext { host_name: self.setup.fqdn.clone(), server_name: self.setup.server_name.clone() };
+        let options = self.lock().config.tree_options(context);
         let as_owner = matches!(self.setup.mode, Mode::Root { .. });
         // Watch first: a change made while the tree loads is not missed.
         self.watch(user, &root);
@@ -84,8 +83,7 @@ impl Daemon {
             Err(why) => {
                 let message = format!("cannot load the events of user ({user}) from {}: {why}", root.display());
                 let mut state = self.lock();
-                let entry = state.engine.message(user, &message, "error");
-                state.journal.log.write(&entry.line());
+                state.message(user, &message, "error");
                 return Err(message);
             }
         };
@@ -95,17 +93,18 @@ impl Daemon {
         let state = &mut *state;
         for issue in &loaded.issues {
             let text = format!("user ({user}) file ({}): {}", issue.path, issue.message);
-            state.journal.log.write(&state.engine.message(user, &text, "warning").line());
+            state.message(user, &text, "warning");
         }
         for event in loaded.tree.events().iter().filter(|e| e.kind() == Kind::Unknown) {
             for finding in event.findings() {
                 let at = finding.lineno.map(|n| format!(":{n}")).unwrap_or_default();
                 let text = format!("event ({}) rejected ({}): {}{at}: {}", event.name(), event.reason(), finding.path, finding.message);
-                state.journal.log.write(&state.engine.message(user, &text, "warning").line());
+                state.message(user, &text, "warning");
             }
         }
         let old = state.users.get(user).map_or(0, |u| u.tree.events().len());
-        state.journal.log.write(&state.engine.entry("discard-events", user).field("count", old).line());
+        let entry = state.engine.entry("discard-events", user).field("count", old);
+        state.log(entry);
         let entry = state
             .engine
             .entry("load-events", user)
@@ -114,7 +113,7 @@ impl Daemon {
             .field("nevents", counts.events)
             .field("nrejected", counts.rejected)
             .field("ntemplates", counts.templates);
-        state.journal.log.write(&entry.line());
+        state.log(entry);
         let owner: Arc<str> = user.into();
         let events = UserEvents { account, owner, tree: Arc::new(loaded.tree), index, files: loaded.files, unloaded: false };
         state.users.insert(user.to_owned(), events);
@@ -130,7 +129,8 @@ impl Daemon {
             events.tree = Arc::new(Tree::default());
             events.index = Arc::new(ScheduleIndex::default());
             events.unloaded = true;
-            state.journal.log.write(&state.engine.entry("discard-events", user).field("count", count).line());
+            let entry = state.engine.entry("discard-events", user).field("count", count);
+            state.log(entry);
         }
     }
 
@@ -140,8 +140,7 @@ impl Daemon {
             Ok(wanted) => wanted,
             Err(why) => {
                 let mut state = self.lock();
-                let entry = state.engine.message("", &why, "error");
-                state.journal.log.write(&entry.line());
+                state.message("", &why, "error");
                 return;
             }
         };
@@ -168,8 +167,7 @@ impl Daemon {
             Err(error) => {
                 let text = format!("cannot watch {} for user ({user}): {error}; use hcron reload after changes", root.display());
                 let mut state = self.lock();
-                let entry = state.engine.message(user, &text, "warning");
-                state.journal.log.write(&entry.line());
+                state.message(user, &text, "warning");
             }
         }
     }

@@ -309,8 +309,8 @@ impl<C: Clock> Engine<C> {
         );
     }
 
-    /// An entry with the fields every job entry has.
-    fn job_entry(&self, kind: &'static str, job: &Job) -> Entry {
+    /// An entry with the fields every job entry has (eventname, jobgid, jobid, pjobid).
+    pub fn job_entry(&self, kind: &'static str, job: &Job) -> Entry {
         self.entry(kind, &job.owner)
             .field("eventname", &job.event)
             .field("jobgid", job.group)

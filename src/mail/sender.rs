@@ -81,7 +81,7 @@ pub async fn run_sender(
         let mut next_due: Option<i64> = None;
         for (path, mut message) in spool.messages() {
             if message.next_attempt > now {
-                next_due = Some(next_due.map_or(message.next_attempt, |n| n.min(message.next_attempt)));
+                earliest(&mut next_due, message.next_attempt);
                 continue;
             }
             match deliver(&transport, &mut connection, &message).await {
@@ -119,7 +119,7 @@ pub async fn run_sender(
                         ),
                     );
                     // The server is down for the others too: wait like them.
-                    next_due = Some(next_due.map_or(message.next_attempt, |n| n.min(message.next_attempt)));
+                    earliest(&mut next_due, message.next_attempt);
                     break;
                 }
             }
@@ -134,6 +134,11 @@ pub async fn run_sender(
             _ = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// Keeps the earliest of the due times seen.
+fn earliest(due: &mut Option<i64>, at: i64) {
+    *due = Some(due.map_or(at, |d| d.min(at)));
 }
 
 async fn deliver(transport: &Transport, connection: &mut Option<AsyncSmtpConnection>, message: &Outgoing) -> Result<(), Failure> {
@@ -157,9 +162,7 @@ async fn deliver(transport: &Transport, connection: &mut Option<AsyncSmtpConnect
             sendmail.send_raw(&envelope, message.raw.as_bytes()).await.map(|_| ()).map_err(|e| transient(e.to_string()))
         }
         Transport::Mailbox(dir) => {
-            let file = crate::daemon::Mailbox::new(dir).deliver_raw(&message.raw).map_err(|e| transient(e.to_string()))?;
-            drop(file);
-            Ok(())
+            crate::daemon::Mailbox::new(dir).deliver_raw(&message.raw).map(|_| ()).map_err(|e| transient(e.to_string()))
         }
     }
 }
