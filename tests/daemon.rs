@@ -96,9 +96,8 @@ fn chains_run_through_the_daemon() {
     assert!(!setup.out("never").exists());
     let log = daemon.log_text();
     assert!(log.lines().any(|l| l.contains("|execute|") && l.contains("host=127.0.0.14") && l.contains("|rv=255")), "{log}");
-    let (out, _, _) = daemon.hcron(&["history", "--json"]);
-    let jobs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-    let by_event = |e: &str| jobs.iter().find(|j| j["event"] == e).unwrap_or_else(|| panic!("no {e} in {out}")).clone();
+    let jobs = daemon.history(None, &[]);
+    let by_event = |e: &str| jobs.iter().find(|j| j["event"] == e).unwrap_or_else(|| panic!("no {e} in {jobs:?}")).clone();
     assert_eq!(by_event("/a/start")["next"], "/a/second");
     assert_eq!(by_event("/a/start")["rv"], 0);
     assert!(by_event("/a/remote")["result"].as_str().unwrap().starts_with("failure: "));

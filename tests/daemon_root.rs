@@ -63,8 +63,7 @@ fn commands_run_as_the_user_with_their_groups_and_users_are_isolated() {
     assert!(eventually(Duration::from_secs(5), || c.home.join("c_ran").exists()));
 
     // Each user sees only their own history.
-    let (out, _, _) = daemon.hcron_as(b.as_ids(), &["history", "--json"]);
-    let jobs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let jobs = daemon.history(b.as_ids(), &[]);
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0]["user"], b.name.as_str());
     assert!(daemon.stop().success());

@@ -93,6 +93,20 @@ impl RunningDaemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The log lines of `kind` (`done`, `execute`, ...) for `event` so far.
+    pub fn log_lines(&self, kind: &str, event: &str) -> Vec<String> {
+        let (kind, event) = (format!("|{kind}|"), format!("eventname={event}|"));
+        self.log_text().lines().filter(|l| l.contains(&kind) && l.contains(&event)).map(str::to_owned).collect()
+    }
+
+    /// `hcron history ARGS... --json` as `user`, parsed; panics on output
+    /// that is not a JSON list.
+    pub fn history(&self, user: Option<(u32, u32)>, args: &[&str]) -> Vec<serde_json::Value> {
+        let args: Vec<&str> = ["history"].iter().chain(args).chain(&["--json"]).copied().collect();
+        let (out, err, _) = self.hcron_as(user, &args);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("history is not JSON ({e}): {out}{err}"))
+    }
+
     /// SIGTERM, then the exit status (within 15 s).
     pub fn stop(mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();

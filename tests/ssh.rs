@@ -14,7 +14,6 @@ use crate::root_util::{RootSetup, TestUser, run};
 struct Remote {
     sshd: Child,
     nft_table: Option<String>,
-    port: u16,
     user: TestUser,
     daemon: RunningDaemon,
     _setup: RootSetup,
@@ -56,7 +55,7 @@ impl Remote {
         run("nft", &["add", "chain", "inet", &table, "out", "{ type filter hook output priority 0; }"]);
         run("nft", &["add", "rule", "inet", &table, "out", "ip", "daddr", "127.0.0.13", "tcp", "dport", &port.to_string(), "drop"]);
         let daemon = setup.start();
-        Remote { sshd, nft_table: Some(table), port, user, daemon, _setup: setup }
+        Remote { sshd, nft_table: Some(table), user, daemon, _setup: setup }
     }
 
     fn event(&self, name: &str, host: &str, command: &str, extra: &str) {
@@ -73,29 +72,20 @@ impl Remote {
         assert_eq!(code, 0, "{err}");
     }
 
-    /// The `done` lines of `event` so far.
-    fn done(&self, event: &str) -> Vec<String> {
-        self.daemon
-            .log_text()
-            .lines()
-            .filter(|l| l.contains("|done|") && l.contains(&format!("eventname={event}|")))
-            .map(str::to_owned)
-            .collect()
-    }
-
     /// Waits for the `n`th `done` line of `event`.
     fn wait_done(&self, event: &str, n: usize, limit: Duration) -> String {
-        assert!(eventually(limit, || self.done(event).len() >= n), "no done #{n} for {event}:\n{}", self.daemon.log_text());
-        self.done(event)[n - 1].clone()
+        let done = || self.daemon.log_lines("done", event);
+        assert!(eventually(limit, || done().len() >= n), "no done #{n} for {event}:\n{}", self.daemon.log_text());
+        done()[n - 1].clone()
     }
 
     fn execute_lines(&self, event: &str) -> Vec<String> {
-        self.daemon
-            .log_text()
-            .lines()
-            .filter(|l| l.contains("|execute|") && l.contains(&format!("eventname={event}|")))
-            .map(str::to_owned)
-            .collect()
+        self.daemon.log_lines("execute", event)
+    }
+
+    /// This user's history of `event`.
+    fn history(&self, event: &str) -> Vec<serde_json::Value> {
+        self.daemon.history(self.user.as_ids(), &[event])
     }
 
     fn file(&self, name: &str) -> PathBuf {
@@ -188,9 +178,8 @@ fn refused_and_timed_out_hosts_fail_over_and_go_offline() {
     assert!(started.elapsed() < Duration::from_secs(1), "an offline host does not wait on a timeout");
     assert!(done.contains("nexteventtype=failover"), "{done}");
     assert!(remote.daemon.log_text().contains("host (h13) host offline until "));
-    let (out, _, _) = remote.daemon.hcron_as(remote.user.as_ids(), &["history", "/dropped", "--json"]);
-    let jobs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-    assert!(jobs.last().unwrap()["result"].as_str().unwrap().starts_with("failure: host offline until "), "{out}");
+    let jobs = remote.history("/dropped");
+    assert!(jobs.last().unwrap()["result"].as_str().unwrap().starts_with("failure: host offline until "), "{jobs:?}");
 
     // After the offline period, with the rule lifted, the probe brings it back.
     remote.lift_drop_rule();
@@ -199,7 +188,6 @@ fn refused_and_timed_out_hosts_fail_over_and_go_offline() {
     let done = remote.wait_done("/dropped", 5, Duration::from_secs(10));
     assert!(done.contains("nexteventtype=None"), "the probe succeeded: {done}");
     assert!(remote.daemon.log_text().lines().any(|l| l.contains("|host-online|") && l.contains("host=h13")));
-    let _ = remote.port;
 }
 
 #[test]
@@ -230,9 +218,7 @@ fn host_lists_fail_over_between_hosts() {
     let executes = remote.execute_lines("/list");
     assert!(executes.len() == 1 && executes[0].contains("host=h11") && executes[0].contains("|rv=0"), "{executes:?}");
     assert!(eventually(Duration::from_secs(5), || remote.file("list_ran").exists()));
-    let (out, _, _) = remote.daemon.hcron_as(remote.user.as_ids(), &["history", "/list", "--json"]);
-    let jobs: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
-    assert_eq!(jobs[0]["host"], "h11");
+    assert_eq!(remote.history("/list")[0]["host"], "h11");
 
     let (out, _, code) = remote.daemon.hcron_as(remote.user.as_ids(), &["info", "hosts"]);
     assert_eq!(code, 0);
@@ -253,12 +239,11 @@ fn exec_wait_records_the_exit_status_and_output_and_enforces_the_timeout() {
     remote.activate("/three");
     let done = remote.wait_done("/three", 1, Duration::from_secs(10));
     assert!(done.contains("nexteventtype=failover"), "{done}");
-    let (out, _, _) = remote.daemon.hcron_as(remote.user.as_ids(), &["history", "/three", "--json"]);
-    let job = &serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap()[0];
+    let job = &remote.history("/three")[0];
     assert_eq!(
         (job["exit_status"].as_i64(), job["stdout"].as_str(), job["stderr"].as_str()),
         (Some(3), Some("out\n"), Some("err\n")),
-        "{out}"
+        "{job}"
     );
     assert_eq!(job["result"], "failure: exit status 3");
     let (text, _, code) = remote.daemon.hcron_as(remote.user.as_ids(), &["history", "/three"]);
