@@ -214,3 +214,25 @@ fn sighup_reloads_and_a_slow_start_raises_an_alarm() {
     assert!(started, "starts work again with the new timeout: {}", daemon.log_text());
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn past_max_queued_jobs_a_job_is_dropped_logged_and_recorded() {
+    // decisions.md 13: max_queued_jobs works.
+    let setup = Setup::new();
+    setup.event("block", "as_user=\nhost=localhost\ncommand=sleep 2\nexec_wait=yes\nnotify_email=\nnotify_message=\n");
+    setup.event("queued", &writer(&setup.out("queued"), ""));
+    setup.event("dropped", &writer(&setup.out("dropped"), ""));
+    let config = setup.dir.path().join("hcron.toml");
+    std::fs::write(&config, "max_activated_events = 1\nmax_queued_jobs = 1\n").unwrap();
+    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
+    assert_eq!(daemon.hcron(&["activate", "/block"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || !daemon.log_lines("activate", "/block").is_empty()), "{}", daemon.log_text());
+    assert_eq!(daemon.hcron(&["activate", "/queued"]).2, 0);
+    assert_eq!(daemon.hcron(&["activate", "/dropped"]).2, 0);
+    let log = daemon.log_text();
+    assert!(log.contains("job queue full (1): job for event (/dropped) dropped"), "{log}");
+    assert_eq!(daemon.history(None, &["/dropped"])[0]["result"], "dropped: queue full");
+    assert!(eventually(Duration::from_secs(10), || setup.out("queued").exists()), "the queued job runs once the slot frees");
+    assert!(!setup.out("dropped").exists());
+    assert!(daemon.stop().success());
+}

@@ -258,16 +258,17 @@ impl Daemon {
 /// dropped, logged and recorded as dropped.
 fn enqueue(daemon: &Daemon, state: &mut State, job: Job) {
     let mut record = record_of(&job);
-    if state.queue.len() >= state.config.max_queued_jobs {
+    let full = state.queue.len() >= state.config.max_queued_jobs;
+    if full {
         let text = format!("job queue full ({}): job for event ({}) dropped", state.config.max_queued_jobs, job.event);
         state.message(&job.owner, &text, "error");
         record.result = "dropped: queue full".into();
-        daemon.record(Change::Queued(Box::new(record)));
-        return;
     }
     daemon.record(Change::Queued(Box::new(record)));
-    state.queue.push_back(job);
-    state.active = true;
+    if !full {
+        state.queue.push_back(job);
+        state.active = true;
+    }
 }
 
 fn record_of(job: &Job) -> JobRecord {
