@@ -236,3 +236,19 @@ fn past_max_queued_jobs_a_job_is_dropped_logged_and_recorded() {
     assert!(!setup.out("dropped").exists());
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn an_expired_job_runs_nothing_and_fails_over() {
+    // decisions.md, fixed 7, through the daemon rather than the simulation.
+    let setup = Setup::new();
+    setup.event("late", &writer(&setup.out("late"), "when_expire=-1\nfailover_event=fo\n"));
+    setup.event("fo", &writer(&setup.out("fo"), ""));
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron(&["activate", "/late"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || setup.out("fo").exists()), "{}", daemon.log_text());
+    assert!(!setup.out("late").exists(), "an expired job runs nothing");
+    assert_eq!(daemon.log_lines("expire", "/late").len(), 1, "{}", daemon.log_text());
+    assert!(daemon.log_lines("execute", "/late").is_empty());
+    assert_eq!(daemon.history(None, &["/late"])[0]["result"], "failure: expired");
+    assert!(daemon.stop().success());
+}

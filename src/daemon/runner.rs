@@ -8,6 +8,7 @@ use super::minutes::{MinutePlanner, Plan};
 use super::{Daemon, State};
 use crate::clock::{Clock, SystemClock, local, log_datetime};
 use crate::engine::{Job, Outcome, TriggerName, UserEvents};
+use crate::exec::Execution;
 use crate::history::{Change, JobRecord};
 use crate::tree::Tree;
 
@@ -130,21 +131,14 @@ impl Daemon {
         };
         self.record(Change::Started { id: job.id.to_string(), at: log_datetime(&SystemClock.now().datetime()) });
         let (activation, execution) = match activation {
-            Err(failure) => (None, crate::exec::Execution { outcome: Some(failure), ..Default::default() }),
-            Ok(activation) if activation.expired => {
-                (Some(activation), crate::exec::Execution { outcome: Some(Outcome::Failure("expired".into())), ..Default::default() })
-            }
+            Err(failure) => (None, Execution::ended(failure)),
             Ok(activation) => {
-                let execution = match account.or_else(|| crate::account::Account::by_name(&job.owner)) {
-                    Some(account) => crate::exec::execute(&exec, &job, &activation, &account).await,
-                    None => {
-                        let message = format!("no such user ({})", job.owner);
-                        crate::exec::Execution {
-                            outcome: Some(Outcome::Failure(message.clone())),
-                            refusal: Some(message),
-                            ..Default::default()
-                        }
-                    }
+                let execution = if let Some(expired) = activation.expiry() {
+                    Execution::ended(expired)
+                } else if let Some(account) = account.or_else(|| crate::account::Account::by_name(&job.owner)) {
+                    crate::exec::execute(&exec, &job, &activation, &account).await
+                } else {
+                    Execution::refused(format!("no such user ({})", job.owner))
                 };
                 self.log_execution(&job, &execution);
                 (Some(activation), execution)
@@ -189,7 +183,7 @@ impl Daemon {
 
     /// The log lines of an execution: refusal, host changes, alarms, one
     /// `execute` line per attempt, notes.
-    fn log_execution(&self, job: &Job, execution: &crate::exec::Execution) {
+    fn log_execution(&self, job: &Job, execution: &Execution) {
         let mut state = self.lock();
         let state = &mut *state;
         let owner = &*job.owner;

@@ -66,6 +66,12 @@ impl NotifyOn {
 }
 
 impl Activation {
+    /// The outcome decided without running anything: a failure when the
+    /// job expired (decisions 7), else `None`.
+    pub fn expiry(&self) -> Option<super::Outcome> {
+        self.expired.then(|| super::Outcome::Failure("expired".into()))
+    }
+
     /// Evaluates `definition` for `job` activated at `time`.
     pub fn evaluate(job: &Job, definition: &Definition, time: Zoned, settings: &Settings) -> Activation {
         let builtins = Builtins { job, activated: &time, settings, cells: Default::default() };

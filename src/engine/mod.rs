@@ -160,7 +160,7 @@ impl<C: Clock> Engine<C> {
     pub fn run(&mut self, job: &Job, executor: &mut dyn Executor, current: &Arc<Tree>, journal: &mut dyn Journal) -> Vec<Job> {
         match self.activate(job, journal) {
             Ok(activation) => {
-                let outcome = if activation.expired { Outcome::Failure("expired".into()) } else { executor.execute(job, &activation) };
+                let outcome = activation.expiry().unwrap_or_else(|| executor.execute(job, &activation));
                 self.complete(job, Some(&activation), outcome, current, journal)
             }
             Err(failure) => self.complete(job, None, failure, current, journal),

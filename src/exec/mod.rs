@@ -96,11 +96,13 @@ pub struct Execution {
 }
 
 impl Execution {
-    fn ended(outcome: Outcome) -> Execution {
+    /// Nothing (more) to run: decided by `outcome`.
+    pub fn ended(outcome: Outcome) -> Execution {
         Execution { outcome: Some(outcome), ..Execution::default() }
     }
 
-    fn refused(message: String) -> Execution {
+    /// A refusal: logged as `handle_job (message)` and a failure.
+    pub fn refused(message: String) -> Execution {
         Execution { outcome: Some(Outcome::Failure(message.clone())), refusal: Some(message), ..Execution::default() }
     }
 
