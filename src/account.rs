@@ -39,6 +39,15 @@ impl Account {
     }
 }
 
+/// The calling user's home, as user programs find it: `$HOME` when it is
+/// set to an absolute path, else the home of the account running this process.
+pub fn caller_home() -> Option<PathBuf> {
+    match std::env::var_os("HOME").map(PathBuf::from) {
+        Some(home) if home.is_absolute() => Some(home),
+        _ => Account::current().map(|account| account.home),
+    }
+}
+
 impl From<User> for Account {
     fn from(user: User) -> Account {
         let groups = CString::new(user.name.as_str())

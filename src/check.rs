@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use crate::event::{Event, Kind, LoadContext, Severity, parent, resolve_name, subst};
+use crate::event::{Event, Kind, LoadContext, Reason, Severity, parent, resolve_name, subst};
 use crate::tree::Loaded;
 
 /// One reported problem.
@@ -27,6 +27,11 @@ pub struct Diagnostic {
     pub text: Option<String>,
 }
 
+/// What `hcron check` and the daemon say of a tree past `max_events_per_user`.
+pub fn overflow_message(limit: usize, size: usize) -> String {
+    format!("{size} events, more than max_events_per_user ({limit}): the last {} are rejected and not scheduled", size - limit)
+}
+
 /// Checks the events named in `only` (every event and issue when `None`).
 pub fn check(loaded: &Loaded, context: &LoadContext, only: Option<&[Arc<str>]>) -> Vec<Diagnostic> {
     let tree = &loaded.tree;
@@ -44,6 +49,17 @@ pub fn check(loaded: &Loaded, context: &LoadContext, only: Option<&[Arc<str>]>) 
             });
         }
     }
+    if let Some((limit, size)) = tree.overflow().filter(|_| only.is_none()) {
+        diagnostics.push(Diagnostic {
+            severity: Severity::Error,
+            event: None,
+            path: "/".into(),
+            lineno: None,
+            reason: Some(Reason::MaximumEventsReached.to_string()),
+            message: overflow_message(limit, size),
+            text: None,
+        });
+    }
     let includers = includers(tree.events());
     let targets: Vec<Vec<ChainTarget>> = tree.events().iter().map(|e| chain_targets(e, context)).collect();
     let chained: HashSet<&str> = targets.iter().flatten().filter_map(|t| t.resolved.as_deref()).collect();
@@ -52,7 +68,8 @@ pub fn check(loaded: &Loaded, context: &LoadContext, only: Option<&[Arc<str>]>) 
             continue;
         }
         let included_by = includers.get(&**event.name());
-        for finding in event.findings() {
+        let past_limit = event.reason() == Reason::MaximumEventsReached;
+        for finding in event.findings().iter().filter(|_| !past_limit || only.is_some()) {
             let mut severity = finding.severity;
             let mut message = finding.message.clone();
             if event.kind() == Kind::Partial {

@@ -12,7 +12,7 @@ use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 
 use crate::clock::{ManualClock, local};
-use crate::engine::{Activation, Engine, Executor, Job, Journal, Message, Outcome, Settings, UserEvents};
+use crate::engine::{Activation, Engine, Executor, Job, Journal, Message, Outcome, Settings, UserEvents, shown};
 use crate::log::Entry;
 use crate::schedule::ScheduleIndex;
 use crate::textwrap::wrap;
@@ -148,10 +148,10 @@ impl Journal for Printer<'_> {
 fn event_fields(job: &Job, activation: &Activation) -> Vec<(&'static str, String)> {
     let at = job.scheduled.datetime();
     let mut fields = vec![
-        ("as_user", activation.login(&job.owner).to_owned()),
-        ("host", activation.host.clone().unwrap_or_default()),
-        ("command", activation.command.clone().unwrap_or_default()),
-        ("notify_email", activation.notify_email.clone()),
+        ("as_user", activation.shown_login(&job.owner).to_owned()),
+        ("host", shown(activation.host.as_deref()).to_owned()),
+        ("command", shown(activation.command.as_deref()).to_owned()),
+        ("notify_email", shown(activation.notify_email.as_deref()).to_owned()),
         ("notify_subject", activation.notify_subject.clone()),
         ("notify_message", activation.notify_message.clone()),
         ("when_year", at.year().to_string()),
@@ -161,7 +161,7 @@ fn event_fields(job: &Job, activation: &Activation) -> Vec<(&'static str, String
         ("when_minute", at.minute().to_string()),
         ("when_dow", at.weekday().to_monday_zero_offset().to_string()),
     ];
-    if let Some(seconds) = activation.when_expire {
+    if let Some(seconds) = activation.when_expire.filter(|&s| s != 0) {
         fields.push(("when_expire", seconds.to_string()));
     }
     fields.push(("next_event", activation.next_event.clone()));

@@ -49,13 +49,16 @@ fn on_demand_activation_runs_the_command_as_the_user() {
     setup.event("write", &writer(&setup.out("ran"), ""));
     let daemon = setup.start();
     let (out, err, code) = daemon.hcron(&["activate", "/write"]);
-    assert_eq!((out.as_str(), err.as_str(), code), ("", "", 0));
+    assert_eq!((err.as_str(), code), ("", 0));
+    // It says what was queued: the job id the log and the history carry.
+    let job = out.strip_prefix("queued job ").and_then(|rest| rest.strip_suffix(" for event /write\n")).unwrap_or_else(|| panic!("{out:?}"));
     assert!(eventually(Duration::from_secs(5), || std::fs::read_to_string(setup.out("ran")).is_ok_and(|t| t.contains("uid="))));
     let text = std::fs::read_to_string(setup.out("ran")).unwrap();
     assert!(text.starts_with("/write ondemand\n"), "{text}");
     assert!(text.contains(&format!("uid={}(", nix::unistd::getuid())), "{text}");
     let log = daemon.log_text();
     assert!(log.contains("|trigger|") && log.contains("triggername=ondemand"), "{log}");
+    assert!(log.lines().any(|l| l.contains("|activate|") && l.contains(&format!("|jobid={job}|"))), "{job}: {log}");
     assert!(log.lines().any(|l| l.contains("|execute|") && l.contains("eventname=/write") && l.contains("|rv=0")), "{log}");
     let (_, err, code) = daemon.hcron(&["activate", "/nope"]);
     assert_eq!(code, 1);
@@ -250,5 +253,32 @@ fn an_expired_job_runs_nothing_and_fails_over() {
     assert_eq!(daemon.log_lines("expire", "/late").len(), 1, "{}", daemon.log_text());
     assert!(daemon.log_lines("execute", "/late").is_empty());
     assert_eq!(daemon.history(None, &["/late"])[0]["result"], "failure: expired");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn the_readme_terminals_work_with_home_anywhere() {
+    // HOME is not the passwd entry's home: both programs must use it.
+    let setup = Setup::new();
+    setup.event("write", &writer(&setup.out("ran"), ""));
+    let home = setup.dir.path().join("elsewhere");
+    std::fs::create_dir(&home).unwrap();
+    let daemon = RunningDaemon::standalone_at_home(&setup.events(), &home);
+    let client = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).args(args).env("HOME", &home).env_remove("HCRON_SOCKET").output().unwrap();
+        (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned(), output.status.code())
+    };
+    let (out, err, code) = client(&["activate", "/write"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("queued job ") && out.ends_with(" for event /write\n"), "{out}");
+    assert!(eventually(Duration::from_secs(5), || setup.out("ran").exists()));
+    // The start-up says where everything is.
+    let log = daemon.log_text();
+    let state = daemon.socket.parent().unwrap();
+    let said = log.lines().find(|l| l.contains("standalone: events")).unwrap_or_else(|| panic!("{log}"));
+    for place in [state.join("hcron.log"), state.join("mailbox/new"), state.join("history.sqlite"), state.join("control.sock")] {
+        assert!(said.contains(&place.display().to_string()), "{place:?} not in {said}");
+    }
+    assert!(state.starts_with(&home), "{state:?}");
     assert!(daemon.stop().success());
 }

@@ -44,6 +44,19 @@ impl RunningDaemon {
         RunningDaemon::start(command, state.join("control.sock"), state.join("hcron.log"), state.join("hcron-scheduler.pid"))
     }
 
+    /// `hcron-scheduler --standalone --events EVENTS` with `HOME=home` and no
+    /// state directory named: the README's first terminal, HOME anywhere.
+    pub fn standalone_at_home(events: &Path, home: &Path) -> RunningDaemon {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"));
+        command.args(["--standalone", "--events"]).arg(events).env("HOME", home);
+        let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start hcron-scheduler");
+        let state = || std::fs::read_dir(home.join(".hcron")).ok()?.flatten().map(|e| e.path()).find(|p| p.join("control.sock").exists());
+        let mut found = None;
+        assert!(eventually(Duration::from_secs(10), || { found = state(); found.is_some() }), "no socket under {}/.hcron", home.display());
+        let state = found.unwrap();
+        RunningDaemon { child: Some(child), socket: state.join("control.sock"), log: state.join("hcron.log"), pid_file: state.join("hcron-scheduler.pid") }
+    }
+
     /// `hcron-scheduler --config CONFIG` (root mode) with the given paths.
     pub fn root(config: &Path, socket: PathBuf, log: PathBuf) -> RunningDaemon {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"));

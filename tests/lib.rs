@@ -5,6 +5,7 @@ mod util;
 mod bad_input;
 mod cli;
 mod conv;
+mod corpus;
 mod daemon;
 mod daemon_root;
 mod daemon_util;

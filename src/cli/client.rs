@@ -19,7 +19,7 @@ pub fn socket_path(config: &Config) -> PathBuf {
     if config.control_socket.exists() {
         return config.control_socket.clone();
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = crate::account::caller_home().unwrap_or_default();
     home.join(".hcron").join(config.server_name()).join("control.sock")
 }
 

@@ -66,9 +66,13 @@ pub struct ActivateArgs {
     config: ConfigArg,
 }
 
-/// `hcron activate EVENT`: silent on success, as the original.
+/// `hcron activate EVENT`: says what was queued (the original said nothing).
 pub fn activate(args: ActivateArgs) -> anyhow::Result<ExitCode> {
-    ask(&args.config.load()?, &Request::Activate { event: args.event })?;
+    let event = args.event.clone();
+    match ask(&args.config.load()?, &Request::Activate { event: args.event })? {
+        Response::Activated { job } => println!("queued job {job} for event {event}"),
+        other => anyhow::bail!("unexpected answer from the daemon: {other:?}"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -99,12 +99,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Config::read(path)?,
         None => simulator_defaults(),
     };
+    config.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
     if dir.file_name().is_none_or(|name| name != "events") {
         return fail("no events found/loaded");
     }
     let server_name =
         dir.canonicalize().ok().and_then(|d| Some(d.parent()?.file_name()?.to_string_lossy().into_owned())).unwrap_or_default();
-    let options = config.tree_options(crate::event::LoadContext { host_name: crate::host::fqdn(), server_name: server_name.clone() });
+    let mut options = config.tree_options(crate::event::LoadContext { host_name: crate::host::fqdn(), server_name: server_name.clone() });
+    // decisions 2: only a limit set in hcron.toml is enforced by the simulator.
+    options.max_events = config.max_events_per_user.unwrap_or(usize::MAX);
     let Ok(loaded) = load(&LocalFs, dir, &options) else {
         return fail("no events found/loaded");
     };
@@ -134,13 +137,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The package's `hcron-run.conf`: local host allowed, 5000 events, the
-/// usual names ignored, log to standard output.
+/// The package's `hcron-run.conf`: local host allowed, the usual names
+/// ignored (the default), log to standard output; its 5000 events per user
+/// were never enforced, and are not here either (decisions 2).
 fn simulator_defaults() -> Config {
     Config {
         allow_localhost: true,
-        max_events_per_user: 5000,
-        names_to_ignore_regexp: Some(r"(\..*)|(.*~$)".into()),
         log_path: None,
         ..Config::default()
     }

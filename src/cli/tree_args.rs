@@ -34,12 +34,13 @@ impl TreeArgs {
     /// Reads the configuration and loads the tree.
     pub fn load(&self) -> anyhow::Result<LoadedTree> {
         let config = Config::find(self.config.as_deref())?;
+        config.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
         let context = config.load_context();
         let root = match &self.events {
             Some(dir) => dir.clone(),
             None => {
-                let home = std::env::var_os("HOME").context("HOME is not set: name the tree with --events DIR")?;
-                PathBuf::from(home).join(".hcron").join(&context.server_name).join("events")
+                let home = crate::account::caller_home().context("no home directory: name the tree with --events DIR")?;
+                home.join(".hcron").join(&context.server_name).join("events")
             }
         };
         let options = config.tree_options(context);

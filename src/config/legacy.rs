@@ -16,6 +16,17 @@ use nom::{
 };
 use serde_json::Value;
 
+/// Whether `text` is in the original's format: a `.conf` file, or any file
+/// whose first character past blanks and `#` comments opens a dict (TOML
+/// cannot start with `{`).
+pub fn looks_legacy(path: &std::path::Path, text: &str) -> bool {
+    if path.extension().is_some_and(|e| e == "toml") {
+        return false;
+    }
+    let first = text.lines().map(str::trim_start).find(|l| !l.is_empty() && !l.starts_with('#'));
+    path.extension().is_some_and(|e| e == "conf") || first.is_some_and(|l| l.starts_with('{'))
+}
+
 /// Parses a whole file; the error names the line where parsing stopped.
 pub fn parse(text: &str) -> Result<Value, String> {
     match all_consuming(delimited(blank, literal, blank)).parse(text) {

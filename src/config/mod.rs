@@ -40,8 +40,10 @@ pub struct Config {
     pub max_email_notifications: u32,
     /// Largest event or include file read, in bytes.
     pub max_event_file_size: u64,
-    /// Events per user; later ones are rejected unread.
-    pub max_events_per_user: usize,
+    /// Events per user, a guard against runaway trees: later ones are
+    /// rejected unread (decisions 2). Unset: [`DEFAULT_MAX_EVENTS`]; a legacy
+    /// `hcron.conf`'s value is ignored.
+    pub max_events_per_user: Option<usize>,
     /// The original's snapshot limit; snapshots are gone (live trees), the key is accepted.
     pub max_hcron_tree_snapshot_size: u64,
     /// Names per `next_event`/`failover_event` list.
@@ -50,8 +52,8 @@ pub struct Config {
     pub max_queued_jobs: usize,
     /// Links followed to resolve one path.
     pub max_symlinks: u32,
-    /// Base names starting with a match of this regex are ignored.
-    pub names_to_ignore_regexp: Option<String>,
+    /// Base names starting with a match of this regex are ignored; empty: none (decisions 2a).
+    pub names_to_ignore_regexp: String,
     /// The remote shell program.
     pub remote_shell_exec: PathBuf,
     /// The remote shell kind; only `ssh`.
@@ -105,7 +107,16 @@ pub struct Config {
     pub mail_retry_initial: u64,
     /// Longest wait between two attempts, in seconds.
     pub mail_retry_max: u64,
+    /// What reading the file noticed and let pass (e.g. a legacy limit ignored).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
+
+/// `max_events_per_user` when no `hcron.toml` sets it.
+pub const DEFAULT_MAX_EVENTS: usize = 100_000;
+
+/// The original's shipped `names_to_ignore_regexp`: hidden files and editor backups.
+pub const DEFAULT_IGNORE: &str = r"(\..*)|(.*~$)";
 
 impl Default for Config {
     fn default() -> Self {
@@ -120,12 +131,12 @@ impl Default for Config {
             max_chain_events: 5,
             max_email_notifications: 16,
             max_event_file_size: 65536,
-            max_events_per_user: 25,
+            max_events_per_user: None,
             max_hcron_tree_snapshot_size: 262_144,
             max_next_events: 8,
             max_queued_jobs: 100_000,
             max_symlinks: 8,
-            names_to_ignore_regexp: None,
+            names_to_ignore_regexp: DEFAULT_IGNORE.into(),
             remote_shell_exec: "/usr/bin/ssh".into(),
             remote_shell_type: "ssh".into(),
             server_name: None,
@@ -152,6 +163,7 @@ impl Default for Config {
             mail_from: None,
             mail_retry_initial: 30,
             mail_retry_max: 3600,
+            warnings: Vec::new(),
         }
     }
 }
@@ -179,19 +191,37 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads `path`: legacy format when it ends in `.conf`, TOML otherwise.
+    /// Reads `path`: the original's format when the file is a Python dict
+    /// (whatever its name: `hcron.conf`, `hcron.conf.sample`, ...), TOML otherwise.
     pub fn read(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
         let invalid = |message: String| ConfigError::Invalid { path: path.into(), message };
-        let config: Config = if path.extension().is_some_and(|e| e == "conf") {
-            let value = legacy::parse(&text).map_err(invalid)?;
-            serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?
+        let mut config = if legacy::looks_legacy(path, &text) {
+            Config::from_legacy(legacy::parse(&text).map_err(invalid)?).map_err(invalid)?
         } else {
             toml::from_str(&text).map_err(|e| invalid(e.to_string()))?
         };
         config.ignore_regex().map_err(invalid)?;
         if let Some(transport) = config.mail_transport.as_deref().filter(|t| !["smtp", "sendmail", "mailbox"].contains(t)) {
             return Err(invalid(format!("mail_transport: {transport:?} is not one of \"smtp\", \"sendmail\", \"mailbox\"")));
+        }
+        config.warnings.iter_mut().for_each(|w| *w = format!("{}: {w}", path.display()));
+        Ok(config)
+    }
+
+    /// A legacy dict: `None` means "unset" (the default) except for the keys
+    /// where `None` is a value of its own (`log_path: None` is standard output),
+    /// and `max_events_per_user` is ignored (decisions 2).
+    fn from_legacy(value: serde_json::Value) -> Result<Config, String> {
+        let serde_json::Value::Object(mut keys) = value else { return Err("not a dict of settings".into()) };
+        keys.retain(|key, value| !value.is_null() || serde_json::from_value::<Config>(serde_json::json!({ key: null })).is_ok());
+        let limit = keys.remove("max_events_per_user");
+        let mut config: Config = serde_json::from_value(serde_json::Value::Object(keys)).map_err(|e| e.to_string())?;
+        if let Some(limit) = limit {
+            config.warnings.push(format!(
+                "max_events_per_user ({limit}) is ignored: hcron 1.5 never enforced it; the limit is {} (set it in hcron.toml to change it)",
+                DEFAULT_MAX_EVENTS
+            ));
         }
         Ok(config)
     }
@@ -207,12 +237,13 @@ impl Config {
         }
     }
 
-    /// The compiled `names_to_ignore_regexp`, anchored at the start (the original's `re.match`).
+    /// The compiled `names_to_ignore_regexp`, anchored at the start (the original's `re.match`); `None` when empty.
     pub fn ignore_regex(&self) -> Result<Option<Regex>, String> {
-        self.names_to_ignore_regexp
-            .as_deref()
-            .map(|pattern| Regex::new(&format!("^(?:{pattern})")).map_err(|e| format!("names_to_ignore_regexp: {e}")))
-            .transpose()
+        let pattern = &self.names_to_ignore_regexp;
+        if pattern.is_empty() {
+            return Ok(None);
+        }
+        Regex::new(&format!("^(?:{pattern})")).map(Some).map_err(|e| format!("names_to_ignore_regexp: {e}"))
     }
 
     /// The server name: `server_name`, else the host's fully qualified name.
@@ -232,7 +263,7 @@ impl Config {
         tree::Options {
             ignore: self.ignore_regex().expect("checked when the configuration was read"),
             max_symlinks: self.max_symlinks,
-            max_events: self.max_events_per_user,
+            max_events: self.max_events_per_user.unwrap_or(DEFAULT_MAX_EVENTS),
             max_file_size: self.max_event_file_size,
             context,
         }
@@ -258,10 +289,54 @@ mod tests {
         );
         let config = Config::read(&path).unwrap();
         assert!(config.allow_localhost);
-        assert_eq!(config.max_events_per_user, 5000);
+        // decisions 2: a legacy limit is ignored, and said so.
+        assert_eq!(config.max_events_per_user, None);
+        assert_eq!(config.tree_options(LoadContext::default()).max_events, DEFAULT_MAX_EVENTS);
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+        assert!(config.warnings[0].contains("max_events_per_user (5000) is ignored") && config.warnings[0].contains("hcron.conf"));
         assert_eq!(config.log_path, None);
         let ignore = config.ignore_regex().unwrap().unwrap();
         assert!(ignore.is_match(".hidden") && ignore.is_match("backup~") && !ignore.is_match("a.b"));
+    }
+
+    #[test]
+    fn legacy_none_means_the_default_except_where_none_is_a_value() {
+        let (_dir, path) = write(
+            "hcron.conf",
+            "{'smtp_server': None, 'test_net_username': None, 'max_chain_events': None, 'log_path': None, 'names_to_ignore_regexp': None}",
+        );
+        let config = Config::read(&path).unwrap();
+        assert_eq!((config.smtp_server.as_str(), config.max_chain_events), ("localhost", 5));
+        assert_eq!((config.test_net_username, config.log_path), (None, None));
+        assert_eq!(config.names_to_ignore_regexp, DEFAULT_IGNORE);
+        assert!(config.warnings.is_empty());
+    }
+
+    #[test]
+    fn the_format_is_told_by_the_content_not_the_name() {
+        let (_dir, path) = write("hcron.conf.sample", "# sample\n{\n  'max_next_events': 3,\n}\n");
+        assert_eq!(Config::read(&path).unwrap().max_next_events, 3);
+        let (_dir, path) = write("settings", "max_next_events = 4\n");
+        assert_eq!(Config::read(&path).unwrap().max_next_events, 4);
+        let (_dir, path) = write("hcron.toml", "{'max_next_events': 3}");
+        assert!(Config::read(&path).is_err(), "a .toml file is TOML whatever it holds");
+    }
+
+    #[test]
+    fn the_ignore_default_and_an_empty_pattern() {
+        let config = Config::default();
+        let ignore = config.ignore_regex().unwrap().unwrap();
+        assert!(ignore.is_match(".x.swp") && ignore.is_match("x~") && !ignore.is_match("x"));
+        let (_dir, path) = write("hcron.toml", "names_to_ignore_regexp = \"\"\n");
+        assert!(Config::read(&path).unwrap().ignore_regex().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_limit_set_in_toml_is_kept() {
+        let (_dir, path) = write("hcron.toml", "max_events_per_user = 7\n");
+        let config = Config::read(&path).unwrap();
+        assert_eq!((config.max_events_per_user, config.warnings.len()), (Some(7), 0));
+        assert_eq!(Config::default().tree_options(LoadContext::default()).max_events, 100_000);
     }
 
     #[test]

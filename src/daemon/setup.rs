@@ -84,6 +84,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Runs the daemon on `listener` until `stop` completes.
 pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let socket = listener.local_addr().ok().and_then(|a| a.as_pathname().map(Path::to_path_buf)).unwrap_or_default();
     let log = ActivityLog::open(&setup.log).with_context(|| format!("cannot open the log {:?}", setup.log.file))?;
     let spool = Spool::new(&setup.spool);
     let sender = Arc::new(Notify::new());
@@ -140,6 +141,20 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
             .field("servername", &daemon.setup.server_name)
             .field("version", env!("CARGO_PKG_VERSION"));
         state.log(start);
+        for warning in &daemon.setup.config.warnings {
+            state.message("", warning, "warning");
+        }
+        if let Mode::Standalone { events, .. } = &daemon.setup.mode {
+            let text = format!(
+                "standalone: events {}, log {}, mailbox {}, history {}, control socket {}",
+                events.display(),
+                daemon.setup.log.file.as_deref().map_or("standard error".into(), |p| p.display().to_string()),
+                daemon.setup.mailbox.join("new").display(),
+                daemon.setup.history.display(),
+                socket.display()
+            );
+            state.message("", &text, "info");
+        }
     }
     daemon.sync_users().await;
     daemon.watch_allow_file();
@@ -198,6 +213,9 @@ impl Daemon {
                             config.allow_root_events = true;
                         }
                         let mut state = self.lock();
+                        for warning in &config.warnings {
+                            state.message("", warning, "warning");
+                        }
                         // Host health survives a reload: an offline host stays offline.
                         state.exec = exec_config(&config, &self.setup, state.exec.spawner.clone(), state.exec.health.clone());
                         state.config = config;
@@ -334,7 +352,9 @@ fn standalone(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
     config.allow_localhost = true;
     config.allow_root_events = true;
     let server_name = config.server_name();
-    let state = args.state_dir.clone().unwrap_or_else(|| account.home.join(".hcron").join(&server_name));
+    // The same place `hcron` looks for the socket: under $HOME, as user programs do.
+    let home = crate::account::caller_home().unwrap_or_else(|| account.home.clone());
+    let state = args.state_dir.clone().unwrap_or_else(|| home.join(".hcron").join(&server_name));
     let events = args.events.clone().unwrap_or_else(|| state.join("events"));
     let events = std::path::absolute(&events).unwrap_or(events);
     let setup = Setup {

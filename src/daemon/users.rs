@@ -11,7 +11,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use super::{Daemon, Mode, UserEvents};
 use crate::account::Account;
 use crate::control::Counts;
-use crate::event::{Kind, LoadContext};
+use crate::event::{Event, Kind, LoadContext, Reason};
 use crate::schedule::ScheduleIndex;
 use crate::tree::{self, CheckedFs, FileCache, Loaded, LocalFs, Tree};
 
@@ -95,7 +95,12 @@ impl Daemon {
             let text = format!("user ({user}) file ({}): {}", issue.path, issue.message);
             state.message(user, &text, "warning");
         }
-        for event in loaded.tree.events().iter().filter(|e| e.kind() == Kind::Unknown) {
+        if let Some((limit, size)) = loaded.tree.overflow() {
+            let text = format!("user ({user}): {}", crate::check::overflow_message(limit, size));
+            state.message(user, &text, "error");
+        }
+        let unknown = |e: &&Event| e.kind() == Kind::Unknown && e.reason() != Reason::MaximumEventsReached;
+        for event in loaded.tree.events().iter().filter(unknown) {
             for finding in event.findings() {
                 let at = finding.lineno.map(|n| format!(":{n}")).unwrap_or_default();
                 let text = format!("event ({}) rejected ({}): {}{at}: {}", event.name(), event.reason(), finding.path, finding.message);

@@ -24,10 +24,10 @@ pub struct Activation {
     pub as_user: Option<String>,
     /// `host`; `None` when never assigned.
     pub host: Option<String>,
-    /// `command`, stripped; `None` when never assigned.
+    /// `command` as substituted (the executor strips it); `None` when never assigned.
     pub command: Option<String>,
-    /// `notify_email` as written (split by the notifier).
-    pub notify_email: String,
+    /// `notify_email` as written (split by the notifier); `None` when never assigned.
+    pub notify_email: Option<String>,
     /// `notify_subject`, stripped.
     pub notify_subject: String,
     /// `notify_message` with `\n` and `\t` turned into newline and tab.
@@ -90,8 +90,8 @@ impl Activation {
             expired,
             as_user: get("as_user"),
             host: get("host"),
-            command: vars.get("command").map(|c| py_strip(c).to_owned()),
-            notify_email: get("notify_email").unwrap_or_default(),
+            command: get("command"),
+            notify_email: get("notify_email"),
             notify_subject: vars.get("notify_subject").map(|s| py_strip(s).to_owned()).unwrap_or_default(),
             notify_message: vars.get("notify_message").map(unescape).unwrap_or_default(),
             when_expire,
@@ -108,6 +108,12 @@ impl Activation {
         }
     }
 
+    /// `as_user` as the original shows it (subjects, `hcron run --show-event`):
+    /// the owner when empty, Python's `None` when never assigned.
+    pub fn shown_login<'a>(&'a self, owner: &'a str) -> &'a str {
+        if self.as_user.is_none() { "None" } else { self.login(owner) }
+    }
+
     /// The remote login: `as_user`, or the owner when it is empty.
     pub fn login<'a>(&'a self, owner: &'a str) -> &'a str {
         match self.as_user.as_deref() {
@@ -115,6 +121,11 @@ impl Activation {
             Some(user) => user,
         }
     }
+}
+
+/// A field that may never be assigned, as the original shows it (Python's `str(None)`).
+pub fn shown(value: Option<&str>) -> &str {
+    value.unwrap_or("None")
 }
 
 /// `[[HH:]MM:]SS` in seconds (`when_expire`, `exec_timeout`); anything else is `None` (§9.5).

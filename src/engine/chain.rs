@@ -29,10 +29,21 @@ pub fn targets(event: &str, list: &str) -> Vec<Target> {
     list.split(':')
         .map(|name| {
             let written = py_strip(name).to_owned();
-            let resolved = resolve_name(parent(event), &written);
+            let resolved = match has_empty_component(&written) {
+                // Not a name any event has: kept as the original joined it
+                // (`""` in `/dir/e`'s list is `/dir/`), so messages match.
+                true if written.starts_with('/') => Some(written.clone()),
+                true => Some(format!("{}/{written}", parent(event))),
+                false => resolve_name(parent(event), &written),
+            };
             Target { written, resolved }
         })
         .collect()
+}
+
+/// Whether a written name is empty or has an empty component (`a//b`, `a/`).
+fn has_empty_component(name: &str) -> bool {
+    name.strip_prefix('/').unwrap_or(name).split('/').any(str::is_empty)
 }
 
 /// Why a target is not activated, as the log message says it.

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use jiff::Zoned;
 
-pub use activation::{Activation, NotifyOn};
+pub use activation::{Activation, NotifyOn, shown};
 pub use job::{Job, JobId, JobIds, TriggerName};
 pub use notify::Message;
 
@@ -259,12 +259,12 @@ impl<C: Clock> Engine<C> {
             return Vec::new();
         }
         if job.chain.len() >= self.settings.max_chain_events.max(1) {
-            let text = format!("event chain limit ({}) reached at ({shown})", self.settings.max_chain_events.max(1));
+            let text = format!("event chain limit ({}) reached at ({shown}).", self.settings.max_chain_events.max(1));
             journal.entry(self.message(&job.owner, &text, "error"));
             return Vec::new();
         }
         if targets.len() > self.settings.max_next_events.max(1) {
-            let text = format!("next event limit ({}) reached at ({shown})", self.settings.max_next_events.max(1));
+            let text = format!("next event limit ({}) reached at ({shown}).", self.settings.max_next_events.max(1));
             journal.entry(self.message("", &text, "error"));
             return Vec::new();
         }

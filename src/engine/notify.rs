@@ -2,7 +2,7 @@
 //! the mail layer's job; the engine only says what to send.
 
 use super::Settings;
-use super::activation::Activation;
+use super::activation::{Activation, shown};
 use super::job::Job;
 use crate::event::py_strip;
 
@@ -35,10 +35,10 @@ impl Message {
 /// The recipients: `notify_email` split at `,` and stripped (empty entries
 /// kept, as the original), and how many there were before the limit.
 pub fn recipients(activation: &Activation, limit: usize) -> (Vec<String>, usize) {
-    if activation.notify_email.is_empty() {
+    let Some(recipients) = activation.notify_email.as_deref().filter(|r| !r.is_empty()) else {
         return (Vec::new(), 0);
-    }
-    let all: Vec<String> = activation.notify_email.split(',').map(|a| py_strip(a).to_owned()).collect();
+    };
+    let all: Vec<String> = recipients.split(',').map(|a| py_strip(a).to_owned()).collect();
     let count = all.len();
     (all.into_iter().take(limit).collect(), count)
 }
@@ -47,7 +47,7 @@ pub fn recipients(activation: &Activation, limit: usize) -> (Vec<String>, usize)
 pub fn compose(job: &Job, activation: &Activation, settings: &Settings, failure: Option<&str>, to: String) -> Message {
     let subject = if activation.notify_subject.is_empty() {
         let (server, event, login, host) =
-            (&settings.server_name, &job.event, activation.login(&job.owner), activation.host.as_deref().unwrap_or_default());
+            (&settings.server_name, &job.event, activation.shown_login(&job.owner), shown(activation.host.as_deref()));
         match failure {
             None => format!("hcron ({server}): \"{event}\" executed at {login}@{host}"),
             Some(reason) => format!("hcron ({server}): \"{event}\" failed at {login}@{host}: {reason}"),

@@ -149,7 +149,7 @@ pub struct Finding {
 }
 
 /// Values of the built-in variables known at load time (§6.6).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct LoadContext {
     /// `HCRON_HOST_NAME`: the scheduler's fully qualified name.
     pub host_name: String,

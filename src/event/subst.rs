@@ -6,12 +6,12 @@
 //! written, and an unclosed bracket stops the scan (§6.1).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 use nom::{
     IResult, Parser,
     bytes::complete::take_while1,
-    character::complete::{char, digit1, one_of},
-    combinator::{opt, recognize},
+    character::complete::one_of,
 };
 
 use super::glob::fnmatch;
@@ -28,6 +28,11 @@ pub trait Lookup {
 /// the bound keeps hostile input from exhausting the stack.
 const MAX_NESTING: usize = 16;
 
+/// Expansions one top-level reference may cost, nested ones included: the
+/// original substitutes selector positions several times over, so work can
+/// grow exponentially with nesting; past this the reference is left as written.
+const MAX_EXPANSIONS: usize = 4096;
+
 /// Expands every reference in `text` against `vars`, left to right, once.
 pub fn substitute<'t>(text: &'t str, vars: &dyn Lookup) -> Cow<'t, str> {
     if !text.contains(['$', '#']) {
@@ -39,9 +44,10 @@ pub fn substitute<'t>(text: &'t str, vars: &dyn Lookup) -> Cow<'t, str> {
         out.push_str(&rest[..at]);
         match scan_reference(&rest[at..]) {
             Scan::Reference(reference, after) => {
-                match expand(&reference, vars, 0) {
-                    Some(value) => out.push_str(&value),
-                    None => out.push_str(reference.text),
+                let budget = Cell::new(MAX_EXPANSIONS);
+                match expand(&reference, vars, 0, &budget) {
+                    Some(value) if budget.get() > 0 => out.push_str(&value),
+                    _ => out.push_str(reference.text),
                 }
                 rest = after;
             }
@@ -133,8 +139,12 @@ fn matching_close(text: &str, open: char, close: char) -> Option<usize> {
     None
 }
 
-/// Expands one reference; `None` leaves it as written.
-fn expand<'v>(reference: &Reference<'_>, vars: &'v dyn Lookup, depth: usize) -> Option<Cow<'v, str>> {
+/// Expands one reference; `None` leaves it as written. Inside a selector the
+/// original substitutes again, in this order, every position that starts
+/// with a reference ([`position`]): the whole selector, the split and join
+/// separators, the list, and each comma item of the list.
+fn expand<'v>(reference: &Reference<'_>, vars: &'v dyn Lookup, depth: usize, budget: &Cell<usize>) -> Option<Cow<'v, str>> {
+    budget.set(budget.get().checked_sub(1)?);
     let value = vars.lookup(reference.name)?;
     let Some(selector) = &reference.selector else {
         return Some(if reference.count { Cow::Owned((py_count(value, ":") + 1).to_string()) } else { Cow::Borrowed(value) });
@@ -142,86 +152,115 @@ fn expand<'v>(reference: &Reference<'_>, vars: &'v dyn Lookup, depth: usize) -> 
     if depth >= MAX_NESTING {
         return None;
     }
-    let (body, body_was_reference) = match nested(selector.body, vars, depth)? {
-        Some(expanded) => (expanded, true),
-        None => (Cow::Borrowed(selector.body), false),
-    };
+    let position = |text| position(text, vars, depth, budget);
+    let body = position(selector.body);
     let (split, join, list) = match body.split_once('!') {
         Some((separators, list)) => {
-            let (split, join) = separators.split_once('?').unwrap_or((separators, separators));
-            let join = match body_was_reference {
-                true => None,
-                false => nested(join, vars, depth)?,
-            }
-            .unwrap_or(Cow::Borrowed(join));
+            let (split, join) = match separators.split_once('?') {
+                Some((split, join)) => (split, Some(join)),
+                None => (separators, None),
+            };
+            let split = if split.is_empty() { Cow::Borrowed("") } else { position(split) };
+            let join = match join {
+                Some(join) => position(join),
+                None => split.clone(),
+            };
             (split, join, list)
         }
         None => {
-            let split = if reference.name == "HCRON_EVENT_NAME" { "/" } else { ":" };
-            (split, Cow::Borrowed(split), &*body)
+            let split = Cow::Borrowed(if reference.name == "HCRON_EVENT_NAME" { "/" } else { ":" });
+            (split.clone(), split, &*body)
         }
     };
+    let list = position(list);
     let items: Vec<&str> = if split.is_empty() {
         value.char_indices().map(|(at, c)| &value[at..at + c.len_utf8()]).collect()
     } else {
-        value.split(split).collect()
+        value.split(&*split).collect()
     };
-    let mut selected: Vec<&str> = Vec::new();
+    let mut pieces: Vec<Cow<'_, str>> = Vec::new();
     for choice in list.split(',') {
-        let choice = nested(choice, vars, depth)?.unwrap_or(Cow::Borrowed(choice));
+        let choice = position(choice);
         if selector.matching {
-            selected.extend(items.iter().filter(|item| fnmatch(&choice, item)));
+            pieces.extend(items.iter().filter(|item| fnmatch(&choice, item)).map(|item| Cow::Borrowed(*item)));
         } else {
-            select_by_index(&items, &choice, &mut selected)?;
+            // Each indexing choice is one piece, empty when it selects nothing (§6.2 step 4).
+            pieces.push(Cow::Owned(select_by_index(&items, &choice)?.join(&*join)));
         }
     }
-    let result = selected.join(&join);
+    let result = pieces.join(&*join);
     Some(Cow::Owned(match reference.count {
-        true => (py_count(&result, split) + 1).to_string(),
+        true => (py_count(&result, &split) + 1).to_string(),
         false => result,
     }))
 }
 
-/// §6.3: a selector position that starts with a reference is replaced, as a
-/// whole, by that reference's expansion. `Ok`-like `Some(None)`: no
-/// reference there; `None`: the reference failed, so the outer one does.
-fn nested<'v>(position: &str, vars: &'v dyn Lookup, depth: usize) -> Option<Option<Cow<'v, str>>> {
-    if op_and_name(position).is_err() {
-        return Some(None);
-    }
-    match scan_reference(position) {
-        Scan::Reference(reference, _) => expand(&reference, vars, depth + 1).map(Some),
-        Scan::Unclosed => Some(None),
+/// A selector position, substituted as the original does it (§6.3): when it
+/// starts with a reference, the whole position becomes that reference's
+/// expansion, or stays as written when the reference cannot be expanded.
+/// The reference is read by the original's regular expression, not by
+/// bracket matching: `[#$]NAME`, then `[...]` up to the position's last `]`
+/// (or `{...}` up to its last `}`) when there is one; the rest is dropped.
+fn position<'p>(text: &'p str, vars: &dyn Lookup, depth: usize, budget: &Cell<usize>) -> Cow<'p, str> {
+    let Ok((after_name, (op, name))) = op_and_name(text) else { return Cow::Borrowed(text) };
+    let line = after_name.split('\n').next().unwrap_or_default();
+    let selector = match after_name.chars().next() {
+        Some(open @ ('[' | '{')) => {
+            let close = if open == '[' { ']' } else { '}' };
+            line.rfind(close).map(|at| Selector { matching: open == '{', body: &after_name[1..at] })
+        }
+        _ => None,
+    };
+    let reference = Reference { text, count: op == '#', name, selector };
+    match expand(&reference, vars, depth + 1, budget) {
+        Some(value) => Cow::Owned(value.into_owned()),
+        None => Cow::Borrowed(text),
     }
 }
 
-/// Python indexing and slicing of `items` by one comma item; `None` when the
-/// item is not an index (no digits, step 0, too many parts).
-fn select_by_index<'i>(items: &[&'i str], choice: &str, selected: &mut Vec<&'i str>) -> Option<()> {
-    let parts: Vec<&str> = choice.split(':').collect();
-    let len = items.len() as i64;
-    match parts[..] {
-        [index] => {
-            let index = leading_int(index)?;
-            let index = if index < 0 { index + len } else { index };
-            if (0..len).contains(&index) {
-                selected.push(items[index as usize]);
-            }
+/// Python indexing and slicing of `items` by one comma item, read as the
+/// original reads it: a prefix `START[:END[:STEP]]` of optional `-?digits`
+/// (trailing text ignored), a lone `START` meaning one item. `None` when the
+/// item is not an index (no start, a lone `-`, step 0).
+fn select_by_index<'i>(items: &[&'i str], choice: &str) -> Option<Vec<&'i str>> {
+    let (start, rest) = signed_digits(choice);
+    let (end, step) = match rest.strip_prefix(':') {
+        None => (None, None),
+        Some(rest) => {
+            let (end, rest) = signed_digits(rest);
+            (Some(end), rest.strip_prefix(':').map(|rest| signed_digits(rest).0))
         }
-        [start, stop] | [start, stop, _] => {
-            let step = parts.get(2).and_then(|s| leading_int(s)).unwrap_or(1);
-            if step == 0 {
-                return None;
-            }
-            let (mut at, stop) = slice_bounds(len, leading_int(start), leading_int(stop), step);
-            while (step > 0 && at < stop) || (step < 0 && at > stop) {
-                selected.push(items[at as usize]);
-                at += step;
-            }
-        }
-        _ => return None,
+    };
+    let start = optional_int(start)?;
+    let (start, end, step) = match end {
+        None => match start? {
+            i if i < 0 => (Some(i), Some(i - 1), -1),
+            i => (Some(i), Some(i + 1), 1),
+        },
+        Some(end) => (start, optional_int(end)?, step.map(optional_int).unwrap_or(Some(None))?.unwrap_or(1)),
+    };
+    if step == 0 {
+        return None;
     }
-    Some(())
+    let (mut at, stop) = slice_bounds(items.len() as i64, start, end, step);
+    let mut selected = Vec::new();
+    while (step > 0 && at < stop) || (step < 0 && at > stop) {
+        selected.push(items[at as usize]);
+        at += step;
+    }
+    Some(selected)
+}
+
+/// A slice bound: `Some(None)` when empty (absent), `None` when not a number.
+fn optional_int(text: &str) -> Option<Option<i64>> {
+    if text.is_empty() { Some(None) } else { python_int(text).map(Some) }
+}
+
+/// The longest prefix matching `-?\d*`, and the rest.
+fn signed_digits(text: &str) -> (&str, &str) {
+    let sign = usize::from(text.starts_with('-'));
+    let digits = text[sign..].bytes().take_while(u8::is_ascii_digit).count();
+    text.split_at(sign + digits)
 }
 
 /// Python's `slice.indices`: clamped start and stop for a non-zero step.
@@ -235,12 +274,13 @@ fn slice_bounds(len: i64, start: Option<i64>, stop: Option<i64>, step: i64) -> (
     (start, stop)
 }
 
-/// The `-?digits` a selector part starts with; trailing text is ignored.
-fn leading_int(part: &str) -> Option<i64> {
-    let parsed: IResult<&str, &str> = recognize((opt(char('-')), digit1)).parse(part);
-    let (_, digits) = parsed.ok()?;
-    // Python integers do not overflow; an index this large is past either end.
-    Some(digits.parse().unwrap_or(if digits.starts_with('-') { i64::MIN / 2 } else { i64::MAX / 2 }))
+/// Python's `int()` of `-?digits` (a lone `-` is no number); integers this
+/// large are past either end, as Python's unbounded ones are.
+fn python_int(text: &str) -> Option<i64> {
+    if text.len() == usize::from(text.starts_with('-')) {
+        return None;
+    }
+    Some(text.parse().unwrap_or(if text.starts_with('-') { i64::MIN / 4 } else { i64::MAX / 4 }))
 }
 
 #[cfg(test)]

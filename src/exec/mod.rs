@@ -19,6 +19,7 @@ use jiff::Timestamp;
 
 use crate::account::Account;
 use crate::engine::{Activation, Job, Outcome};
+use crate::event::py_strip;
 use health::{Admission, Change, Health};
 pub use spawner::{Finished, SpawnRequest, Spawner, Wait};
 
@@ -114,7 +115,7 @@ impl Execution {
 
 /// Runs `job` as `activation` says, as `owner`.
 pub async fn execute(config: &ExecConfig, job: &Job, activation: &Activation, owner: &Account) -> Execution {
-    let command = match activation.command.as_deref() {
+    let command = match activation.command.as_deref().map(py_strip) {
         // §10.3: no command at all is nothing to execute.
         None => return Execution::ended(Outcome::Success),
         Some("") if config.error_on_empty_command => return Execution::ended(Outcome::Failure("empty command".into())),

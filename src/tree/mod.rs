@@ -77,6 +77,13 @@ impl Tree {
         &self.events
     }
 
+    /// When the tree holds more events than `max_events_per_user`: the limit
+    /// and the number of events in the tree (those past the limit are rejected unread).
+    pub fn overflow(&self) -> Option<(usize, usize)> {
+        let limit = self.events.iter().position(|e| e.reason() == Reason::MaximumEventsReached)?;
+        Some((limit, self.events.len()))
+    }
+
     /// The event named `name` (e.g. `/a/b`).
     pub fn get(&self, name: &str) -> Option<&Event> {
         self.index.get(name).map(|&i| &self.events[i])

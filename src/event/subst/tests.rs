@@ -182,3 +182,47 @@ fn referenced_names_lists_outer_references() {
     let names: Vec<&str> = referenced_names("x $A[$B] #C y $D[").collect();
     assert_eq!(names, ["A", "C"]);
 }
+
+/// Cases where the spec was silent or wrong, as the original's substitution
+/// module answers them (run on hcron 1.5's `assign.py`).
+#[test]
+fn oracle_rows() {
+    let mut vars = table_vars();
+    vars.set("U", "heidi:grace");
+    vars.set("R", "$I");
+    for (expression, want) in [
+        // every indexing choice is one piece of the join, empty ones included
+        ("$U[:?_!1,2]", "grace_"),
+        ("$U[5,0]", ":heidi"),
+        ("$L[0,5,1]", "a::b"),
+        ("#L[0,5]", "2"),
+        ("$E[a?_!3]", ""),
+        // a matching choice adds only what it matches
+        ("$L{z,a}", "a"),
+        // the slice is a prefix START[:END[:STEP]]; what follows is ignored
+        ("$L[1:2:1:9]", "b"),
+        ("$L[1x:3]", "b"),
+        ("$L[1:2:]", "b"),
+        // after the separators, the list as a whole is replaced by a leading reference
+        ("$L[:!$I,0]", "c"),
+        // and the selector is substituted again after its own substitution
+        ("$L[$R]", "c"),
+        // a lone sign is no number
+        ("$L[-]", "$L[-]"),
+        ("$L[1:-]", "$L[1:-]"),
+    ] {
+        assert_eq!(substitute(expression, &vars), want, "{expression}");
+    }
+}
+
+#[test]
+fn repeated_substitution_of_positions_is_bounded() {
+    // Each level's selector is substituted several times over (as the
+    // original does); without a budget this takes 3^16 expansions.
+    let mut vars = Vars::new();
+    vars.set("a", "x:y");
+    let deep = "$a[".repeat(40) + "$a" + &"]".repeat(40);
+    let started = std::time::Instant::now();
+    assert_eq!(substitute(&deep, &vars), deep);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+}
