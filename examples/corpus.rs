@@ -17,15 +17,12 @@ use std::process::ExitCode;
 use fixture::{Answer, Fixture};
 use generate::{Case, generate};
 
-/// The host name the original runs under (a UTS namespace of its own), so
-/// that its FQDN can be masked without touching any other text.
-const ORACLE_HOST: &str = "corpus-oracle.invalid";
-
 /// Runs the original's wrapper (argv[2]) with `when_expire` measured
 /// against the simulated clock instead of the real one: decisions 7, so
 /// that its answers are the project's. Nothing else changes.
-const SIMULATED_EXPIRY: &str = "import runpy, sys\n\
+const SIMULATED_EXPIRY: &str = "import os, runpy, sys\n\
     sys.path.insert(0, sys.argv[1])\n\
+    sys.argv[0] = os.path.join(os.path.dirname(sys.argv[2]), 'kit/static/usr/bin/hcron')\n\
     import hcron.event, hcron.globs\n\
     from datetime import datetime\n\
     class SimulatedNow(datetime):\n\
@@ -97,10 +94,9 @@ fn regenerate(oracle: &str, case: Case) -> Fixture {
 fn answers_of(oracle: &str, case: &Case, user: &str) -> Vec<Answer> {
     let dir = tempfile::tempdir().unwrap();
     fixture::write(case, dir.path());
-    let script = format!("hostname {ORACLE_HOST} && exec \"$@\"");
     let library = std::path::Path::new(oracle).parent().unwrap().join("kit/static/usr/lib/hcron");
-    let program = ["unshare", "--uts", "sh", "-c", &script, "sh", "/usr/bin/python3", "-c", SIMULATED_EXPIRY, library.to_str().unwrap(), oracle];
-    case.commands.iter().map(|command| fixture::run(&program, dir.path(), case, command, ORACLE_HOST, user)).collect()
+    let program = ["/usr/bin/python3", "-c", SIMULATED_EXPIRY, library.to_str().unwrap(), oracle];
+    case.commands.iter().map(|command| fixture::run(&program, dir.path(), case, command, fixture::ORACLE_HOST, user)).collect()
 }
 
 /// The configuration with `max_events_per_user` out of reach (set, or added: 1.5's default is 25).

@@ -1,5 +1,7 @@
 //! `hcron list` and `hcron check` as a user runs them.
 
+use std::path::Path;
+
 use crate::util::{TreeBuilder, full};
 
 fn listing_tree() -> TreeBuilder {
@@ -375,4 +377,87 @@ fn doc_is_valid_html5_with_sections_and_indexes() {
     );
     assert!(html.contains("<dt>/b/next</dt><dd><a href=\"#event-2fa-2fstart\">/a/start</a></dd>"), "chain names are normalised");
     assert!(html.contains("<p>unknown: bad definition</p>"), "a rejected event is shown with its reason");
+}
+
+#[test]
+fn check_reports_a_tree_past_max_events_per_user_once_with_the_limit_and_the_count() {
+    let mut tree = TreeBuilder::new();
+    for name in ["a", "b", "c", "d", "e"] {
+        tree = tree.file(name, full(""));
+    }
+    std::fs::write(tree.root().parent().unwrap().join("hcron.toml"), "max_events_per_user = 3\n").unwrap();
+    let (out, _, code) = tree.hcron(&["check"]);
+    assert_eq!(code, 1, "{out}");
+    let root = tree.root().display().to_string();
+    assert_eq!(
+        out,
+        format!(
+            "{root}/: error: maximum events reached: 5 events, more than max_events_per_user (3): the last 2 are rejected and not scheduled\n\
+             5 events: 3 accepted, 0 templates, 2 rejected; 1 errors, 0 warnings\n"
+        )
+    );
+    let (out, _, _) = tree.hcron(&["list", "--show-all"]);
+    assert!(
+        out.ends_with(
+            "accepted:normal:passed:/c\nrejected:unknown:maximum events reached:/d\nrejected:unknown:maximum events reached:/e\n"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_legacy_limit_is_ignored_with_a_warning() {
+    // decisions 2: hcron 1.5 never enforced max_events_per_user.
+    let tree = TreeBuilder::new().file("a", full("")).file("b", full(""));
+    let config = tree.root().parent().unwrap().join("hcron.conf");
+    std::fs::write(&config, "{\n  \"max_events_per_user\": 1,\n  \"smtp_server\": None,\n}\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
+        .args(["list", "--show-all", "-c"])
+        .arg(&config)
+        .arg("--events")
+        .arg(tree.root())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "accepted:normal:passed:/a\naccepted:normal:passed:/b\n");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with(&format!("warning: {}: max_events_per_user (1) is ignored", config.display())), "{err}");
+}
+
+#[test]
+fn the_original_shipped_configurations_load_unchanged() {
+    let tree = TreeBuilder::new().file("a", full("")).file(".hidden", full("")).file("b~", full(""));
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/oracle-configs");
+    for name in ["hcron-run.conf", "hcron.conf.sample"] {
+        for command in [&["list", "--show-all"][..], &["check"][..]] {
+            let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
+                .args(command)
+                .arg("-c")
+                .arg(configs.join(name))
+                .arg("--events")
+                .arg(tree.root())
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "{name} {command:?}: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
+            .args(["run", "-c"])
+            .arg(configs.join(name))
+            .arg(tree.root())
+            .args(["202001010000", "202001010001"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{name} run: {}", String::from_utf8_lossy(&output.stderr));
+        // Both ship the usual ignore pattern: hidden files and backups are no events.
+        assert_eq!(String::from_utf8_lossy(&output.stdout).matches("|queue|").count(), 1, "{name}");
+    }
+}
+
+#[test]
+fn without_a_configuration_hidden_files_and_backups_are_not_events() {
+    // decisions 2a: the default names_to_ignore_regexp.
+    let tree = TreeBuilder::new().file("a", full("")).file(".x.swp", full("")).file("x~", full("")).file(".d/e", full(""));
+    std::fs::write(tree.root().parent().unwrap().join("hcron.toml"), "").unwrap();
+    let (out, _, _) = tree.hcron(&["list", "--show-all"]);
+    assert_eq!(out, "accepted:normal:passed:/a\n");
 }

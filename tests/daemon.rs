@@ -51,7 +51,8 @@ fn on_demand_activation_runs_the_command_as_the_user() {
     let (out, err, code) = daemon.hcron(&["activate", "/write"]);
     assert_eq!((err.as_str(), code), ("", 0));
     // It says what was queued: the job id the log and the history carry.
-    let job = out.strip_prefix("queued job ").and_then(|rest| rest.strip_suffix(" for event /write\n")).unwrap_or_else(|| panic!("{out:?}"));
+    let job =
+        out.strip_prefix("queued job ").and_then(|rest| rest.strip_suffix(" for event /write\n")).unwrap_or_else(|| panic!("{out:?}"));
     assert!(eventually(Duration::from_secs(5), || std::fs::read_to_string(setup.out("ran")).is_ok_and(|t| t.contains("uid="))));
     let text = std::fs::read_to_string(setup.out("ran")).unwrap();
     assert!(text.starts_with("/write ondemand\n"), "{text}");
@@ -265,7 +266,12 @@ fn the_readme_terminals_work_with_home_anywhere() {
     std::fs::create_dir(&home).unwrap();
     let daemon = RunningDaemon::standalone_at_home(&setup.events(), &home);
     let client = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).args(args).env("HOME", &home).env_remove("HCRON_SOCKET").output().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
+            .args(args)
+            .env("HOME", &home)
+            .env_remove("HCRON_SOCKET")
+            .output()
+            .unwrap();
         (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned(), output.status.code())
     };
     let (out, err, code) = client(&["activate", "/write"]);

@@ -52,9 +52,21 @@ impl RunningDaemon {
         let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start hcron-scheduler");
         let state = || std::fs::read_dir(home.join(".hcron")).ok()?.flatten().map(|e| e.path()).find(|p| p.join("control.sock").exists());
         let mut found = None;
-        assert!(eventually(Duration::from_secs(10), || { found = state(); found.is_some() }), "no socket under {}/.hcron", home.display());
+        assert!(
+            eventually(Duration::from_secs(10), || {
+                found = state();
+                found.is_some()
+            }),
+            "no socket under {}/.hcron",
+            home.display()
+        );
         let state = found.unwrap();
-        RunningDaemon { child: Some(child), socket: state.join("control.sock"), log: state.join("hcron.log"), pid_file: state.join("hcron-scheduler.pid") }
+        RunningDaemon {
+            child: Some(child),
+            socket: state.join("control.sock"),
+            log: state.join("hcron.log"),
+            pid_file: state.join("hcron-scheduler.pid"),
+        }
     }
 
     /// `hcron-scheduler --config CONFIG` (root mode) with the given paths.

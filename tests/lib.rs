@@ -11,6 +11,7 @@ mod daemon_root;
 mod daemon_util;
 mod mail;
 mod man;
+mod messages;
 mod packaging;
 mod properties;
 mod root_util;

@@ -59,10 +59,10 @@ fn s37_next_chain() {
             |2020-01-01T00:00:00|done|{{user}}|eventname=/a/start|jobgid=J1|jobid=J1|nexteventnames=/a/step2|nexteventtype=next|nnextevents=1|pjobid=J1
             |2020-01-01T00:00:00|queue|{{user}}|eventchain=/a/start:/a/step2|eventname=/a/step2|jobgid=J1|jobid=J2|pjobid=J1|queuetime=|schedtime=2020-01-01 00:00:00|triggername=next|triggerorigin=/a/step2
             |2020-01-01T00:00:00|activate|{{user}}|eventchain=/a/start:/a/step2|eventname=/a/step2|jobgid=J1|jobid=J2|pjobid=J1|triggername=next|triggerorigin=/a/step2
-            |    as_user={{user}}
+            |    as_user=None
             |    host=h
             |    command=step2 /a/start:/a/step2 next /a/step2
-            |    notify_email=
+            |    notify_email=None
             |    notify_subject=
             |    notify_message=
             |    when_year=2020
@@ -93,11 +93,11 @@ fn s38_s39_chain_names_are_normalised_and_duplicates_kept() {
              |2020-01-01T00:00:00|queue|{{user}}|eventchain=/a/start|eventname=/a/start|jobgid=J1|jobid=J1|pjobid=J1|queuetime=|schedtime=2020-01-01 00:00:00|triggername=clock|triggerorigin=hcron-run
              |2020-01-01T00:00:00|work||count=1|elapsed=
              |2020-01-01T00:00:00|activate|{{user}}|eventchain=/a/start|eventname=/a/start|jobgid=J1|jobid=J1|pjobid=J1|triggername=clock|triggerorigin=hcron-run
-             |2020-01-01T00:00:00|done|{{user}}|eventname=/a/start|jobgid=J1|jobid=J1|nexteventnames=/b/other:/a/dot:/a/step2:/a:/a/step2:../../up|nexteventtype=next|nnextevents=6|pjobid=J1
+             |2020-01-01T00:00:00|done|{{user}}|eventname=/a/start|jobgid=J1|jobid=J1|nexteventnames=/b/other:/a/dot:/a/step2:/a/:/a/step2:../../up|nexteventtype=next|nnextevents=6|pjobid=J1
              |2020-01-01T00:00:00|queue|{{user}}|eventchain=/a/start:/b/other|eventname=/b/other|jobgid=J1|jobid=J2|pjobid=J1|queuetime=|schedtime=2020-01-01 00:00:00|triggername=next|triggerorigin=/b/other
              |2020-01-01T00:00:00|message|{{user}}|message=chained event (/a/dot) does not exist.|type=error
              |2020-01-01T00:00:00|queue|{{user}}|eventchain=/a/start:/a/step2|eventname=/a/step2|jobgid=J1|jobid=J3|pjobid=J1|queuetime=|schedtime=2020-01-01 00:00:00|triggername=next|triggerorigin=/a/step2
-             |2020-01-01T00:00:00|message|{{user}}|message=chained event (/a) does not exist.|type=error
+             |2020-01-01T00:00:00|message|{{user}}|message=chained event (/a/) does not exist.|type=error
              |2020-01-01T00:00:00|queue|{{user}}|eventchain=/a/start:/a/step2|eventname=/a/step2|jobgid=J1|jobid=J4|pjobid=J1|queuetime=|schedtime=2020-01-01 00:00:00|triggername=next|triggerorigin=/a/step2
              |2020-01-01T00:00:00|message|{{user}}|message=chained event (../../up) of (/a/start) climbs above events/.|type=error
              |2020-01-01T00:00:00|activate|{{user}}|eventchain=/a/start:/b/other|eventname=/b/other|jobgid=J1|jobid=J2|pjobid=J1|triggername=next|triggerorigin=/b/other
@@ -157,7 +157,7 @@ fn s40_self_loop_stops_at_the_chain_limit() {
 "
             );
         }
-        want += "|2020-01-01T00:00:00|message|{user}|message=event chain limit (5) reached at (/loop/self)|type=error";
+        want += "|2020-01-01T00:00:00|message|{user}|message=event chain limit (5) reached at (/loop/self).|type=error";
         assert_lines(&out, &expected(&want));
     }
 }
@@ -178,7 +178,7 @@ fn s41_fan_out_limit_is_all_or_nothing() {
          |2020-01-01T00:00:00|work||count=1|elapsed=
          |2020-01-01T00:00:00|activate|{{user}}|eventchain=/f/nine|eventname=/f/nine|jobgid=J1|jobid=J1|pjobid=J1|triggername=clock|triggerorigin=hcron-run
          |2020-01-01T00:00:00|done|{{user}}|eventname=/f/nine|jobgid=J1|jobid=J1|nexteventnames={names}|nexteventtype=next|nnextevents=9|pjobid=J1
-         |2020-01-01T00:00:00|message||message=next event limit (8) reached at ({names})|type=error
+         |2020-01-01T00:00:00|message||message=next event limit (8) reached at ({names}).|type=error
          |2020-01-01T00:01:00|queue|{{user}}|eventchain=/f/eight|eventname=/f/eight|jobgid=J2|jobid=J2|pjobid=J2|queuetime=|schedtime=2020-01-01 00:01:00|triggername=clock|triggerorigin=hcron-run
          |2020-01-01T00:01:00|work||count=1|elapsed=
          |2020-01-01T00:01:00|activate|{{user}}|eventchain=/f/eight|eventname=/f/eight|jobgid=J2|jobid=J2|pjobid=J2|triggername=clock|triggerorigin=hcron-run
@@ -266,7 +266,7 @@ fn s43_failover_and_bounded_retries() {
             p = n - 1
         );
     }
-    want += "|2020-01-01T00:00:00|message|{user}|message=event chain limit (5) reached at (/retry)|type=error";
+    want += "|2020-01-01T00:00:00|message|{user}|message=event chain limit (5) reached at (/retry).|type=error";
     assert_lines(&out, &expected(&want));
 }
 

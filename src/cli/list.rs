@@ -50,13 +50,14 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
     };
     let mut rows: Vec<Listed> = rows.into_iter().filter(|e| fnmatch(&args.pattern, &e.name)).collect();
     rows.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     for row in rows {
         match next.get(&row.name) {
             Some(when) => writeln!(out, "{}  next: {when}", line(&row, &args))?,
             None => writeln!(out, "{}", line(&row, &args))?,
         }
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -141,11 +141,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// ignored (the default), log to standard output; its 5000 events per user
 /// were never enforced, and are not here either (decisions 2).
 fn simulator_defaults() -> Config {
-    Config {
-        allow_localhost: true,
-        log_path: None,
-        ..Config::default()
-    }
+    Config { allow_localhost: true, log_path: None, ..Config::default() }
 }
 
 /// `YYYYMMDD`, `YYYYMMDDhh` or `YYYYMMDDhhmm`; missing digits are zeros.

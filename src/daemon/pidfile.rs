@@ -15,10 +15,11 @@ pub struct PidFile {
 impl PidFile {
     /// Locks `path` and writes our pid in it, or says who holds it.
     pub fn lock(path: &Path) -> io::Result<PidFile> {
+        let cannot = |e: io::Error| io::Error::new(e.kind(), format!("cannot create the pid file {}: {e}", path.display()));
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::create_dir_all(dir).map_err(cannot)?;
         }
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path).map_err(cannot)?;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let mut pid = String::new();

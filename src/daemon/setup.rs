@@ -182,7 +182,11 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
         )),
     ];
     stop.await;
-    daemon.lock().stopping = true;
+    {
+        let mut state = daemon.lock();
+        state.message("", "received signal to exit.", "info");
+        state.stopping = true;
+    }
     let deadline = Instant::now() + DRAIN;
     while daemon.lock().running > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -205,6 +209,7 @@ impl Daemon {
     async fn hangups(self: Arc<Self>) {
         let Ok(mut hangup) = signal(SignalKind::hangup()) else { return };
         while hangup.recv().await.is_some() {
+            self.lock().message("", "received signal to reload.", "info");
             if let Some(path) = &self.setup.config_path {
                 match Config::read(path) {
                     Ok(mut config) => {

@@ -8,11 +8,7 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 
-use nom::{
-    IResult, Parser,
-    bytes::complete::take_while1,
-    character::complete::one_of,
-};
+use nom::{IResult, Parser, bytes::complete::take_while1, character::complete::one_of};
 
 use super::glob::fnmatch;
 use super::text::{is_word_char, py_count};

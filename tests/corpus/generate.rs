@@ -90,13 +90,60 @@ pub const SHIPPED_SAMPLE_CONF: &str = include_str!("../fixtures/oracle-configs/h
 
 const DIRS: &[&str] = &["app", "backup", "ops", "room", "db", "web", "x y", "nightly", "dé"];
 const LEAVES: &[&str] = &[
-    "start", "step2", "step3", "end", "clean", "rotate", "mach1.xyz.com", "mach2", "15", "30", "5", "job-a", "job_b", "report",
-    "sync", "a b", "ping", "café", "h1", "h2", "alpha", "omega", "x.y", "last",
+    "start",
+    "step2",
+    "step3",
+    "end",
+    "clean",
+    "rotate",
+    "mach1.xyz.com",
+    "mach2",
+    "15",
+    "30",
+    "5",
+    "job-a",
+    "job_b",
+    "report",
+    "sync",
+    "a b",
+    "ping",
+    "café",
+    "h1",
+    "h2",
+    "alpha",
+    "omega",
+    "x.y",
+    "last",
 ];
 const WORDS: &[&str] = &[
-    "echo", "hello", "world", "backup", "--verbose", "-x", "rsync", "/var/tmp", "a-b-c", "well-known", "e-mail", "file.txt",
-    "\"quoted text\"", "'single'", "&&", ";", "x=1", "über", "tab\there", "ok", "done", "$(date)", "`id`", ">", "/dev/null",
-    "2>&1", "long-hyphenated-word-that-goes-on-and-on", "supercalifragilisticexpialidociousandevenlongerthanthat",
+    "echo",
+    "hello",
+    "world",
+    "backup",
+    "--verbose",
+    "-x",
+    "rsync",
+    "/var/tmp",
+    "a-b-c",
+    "well-known",
+    "e-mail",
+    "file.txt",
+    "\"quoted text\"",
+    "'single'",
+    "&&",
+    ";",
+    "x=1",
+    "über",
+    "tab\there",
+    "ok",
+    "done",
+    "$(date)",
+    "`id`",
+    ">",
+    "/dev/null",
+    "2>&1",
+    "long-hyphenated-word-that-goes-on-and-on",
+    "supercalifragilisticexpialidociousandevenlongerthanthat",
 ];
 const VARS: &[&str] = &[
     "HCRON_EVENT_NAME",
@@ -253,7 +300,9 @@ impl Gen<'_> {
         let mut planned = Vec::new();
         for _ in 0..self.rng.range(3, 22) {
             let name = self.event_name(&dirs);
-            if !planned.contains(&name) && !planned.iter().any(|p: &String| p.starts_with(&format!("{name}/")) || name.starts_with(&format!("{p}/"))) {
+            if !planned.contains(&name)
+                && !planned.iter().any(|p: &String| p.starts_with(&format!("{name}/")) || name.starts_with(&format!("{p}/")))
+            {
                 planned.push(name);
             }
         }
@@ -381,9 +430,9 @@ impl Gen<'_> {
             let name = format!("/lnk/l{}", self.entries.len());
             let relative_to_root = format!("..{target}");
             let link_target = match kind {
-                0 => target.clone(),               // absolute: dropped
-                1 => format!("../..{target}"),     // escapes events/: dropped
-                2 => "nowhere".to_string(),        // broken
+                0 => target.clone(),                     // absolute: dropped
+                1 => format!("../..{target}"),           // escapes events/: dropped
+                2 => "nowhere".to_string(),              // broken
                 3 => format!("l{}", self.entries.len()), // itself: a loop
                 _ => relative_to_root,
             };
@@ -423,7 +472,8 @@ impl Gen<'_> {
         let dir = self.rng.pick(dirs).clone();
         for name in [format!("/{dir}/.x.swp"), format!("/{dir}/job~"), format!("/.hidden/ev")] {
             if self.rng.chance(50) && !self.names.iter().any(|n| name.starts_with(&format!("{n}/")) || n == &name) {
-                let body = self.assignments(&["as_user", "host", "command", "notify_email", "notify_message"], &name) + &self.when_lines(&name);
+                let body =
+                    self.assignments(&["as_user", "host", "command", "notify_email", "notify_message"], &name) + &self.when_lines(&name);
                 self.file(&name, body);
             }
         }
@@ -445,11 +495,20 @@ impl Gen<'_> {
         let dow = self.window.dow;
         let mut out = String::new();
         let quirky = self.rng.chance(12);
-        for (field, now, low, high) in
-            [("when_month", month, 1, 12), ("when_day", day, 1, 31), ("when_hour", hour, 0, 23), ("when_minute", minute, 0, 59), ("when_dow", dow, 0, 6)]
-        {
+        for (field, now, low, high) in [
+            ("when_month", month, 1, 12),
+            ("when_day", day, 1, 31),
+            ("when_hour", hour, 0, 23),
+            ("when_minute", minute, 0, 59),
+            ("when_dow", dow, 0, 6),
+        ] {
             let value = if quirky && self.rng.chance(30) {
-                self.rng.pick(&["*,abc", "abc,*", "50-10", "0-59/-5", "jan", "mon", "7", "60", "", "1_0", "+5", " 5 , 10", "*/0", "1-", ",", "00", "$UNDEF", "3-1/2"]).to_string()
+                self.rng
+                    .pick(&[
+                        "*,abc", "abc,*", "50-10", "0-59/-5", "jan", "mon", "7", "60", "", "1_0", "+5", " 5 , 10", "*/0", "1-", ",", "00",
+                        "$UNDEF", "3-1/2",
+                    ])
+                    .to_string()
             } else {
                 self.when_value(field, now, low, high, name)
             };
@@ -502,7 +561,12 @@ impl Gen<'_> {
             lines.push(format!("# {}", self.rng.pick(WORDS)));
         }
         if self.rng.chance(20) {
-            lines.extend(["L=a:b:c:d:e", "C=x,y,z", "I=2", "J=-1", "E=", "U=heidi:grace"].iter().filter(|_| self.rng.chance(70)).map(|s| s.to_string()));
+            lines.extend(
+                ["L=a:b:c:d:e", "C=x,y,z", "I=2", "J=-1", "E=", "U=heidi:grace"]
+                    .iter()
+                    .filter(|_| self.rng.chance(70))
+                    .map(|s| s.to_string()),
+            );
         }
         if self.rng.chance(15) {
             lines.extend(["x=1", "x=$x:2", "x=$x:3"].map(String::from));
@@ -552,7 +616,10 @@ impl Gen<'_> {
             }
         }
         let negative_allowed = !lines.iter().any(|l| {
-            l.starts_with("next_event=") || l.starts_with("failover_event=") || l.starts_with("include") || l.starts_with("notify_email=") && l.len() > 13
+            l.starts_with("next_event=")
+                || l.starts_with("failover_event=")
+                || l.starts_with("include")
+                || l.starts_with("notify_email=") && l.len() > 13
         });
         if self.rng.chance(12) {
             let value = *self.rng.pick(&["30", "0", "1:00", "00:00:10", "x", "1:2:3:4", "-1", "90", ""]);
@@ -606,7 +673,10 @@ impl Gen<'_> {
     fn value(&mut self, field: &str, name: &str) -> String {
         match field {
             "as_user" => self.rng.pick(&["", "", "ops", "svc_$U[0]", "$HCRON_EVENT_NAME[1]", "deploy"]).to_string(),
-            "host" => self.rng.pick(&["localhost", "web1.example.com", "", "h-$HCRON_EVENT_NAME[-1]", "a,b", "$HCRON_EVENT_CHAIN[0]", "db$I"]).to_string(),
+            "host" => self
+                .rng
+                .pick(&["localhost", "web1.example.com", "", "h-$HCRON_EVENT_NAME[-1]", "a,b", "$HCRON_EVENT_CHAIN[0]", "db$I"])
+                .to_string(),
             "command" => {
                 if self.rng.chance(10) {
                     return String::new();
@@ -673,7 +743,27 @@ impl Gen<'_> {
             4..8 => format!("{op}{var}[{}]", self.selector(depth)),
             8..10 => format!("{op}{var}{{{}}}", self.glob()),
             10 => format!("{op}{var}[{}", self.selector(0)),
-            _ => self.rng.pick(&["$$L", "x$", "#", "$1", "$L[0][1]", "$L{{a}}", "$X-Y", "$L[$I:4]", "$L[1:$I]", "$L[0,$I]", "$HCRON_EVENT_NAME[$S!-1]", "$HCRON_HOST_NAME", "pre$L[0]post", "$L{[!a]*}", "$L{:![!a]*}", "$C[,?$J!0]"]).to_string(),
+            _ => self
+                .rng
+                .pick(&[
+                    "$$L",
+                    "x$",
+                    "#",
+                    "$1",
+                    "$L[0][1]",
+                    "$L{{a}}",
+                    "$X-Y",
+                    "$L[$I:4]",
+                    "$L[1:$I]",
+                    "$L[0,$I]",
+                    "$HCRON_EVENT_NAME[$S!-1]",
+                    "$HCRON_HOST_NAME",
+                    "pre$L[0]post",
+                    "$L{[!a]*}",
+                    "$L{:![!a]*}",
+                    "$C[,?$J!0]",
+                ])
+                .to_string(),
         }
     }
 
@@ -706,7 +796,9 @@ impl Gen<'_> {
     }
 
     fn glob(&mut self) -> String {
-        let items: Vec<&str> = (0..self.rng.range(1, 3)).map(|_| *self.rng.pick(&["a", "m*", "*", "?", "[a-c]", "[!a]*", "z", "*o*", "d,a", "", "*.*"])).collect();
+        let items: Vec<&str> = (0..self.rng.range(1, 3))
+            .map(|_| *self.rng.pick(&["a", "m*", "*", "?", "[a-c]", "[!a]*", "z", "*o*", "d,a", "", "*.*"]))
+            .collect();
         items.join(",")
     }
 
@@ -742,7 +834,8 @@ impl Gen<'_> {
         list.extend(conf.iter().cloned());
         let mut commands = vec![list];
         if self.rng.chance(10) {
-            let mut other = vec!["list".to_string(), self.rng.pick(&["--show-status", "--show-all"]).to_string(), "--events".into(), "EVENTS".into()];
+            let mut other =
+                vec!["list".to_string(), self.rng.pick(&["--show-status", "--show-all"]).to_string(), "--events".into(), "EVENTS".into()];
             other.extend(conf.iter().cloned());
             other.push(self.rng.pick(&["/app/*", "*s*", "/room/?", "[", "*"]).to_string());
             commands.push(other);
