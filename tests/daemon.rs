@@ -196,7 +196,8 @@ fn sighup_reloads_and_a_slow_start_raises_an_alarm() {
     std::fs::write(&config, "command_spawn_timeout = 0\n").unwrap();
     let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
     assert_eq!(daemon.hcron(&["activate", "/slow"]).2, 0);
-    assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains("|alarm|")));
+    // Wait for the job's end: its done line is written after the alarm and the execute line.
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains("|done|")), "{}", daemon.log_text());
     let log = daemon.log_text();
     let alarm = log.lines().find(|l| l.contains("|alarm|")).unwrap();
     assert!(alarm.contains("eventname=/slow") && alarm.contains("message=execute timeout expired (0)"), "{alarm}");

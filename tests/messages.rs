@@ -185,7 +185,7 @@ const MESSAGES: &[(&str, &str, &str, Here)] = &[
         "execute.py:123",
         "alarm",
         "kill timeout expired (%s)",
-        Gone("a job is killed through its own process group, which cannot outlive SIGKILL"),
+        Gone("a command that survives 10 s of SIGKILL ends with rv=126 in its execute line; no second alarm line is written"),
     ),
     ("execute.py (11.1)", "handle_job", "Execution on local host is not allowed.", Same("src/exec/mod.rs")),
     ("execute.py (11.1)", "handle_job", "Missing host name for event (%s).", Same("src/exec/mod.rs")),

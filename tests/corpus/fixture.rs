@@ -74,14 +74,14 @@ pub fn write(case: &Case, dir: &Path) {
     let events = dir.join(&case.server).join("events");
     std::fs::create_dir_all(&events).unwrap();
     for entry in &case.entries {
-        let (path, make): (&str, Box<dyn Fn(&Path)>) = match entry {
-            Entry::File { path, content } => (path, Box::new(move |p: &Path| std::fs::write(p, content).unwrap())),
-            Entry::Link { path, target } => (path, Box::new(move |p: &Path| symlink(target, p).unwrap())),
-            Entry::Dir { path } => (path, Box::new(|p: &Path| std::fs::create_dir_all(p).unwrap())),
-        };
+        let (Entry::File { path, .. } | Entry::Link { path, .. } | Entry::Dir { path }) = entry;
         let path = events.join(path.trim_start_matches('/'));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        make(&path);
+        match entry {
+            Entry::File { content, .. } => std::fs::write(&path, content).unwrap(),
+            Entry::Link { target, .. } => symlink(target, &path).unwrap(),
+            Entry::Dir { .. } => std::fs::create_dir_all(&path).unwrap(),
+        }
     }
     if let Some(config) = &case.config {
         std::fs::write(dir.join("hcron.conf"), config).unwrap();

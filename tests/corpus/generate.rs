@@ -470,7 +470,7 @@ impl Gen<'_> {
     /// Names the default `names_to_ignore_regexp` ignores: never events, never includable.
     fn ignored(&mut self, dirs: &[String]) {
         let dir = self.rng.pick(dirs).clone();
-        for name in [format!("/{dir}/.x.swp"), format!("/{dir}/job~"), format!("/.hidden/ev")] {
+        for name in [format!("/{dir}/.x.swp"), format!("/{dir}/job~"), "/.hidden/ev".to_string()] {
             if self.rng.chance(50) && !self.names.iter().any(|n| name.starts_with(&format!("{n}/")) || n == &name) {
                 let body =
                     self.assignments(&["as_user", "host", "command", "notify_email", "notify_message"], &name) + &self.when_lines(&name);
