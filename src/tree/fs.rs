@@ -73,8 +73,9 @@ pub trait TreeFs: Sync {
     fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
     /// Contents of the regular file at `path`, refusing links, non-regular
     /// files (opened without blocking, so a FIFO swapped in cannot hang the
-    /// reader) and files larger than `limit` bytes.
-    fn read_file(&self, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError>;
+    /// reader) and files larger than `limit` bytes; with the stamp of the
+    /// opened file (so that a first load needs no separate `lstat`).
+    fn read_file(&self, path: &Path, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError>;
 }
 
 /// Reads with the credentials of the current process.
@@ -96,7 +97,7 @@ impl TreeFs for LocalFs {
         fs::read_link(path)
     }
 
-    fn read_file(&self, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    fn read_file(&self, path: &Path, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError> {
         let file = open_no_follow(path).map_err(ReadError::Io)?;
         read_regular(file, limit)
     }
@@ -141,7 +142,7 @@ impl TreeFs for CheckedFs {
         LocalFs.read_link(path)
     }
 
-    fn read_file(&self, path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    fn read_file(&self, path: &Path, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError> {
         let file = open_no_follow(path).map_err(ReadError::Io)?;
         self.check(&file.metadata().map_err(ReadError::Io)?).map_err(ReadError::Unsafe)?;
         read_regular(file, limit)
@@ -154,8 +155,8 @@ fn open_no_follow(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY).open(path)
 }
 
-/// Reads an opened file if it is regular and within `limit` bytes.
-pub fn read_regular(file: File, limit: u64) -> Result<Vec<u8>, ReadError> {
+/// Reads an opened file if it is regular and within `limit` bytes, with its stamp.
+pub fn read_regular(mut file: File, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError> {
     let metadata = file.metadata().map_err(ReadError::Io)?;
     if !metadata.file_type().is_file() {
         return Err(ReadError::NotRegular);
@@ -163,13 +164,24 @@ pub fn read_regular(file: File, limit: u64) -> Result<Vec<u8>, ReadError> {
     if metadata.len() > limit {
         return Err(ReadError::TooLarge(metadata.len()));
     }
-    let mut content = Vec::with_capacity(metadata.len() as usize);
-    // The file may grow after fstat: never read more than the limit allows.
-    file.take(limit + 1).read_to_end(&mut content).map_err(ReadError::Io)?;
+    // One read of one byte more than fstat said: a regular file returns
+    // less than asked only at its end, so most files take a single read(2).
+    let mut content = vec![0; metadata.len() as usize + 1];
+    let first = loop {
+        match file.read(&mut content) {
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other.map_err(ReadError::Io)?,
+        }
+    };
+    content.truncate(first);
+    if first as u64 > metadata.len() {
+        // It grew after fstat: read on, never more than the limit allows.
+        file.take(limit + 1 - first as u64).read_to_end(&mut content).map_err(ReadError::Io)?;
+    }
     if content.len() as u64 > limit {
         return Err(ReadError::TooLarge(content.len() as u64));
     }
-    Ok(content)
+    Ok((content, Stamp::of(&metadata)))
 }
 
 /// Classifies a file type that was obtained without following links.

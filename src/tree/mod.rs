@@ -176,28 +176,39 @@ impl Loader<'_> {
             return cached.clone();
         }
         let os_path = self.root.join(&path[1..]);
-        let stamp = match self.fs.stamp(&os_path) {
-            Ok(stamp) => stamp,
-            Err(error) => return Err(format!("cannot read: {error}")),
-        };
-        if let Some((old, read)) = self.previous.files.get(path)
-            && *old == stamp
-        {
-            self.cache.lock().expect("cache lock").insert(path.clone(), (stamp, read.clone()));
-            return read.clone();
+        // A file read before is stamped first, to be re-read only if it changed;
+        // a new one is stamped by the fstat of its reading.
+        let mut known = None;
+        if let Some((old, read)) = self.previous.files.get(path) {
+            let stamp = match self.fs.stamp(&os_path) {
+                Ok(stamp) => stamp,
+                Err(error) => return Err(format!("cannot read: {error}")),
+            };
+            if *old == stamp {
+                self.cache.lock().expect("cache lock").insert(path.clone(), (stamp, read.clone()));
+                return read.clone();
+            }
+            known = Some(stamp);
         }
         let limit = self.options.max_file_size;
-        let read = match self.fs.read_file(&os_path, limit) {
-            Ok(bytes) => match std::str::from_utf8(&bytes) {
-                Ok(text) => Ok(Arc::new(SourceFile::parse(text))),
-                Err(error) => Err(format!("not valid UTF-8 (invalid byte at offset {})", error.valid_up_to())),
+        let (read, stamp) = match self.fs.read_file(&os_path, limit) {
+            Ok((bytes, stamp)) => match std::str::from_utf8(&bytes) {
+                Ok(text) => (Ok(Arc::new(SourceFile::parse(text))), Some(stamp)),
+                Err(error) => (Err(format!("not valid UTF-8 (invalid byte at offset {})", error.valid_up_to())), Some(stamp)),
             },
-            Err(ReadError::TooLarge(size)) => Err(format!("{size} bytes, more than max_event_file_size ({limit})")),
-            Err(ReadError::NotRegular) => Err("no longer a regular file".to_owned()),
-            Err(ReadError::Unsafe(why)) => Err(format!("refused: {why}")),
-            Err(ReadError::Io(error)) => Err(format!("cannot read: {error}")),
+            Err(error) => {
+                let why = match error {
+                    ReadError::TooLarge(size) => format!("{size} bytes, more than max_event_file_size ({limit})"),
+                    ReadError::NotRegular => "no longer a regular file".to_owned(),
+                    ReadError::Unsafe(why) => format!("refused: {why}"),
+                    ReadError::Io(error) => format!("cannot read: {error}"),
+                };
+                (Err(why), known.or_else(|| self.fs.stamp(&os_path).ok()))
+            }
         };
-        self.cache.lock().expect("cache lock").insert(path.clone(), (stamp, read.clone()));
+        if let Some(stamp) = stamp {
+            self.cache.lock().expect("cache lock").insert(path.clone(), (stamp, read.clone()));
+        }
         read
     }
 }
