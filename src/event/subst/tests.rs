@@ -225,4 +225,12 @@ fn repeated_substitution_of_positions_is_bounded() {
     let started = std::time::Instant::now();
     assert_eq!(substitute(&deep, &vars), deep);
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    // Past the budget the whole reference stays as written, even where its
+    // exhausted positions would have left something that expands: here a
+    // glob that matches nothing, which would give "".
+    vars.set("L", "a:b");
+    let costly = format!("$L{{{}0{}}}", "$a[".repeat(12), "]".repeat(12));
+    assert_eq!(substitute(&costly, &vars), costly);
+    let cheap = format!("$L{{{}0{}}}", "$a[".repeat(2), "]".repeat(2));
+    assert_eq!(substitute(&cheap, &vars), "", "within the budget the same shape expands");
 }
