@@ -289,3 +289,23 @@ fn the_readme_terminals_work_with_home_anywhere() {
     assert!(state.starts_with(&home), "{state:?}");
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_tree_past_max_events_per_user_is_logged_once_with_the_limit_and_its_size() {
+    // decisions 2: one message for the user, not one per event.
+    let setup = Setup::new();
+    for name in ["a", "b", "c", "d"] {
+        setup.event(name, &writer(&setup.out(name), ""));
+    }
+    let config = setup.dir.path().join("hcron.toml");
+    std::fs::write(&config, "max_events_per_user = 2\n").unwrap();
+    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains("|load-events|")), "{}", daemon.log_text());
+    let log = daemon.log_text();
+    let said: Vec<&str> = log.lines().filter(|l| l.contains("max_events_per_user")).collect();
+    assert_eq!(said.len(), 1, "{log}");
+    assert!(said[0].contains("|type=error") && said[0].contains("4 events, more than max_events_per_user (2): the last 2"), "{}", said[0]);
+    let (_, err, code) = daemon.hcron(&["activate", "/d"]);
+    assert_eq!(code, 1, "an event past the limit is not loaded: {err}");
+    assert!(daemon.stop().success());
+}
