@@ -320,6 +320,9 @@ mod tests {
         assert_eq!(Config::read(&path).unwrap().max_next_events, 4);
         let (_dir, path) = write("hcron.toml", "{'max_next_events': 3}");
         assert!(Config::read(&path).is_err(), "a .toml file is TOML whatever it holds");
+        let (_dir, path) = write("hcron.conf", "max_next_events = 4\n");
+        let error = Config::read(&path).unwrap_err().to_string();
+        assert!(error.contains("not a Python literal"), "a .conf file is the original's format whatever it holds: {error}");
     }
 
     #[test]

@@ -200,3 +200,33 @@ pub fn classify(file_type: fs::FileType) -> EntryKind {
         EntryKind::Other("device")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_read_whole_in_one_read_with_its_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e");
+        std::fs::write(&path, "command=x\n").unwrap();
+        let (content, stamp) = read_regular(File::open(&path).unwrap(), 100).unwrap();
+        assert_eq!(content, b"command=x\n");
+        assert_eq!(stamp, Stamp::of(&std::fs::symlink_metadata(&path).unwrap()));
+        assert!(matches!(read_regular(File::open(&path).unwrap(), 9), Err(ReadError::TooLarge(10))));
+        assert_eq!(read_regular(File::open(&path).unwrap(), 10).unwrap().0.len(), 10);
+    }
+
+    #[test]
+    fn a_file_longer_than_its_fstat_said_is_read_on_up_to_the_limit() {
+        // /proc files say 0 bytes and have more: the case of a file that
+        // grew between fstat and read.
+        let whole = std::fs::read("/proc/self/cmdline").unwrap();
+        assert!(whole.len() > 8, "{whole:?}");
+        let open = || File::open("/proc/self/cmdline").unwrap();
+        assert_eq!(read_regular(open(), 1 << 20).unwrap().0, whole);
+        let limit = whole.len() as u64 - 5;
+        assert!(matches!(read_regular(open(), limit), Err(ReadError::TooLarge(n)) if n == limit + 1), "never reads past limit + 1");
+        assert_eq!(read_regular(open(), whole.len() as u64).unwrap().0, whole);
+    }
+}

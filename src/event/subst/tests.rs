@@ -207,6 +207,11 @@ fn oracle_rows() {
         ("$L[:!$I,0]", "c"),
         // and the selector is substituted again after its own substitution
         ("$L[$R]", "c"),
+        // Python's integers have no bounds: a huge index is past either end
+        ("$L[99999999999999999999]", ""),
+        ("$L[-99999999999999999999]", ""),
+        ("$L[1:99999999999999999999]", "b:c:d:e"),
+        ("$L[-99999999999999999999:2]", "a:b"),
         // a lone sign is no number
         ("$L[-]", "$L[-]"),
         ("$L[1:-]", "$L[1:-]"),
