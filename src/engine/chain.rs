@@ -62,3 +62,18 @@ pub fn refusal(tree: &Tree, event: &str, target: &Target) -> Option<String> {
 pub fn name(tree: &Tree, target: &Target) -> Arc<str> {
     tree.get(target.resolved.as_deref().expect("checked by refusal")).expect("checked by refusal").name().clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_an_empty_component_are_joined_as_the_original_joined_them() {
+        // Python's os.path.join("/", dirname(event), name), never normalised.
+        let resolved: Vec<Option<String>> = targets("/x/e", "/a//b: :x/:a//b:../y").into_iter().map(|t| t.resolved).collect();
+        let want = ["/a//b", "/x/", "/x/x/", "/x/a//b", "/y"];
+        assert_eq!(resolved, want.map(|w| Some(w.to_string())));
+        assert_eq!(targets("/e", "").len(), 0);
+        assert_eq!(targets("/e", " : ").into_iter().map(|t| t.resolved.unwrap()).collect::<Vec<_>>(), ["/", "/"]);
+    }
+}
