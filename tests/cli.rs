@@ -461,3 +461,32 @@ fn without_a_configuration_hidden_files_and_backups_are_not_events() {
     let (out, _, _) = tree.hcron(&["list", "--show-all"]);
     assert_eq!(out, "accepted:normal:passed:/a\n");
 }
+
+#[test]
+fn with_default_settings_a_big_tree_is_listed_and_fires_whole() {
+    // 1.5's limit of 25 (and the run configuration's 5000) are not enforced:
+    // every valid event of a 6,000-event tree is accepted and fires in a day.
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("big/events");
+    hcron::synth::generate(&events, 6000).unwrap();
+    let valid = 6000 / hcron::synth::PER_DIR * (hcron::synth::PER_DIR - 1);
+    let empty = dir.path().join("hcron.toml");
+    std::fs::write(&empty, "").unwrap();
+    let list = std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
+        .args(["list", "--show-all", "--events"])
+        .arg(&events)
+        .arg("-c")
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().filter(|l| l.starts_with("accepted:")).count(), valid);
+    let run =
+        std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).arg("run").arg(&events).args(["20200101", "20200102"]).output().unwrap();
+    let out = String::from_utf8_lossy(&run.stdout);
+    let fired: std::collections::HashSet<&str> = out
+        .lines()
+        .filter(|l| l.contains("|activate|") && l.contains("|triggername=clock|"))
+        .filter_map(|l| l.split('|').find_map(|f| f.strip_prefix("eventname=")))
+        .collect();
+    assert_eq!(fired.len(), valid);
+}
