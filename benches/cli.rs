@@ -17,12 +17,21 @@ fn main() {
     hcron::synth::generate(&big, 100_000).expect("generate the tree");
     // Exactly 100,000 events: the synthetic tree has one more (its include file).
     std::fs::remove_file(big.join("d00000/e00")).expect("remove one event");
-    let (seconds, peak_mib, out) =
-        measure(Command::new(env!("CARGO_BIN_EXE_hcron")).arg("list").arg("--show-all").arg("--events").arg(&big).arg("-c").arg(&config));
+    // Five runs, the best and the median: the first follows the writing
+    // of 100,000 files whose write-back competes with it.
+    let mut runs: Vec<(f64, f64, String)> = (0..5)
+        .map(|_| {
+            measure(
+                Command::new(env!("CARGO_BIN_EXE_hcron")).arg("list").arg("--show-all").arg("--events").arg(&big).arg("-c").arg(&config),
+            )
+        })
+        .collect();
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (best, median, (_, peak_mib, out)) = (runs[0].0, runs[2].0, &runs[4]);
     let accepted = out.lines().filter(|l| l.starts_with("accepted:")).count();
     let valid = valid_events(&big);
     println!(
-        "hcron list --show-all --events (100,000-event tree): {seconds:.3} s, peak RSS {peak_mib:.1} MiB, {accepted} of {valid} valid events accepted (target < 1 s, < 150 MiB, all)"
+        "hcron list --show-all --events (100,000-event tree): best {best:.3} s, median {median:.3} s, peak RSS {peak_mib:.1} MiB, {accepted} of {valid} valid events accepted (target < 1 s, < 150 MiB, all)"
     );
 
     let day = dir.path().join("day/events");

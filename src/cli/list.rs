@@ -1,5 +1,6 @@
 //! `hcron list`: one line per event, in the formats of §4.1.
 
+use std::fmt::Display;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -9,6 +10,7 @@ use super::client::try_ask;
 use super::tree_args::TreeArgs;
 use crate::config::Config;
 use crate::control::{Listed, Request, Response};
+use crate::event::Event;
 use crate::event::glob::fnmatch;
 
 /// Arguments of `hcron list`.
@@ -36,29 +38,77 @@ pub struct ListArgs {
 /// Lists the events: the daemon's view when it runs and no tree is named,
 /// else the tree's as it loads now.
 pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let mut next = std::collections::HashMap::new();
-    let rows = match daemon_view(&args)? {
-        Some(rows) if !args.next => rows,
-        _ => {
-            let loaded = args.tree.load()?;
-            let now = crate::clock::Clock::now(&crate::clock::SystemClock).datetime();
-            for event in loaded.loaded.tree.events().iter().filter(|e| e.is_accepted() && args.next) {
-                next.insert(event.name().to_string(), super::next::describe(event, now, 1));
-            }
-            loaded.loaded.tree.events().iter().map(Listed::from).collect()
-        }
+    let daemon = if args.next { None } else { daemon_view(&args)? };
+    let local = if daemon.is_none() { Some(args.tree.load()?) } else { None };
+    let mut rows: Vec<Row<'_>> = match (&daemon, &local) {
+        (Some(listed), _) => listed.iter().map(Row::Daemon).collect(),
+        (None, Some(tree)) => tree.loaded.tree.events().iter().map(Row::Tree).collect(),
+        (None, None) => unreachable!("the tree is loaded when no daemon answers"),
     };
-    let mut rows: Vec<Listed> = rows.into_iter().filter(|e| fnmatch(&args.pattern, &e.name)).collect();
-    rows.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    rows.retain(|row| fnmatch(&args.pattern, row.name()));
+    rows.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock).datetime();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    for row in rows {
-        match next.get(&row.name) {
-            Some(when) => writeln!(out, "{}  next: {when}", line(&row, &args))?,
-            None => writeln!(out, "{}", line(&row, &args))?,
+    for row in &rows {
+        row.write(&mut out, &args)?;
+        match row {
+            Row::Tree(event) if args.next && event.is_accepted() => writeln!(out, "  next: {}", super::next::describe(event, now, 1))?,
+            _ => writeln!(out)?,
         }
     }
     out.flush()?;
+    // A process about to exit need not free a big tree piece by piece.
+    std::mem::forget(rows);
+    std::mem::forget(local);
     Ok(ExitCode::SUCCESS)
+}
+
+/// One event to list, as the daemon sent it or as the tree loaded.
+enum Row<'a> {
+    Daemon(&'a Listed),
+    Tree(&'a Event),
+}
+
+impl Row<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Row::Daemon(listed) => &listed.name,
+            Row::Tree(event) => event.name(),
+        }
+    }
+
+    /// Writes the listing line (§4.1) without its end.
+    fn write(&self, out: &mut impl Write, args: &ListArgs) -> std::io::Result<()> {
+        match self {
+            Row::Daemon(Listed { name, status, kind, reason }) => write_line(out, args, name, status, kind, reason),
+            Row::Tree(event) => {
+                let status = if event.is_accepted() { "accepted" } else { "rejected" };
+                write_line(out, args, event.name(), status, &event.kind(), &event.reason())
+            }
+        }
+    }
+}
+
+/// One listing line (§4.1) without its end.
+fn write_line(
+    out: &mut impl Write,
+    args: &ListArgs,
+    name: &str,
+    status: &str,
+    kind: &dyn Display,
+    reason: &dyn Display,
+) -> std::io::Result<()> {
+    if args.legacy_status {
+        return match status {
+            "accepted" => write!(out, "accepted::{name}"),
+            _ => write!(out, "rejected:{reason}:{name}"),
+        };
+    }
+    match (args.show_status, args.show_all) {
+        (_, true) => write!(out, "{status}:{kind}:{reason}:{name}"),
+        (true, false) => write!(out, "{status}:{name}"),
+        (false, false) => write!(out, "{name}"),
+    }
 }
 
 /// The daemon's listing, when no tree is named and a daemon answers.
@@ -71,21 +121,5 @@ fn daemon_view(args: &ListArgs) -> anyhow::Result<Option<Vec<Listed>>> {
         Some(Response::Events { events }) => Ok(Some(events)),
         Some(Response::Error { message }) => anyhow::bail!("{message}"),
         _ => Ok(None),
-    }
-}
-
-/// One listing line (§4.1).
-fn line(row: &Listed, args: &ListArgs) -> String {
-    let Listed { name, status, kind, reason } = row;
-    if args.legacy_status {
-        return match status.as_str() {
-            "accepted" => format!("accepted::{name}"),
-            _ => format!("rejected:{reason}:{name}"),
-        };
-    }
-    match (args.show_status, args.show_all) {
-        (_, true) => format!("{status}:{kind}:{reason}:{name}"),
-        (true, false) => format!("{status}:{name}"),
-        (false, false) => name.clone(),
     }
 }

@@ -41,8 +41,8 @@ impl SourceFile {
     /// Processes a file's content; never fails.
     pub fn parse(content: &str) -> SourceFile {
         let mut text = String::with_capacity(content.len());
-        let mut lines = Vec::new();
         let raw: Vec<&str> = content.split('\n').collect();
+        let mut lines = Vec::with_capacity(raw.len());
         let mut i = 0;
         while i < raw.len() {
             let lineno = i + 1;

@@ -105,7 +105,10 @@ pub fn load(fs: &dyn TreeFs, root: &Path, options: &Options) -> io::Result<Loade
 pub fn reload(fs: &dyn TreeFs, root: &Path, options: &Options, previous: &FileCache) -> io::Result<Loaded> {
     let scan = scan::scan(fs, root, options.ignore.as_ref())?;
     let mut issues = scan.issues;
-    let loader = Loader { fs, root, options, nodes: &scan.nodes, previous, cache: Mutex::default() };
+    // Every file read is a scanned regular file: the cache never grows past
+    // that, so it is made at that size (growing it costs rehashes under its lock).
+    let cache = Mutex::new(HashMap::with_capacity(scan.files.len()));
+    let loader = Loader { fs, root, options, nodes: &scan.nodes, previous, cache };
     let mut sources: Vec<(Arc<str>, Option<Arc<str>>)> = scan.files.iter().map(|f| (f.clone(), None)).collect();
     for link in &scan.links {
         match loader.resolve(link) {
