@@ -38,10 +38,24 @@ impl RunningDaemon {
 
     /// As [`RunningDaemon::standalone`], with environment variables set for the daemon (and what it runs).
     pub fn standalone_with_env(events: &Path, state: &Path, extra: &[&str], env: &[(&str, &Path)]) -> RunningDaemon {
+        RunningDaemon::standalone_with(events, state, extra, |command| {
+            command.envs(env.iter().copied());
+        })
+    }
+
+    /// As [`RunningDaemon::standalone`], with the command changed by `customize` first.
+    pub fn standalone_with(events: &Path, state: &Path, extra: &[&str], customize: impl FnOnce(&mut Command)) -> RunningDaemon {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"));
         command.args(["--standalone", "--events"]).arg(events).arg("--state-dir").arg(state).args(extra);
-        command.envs(env.iter().copied());
+        customize(&mut command);
         RunningDaemon::start(command, state.join("control.sock"), state.join("hcron.log"), state.join("hcron-scheduler.pid"))
+    }
+
+    /// Kills the daemon with SIGKILL and waits for it: a crash.
+    pub fn crash(mut self) {
+        let mut child = self.child.take().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// `hcron-scheduler --standalone --events EVENTS` with `HOME=home` and no

@@ -8,6 +8,7 @@
 //! work (the engine's bookkeeping and log lines); loading trees, spawning
 //! and history writes happen outside it.
 
+mod descriptors;
 mod journal;
 pub mod minutes;
 mod pidfile;

@@ -54,6 +54,7 @@ pub struct Args {
 
 /// The binary's whole life: set up, run until a stop signal, clean up.
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
+    super::descriptors::sanitize();
     let (setup, socket, pid) = if args.standalone { standalone(&args)? } else { root(&args)? };
     if args.check_config {
         println!("configuration OK");

@@ -97,6 +97,10 @@ impl Spawner {
         match unsafe { nix::unistd::fork() }? {
             nix::unistd::ForkResult::Child => {
                 drop(ours);
+                // Nothing the daemon holds (its pid lock, the listening
+                // socket, descriptors its own parent leaked) may reach the
+                // monitors and the programs they start.
+                close_all_but(theirs.as_raw_fd());
                 serve(theirs);
             }
             nix::unistd::ForkResult::Parent { .. } => {
@@ -145,6 +149,22 @@ impl Spawner {
         }
         let answer = serde_json::from_slice(&iov[0][..len]).map_err(io::Error::other)?;
         Ok((answer, fd))
+    }
+}
+
+/// Closes every descriptor but standard input, output, error and `keep`.
+fn close_all_but(keep: RawFd) {
+    let ranges = [(3, keep - 1), (keep + 1, RawFd::MAX)];
+    for (first, last) in ranges.into_iter().filter(|(first, last)| first <= last) {
+        // SAFETY: closing descriptors nothing in this process uses any more.
+        if unsafe { libc::close_range(first as libc::c_uint, last as libc::c_uint, 0) } != 0 {
+            // Kernels before 5.9: one by one, up to the descriptor limit.
+            // SAFETY: as above.
+            let limit = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) }.clamp(1024, 1 << 20) as RawFd;
+            (first..=last.min(limit)).for_each(|fd| unsafe {
+                libc::close(fd);
+            });
+        }
     }
 }
 
@@ -226,7 +246,7 @@ impl Prepared {
     /// SAFETY (for callers): only in a child of a single-threaded process.
     unsafe fn exec(&self, stdout: Option<i32>, stderr: Option<i32>) {
         unsafe {
-            let null = libc::open(self.devnull.as_ptr(), libc::O_RDWR);
+            let null = libc::open(self.devnull.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
             if null < 0 || libc::dup2(null, 0) < 0 || libc::dup2(stdout.unwrap_or(null), 1) < 0 || libc::dup2(stderr.unwrap_or(null), 2) < 0
             {
                 return;
@@ -301,7 +321,8 @@ fn monitor(prepared: &Prepared, wait: Wait) -> Finished {
         return finished;
     }
     let pipes = match wait.capture {
-        Some(_) => match (nix::unistd::pipe(), nix::unistd::pipe()) {
+        // Close-on-exec: the program gets them as 1 and 2 only (dup2 clears the flag).
+        Some(_) => match (nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC), nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)) {
             (Ok(out), Ok(err)) => Some((out, err)),
             _ => None,
         },
