@@ -88,3 +88,87 @@ fn jobs_inherit_no_descriptor_and_a_crash_leaves_no_lock_behind() {
     assert!(again.stop().success());
     assert!(Path::new(&dir.path().join("leaked")).exists());
 }
+
+/// A root daemon with one allowed test user.
+fn root_daemon(extra: &str) -> (crate::root_util::RootSetup, crate::root_util::TestUser, RunningDaemon) {
+    let setup = crate::root_util::RootSetup::new(&[], extra);
+    let user = crate::root_util::TestUser::create("h", &setup.homes());
+    std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n", user.name)).unwrap();
+    let daemon = setup.start();
+    (setup, user, daemon)
+}
+
+/// Writes `content` to `path` in the user's home, owned by them, with `mode`.
+fn user_file(user: &crate::root_util::TestUser, path: &str, content: &str, mode: u32) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = user.home.join(path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, content).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    crate::root_util::run("chown", &["-R", &format!("{0}:{0}", user.name), user.home.to_str().unwrap()]);
+    path
+}
+
+#[test]
+fn a_user_cannot_make_root_read_a_file_through_the_ssh_log() {
+    let (setup, user, daemon) = root_daemon("command_spawn_timeout = 5\n");
+    let secret = setup.dir.path().join("secret");
+    std::fs::write(&secret, "TOPSECRET root-only line\n").unwrap();
+    let fifo = setup.dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    // ssh runs as the user and runs their ProxyCommand, which swaps the log
+    // ssh writes (in the user's control directory) for a link, then fails.
+    let logs = setup.dir.path().join("run/ssh").join(&user.name);
+    for (name, target) in [("plain", None), ("link", Some(&secret)), ("fifo", Some(&fifo))] {
+        let swap = target.map_or(String::new(), |t| format!("for f in {}/*.log; do ln -sf {} \"$f\"; done\n", logs.display(), t.display()));
+        let script = format!("#!/bin/sh\n{swap}exit 1\n");
+        let script = user_file(&user, &format!("{name}.sh"), &script, 0o755);
+        user_file(&user, ".ssh/config", &format!("Host *\n  ProxyCommand {}\n", script.display()), 0o600);
+        user.event("remote", "as_user=\nhost=127.0.0.11\ncommand=true\nnotify_email=\nnotify_message=\n");
+        let (_, err, code) = daemon.hcron_as(user.as_ids(), &["reload"]);
+        assert_eq!(code, 0, "{err}");
+        let done = daemon.log_lines("done", "/remote").len();
+        let (_, err, code) = daemon.hcron_as(user.as_ids(), &["activate", "/remote"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(eventually(Duration::from_secs(20), || daemon.log_lines("done", "/remote").len() > done), "{}", daemon.log_text());
+        let history = serde_json::to_string(&daemon.history(user.as_ids(), &[])).unwrap();
+        // Left alone, the log says why, and that is the reason given.
+        assert!(history.contains("cannot reach host (127.0.0.11): Connection closed by UNKNOWN port 65535"), "{name}: {history}");
+        let (hosts, _, _) = daemon.hcron_as(user.as_ids(), &["info", "hosts"]);
+        for (what, text) in [("history", &history), ("info hosts", &hosts), ("log", &daemon.log_text())] {
+            assert!(!text.contains("TOPSECRET"), "{name}: root read the file the user linked, in {what}: {text}");
+        }
+    }
+    // The daemon still answers (it never blocked on the FIFO).
+    assert_eq!(daemon.hcron_as(user.as_ids(), &["info"]).2, 0);
+}
+
+#[test]
+fn a_user_cannot_make_root_connect_to_a_socket_through_the_ssh_control_path() {
+    let (setup, user, daemon) = root_daemon("command_spawn_timeout = 5\n");
+    // A root-only socket: only root can reach it, through a 0700 directory.
+    let private = setup.dir.path().join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(private.join("sock")).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    // The ProxyCommand puts a link to it where the master's socket would be.
+    let logs = setup.dir.path().join("run/ssh").join(&user.name);
+    let script = format!(
+        "#!/bin/sh\nfor f in {}/*.log; do ln -sf {} \"${{f%.log}}\"; done\nexit 1\n",
+        logs.display(),
+        private.join("sock").display()
+    );
+    let script = user_file(&user, "link.sh", &script, 0o755);
+    user_file(&user, ".ssh/config", &format!("Host *\n  ProxyCommand {}\n", script.display()), 0o600);
+    user.event("remote", "as_user=\nhost=127.0.0.11\ncommand=true\nnotify_email=\nnotify_message=\n");
+    let (_, err, code) = daemon.hcron_as(user.as_ids(), &["reload"]);
+    assert_eq!(code, 0, "{err}");
+    for n in 1..=2 {
+        let (_, err, code) = daemon.hcron_as(user.as_ids(), &["activate", "/remote"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(eventually(Duration::from_secs(20), || daemon.log_lines("done", "/remote").len() >= n), "{}", daemon.log_text());
+    }
+    assert!(logs.read_dir().unwrap().flatten().any(|e| e.path().is_symlink()), "the attack did not take place");
+    assert!(listener.accept().is_err(), "root connected to the socket the user linked");
+}

@@ -35,7 +35,7 @@ pub(super) async fn run(target: &Target<'_>, command: &str) -> Attempt {
         }
     };
     let shared = config.control_persist > 0;
-    if shared && std::os::unix::net::UnixStream::connect(&control).is_err() {
+    if shared && !as_owner(config, owner, || std::os::unix::net::UnixStream::connect(&control).is_ok()).unwrap_or(false) {
         let _ = std::fs::remove_file(&control);
         // ssh, running as the owner, creates its log again.
         let _ = std::fs::remove_file(&log);
@@ -76,7 +76,7 @@ pub(super) async fn run(target: &Target<'_>, command: &str) -> Attempt {
     // Only the connection counts against a host, never the remote command.
     attempt.connection_failed = rv == 255 || (!activation.exec_wait && timed_out);
     if attempt.connection_failed {
-        attempt.reason = last_line(&log).unwrap_or_else(|| attempt.reason.clone());
+        attempt.reason = log_reason(config, owner, &log).unwrap_or_else(|| attempt.reason.clone());
         attempt.outcome = Outcome::Failure(format!("cannot reach host ({host}): {}", attempt.reason));
     }
     target.name(attempt)
@@ -84,7 +84,7 @@ pub(super) async fn run(target: &Target<'_>, command: &str) -> Attempt {
 
 /// Starts the master connection; `Some` when it failed (the job's attempt).
 async fn start_master(target: &Target<'_>, control: &Path, log: &Path) -> Option<Attempt> {
-    let Target { config, login, host, .. } = *target;
+    let Target { config, owner, login, host, .. } = *target;
     let started = Instant::now();
     let mut argv = base(config, control, log);
     argv.extend(["-M".into(), "-N".into(), "-f".into(), "-o".into(), format!("ControlPersist={}", config.control_persist)]);
@@ -104,7 +104,7 @@ async fn start_master(target: &Target<'_>, control: &Path, log: &Path) -> Option
         attempt.alarm = Some(format!("execute timeout expired ({})", config.spawn_timeout.as_secs()));
     }
     attempt.connection_failed = true;
-    attempt.reason = last_line(log).unwrap_or(if timed_out { "connection timed out".into() } else { attempt.reason });
+    attempt.reason = log_reason(config, owner, log).unwrap_or(if timed_out { "connection timed out".into() } else { attempt.reason });
     attempt.outcome = Outcome::Failure(format!("cannot reach host ({host}): {}", attempt.reason));
     Some(target.name(attempt))
 }
@@ -129,8 +129,11 @@ fn base(config: &ExecConfig, control: &Path, log: &Path) -> Vec<String> {
 /// only the owner can read.
 fn control_paths(config: &ExecConfig, owner: &Account, login: &str, host: &str) -> std::io::Result<(PathBuf, PathBuf)> {
     let dir = config.control_dir.join(&owner.name);
-    if !dir.is_dir() {
-        std::fs::create_dir_all(&dir)?;
+    match std::fs::symlink_metadata(&dir) {
+        Ok(metadata) if metadata.is_dir() => {}
+        // Never chmod or chown through a link.
+        Ok(_) => return Err(std::io::Error::other(format!("{} is not a directory", dir.display()))),
+        Err(_) => std::fs::create_dir_all(&dir)?,
     }
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
     if config.switch_user {
@@ -142,8 +145,45 @@ fn control_paths(config: &ExecConfig, owner: &Account, login: &str, host: &str) 
     Ok((dir.join(&name), dir.join(format!("{name}.log"))))
 }
 
-/// The last non-empty line of ssh's log, trimmed of carriage returns.
-fn last_line(log: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(log).ok()?;
-    text.lines().map(|l| l.trim_end_matches('\r').trim()).rfind(|l| !l.is_empty()).map(str::to_owned)
+/// How much of the end of ssh's log is read for its last line.
+const LOG_TAIL: u64 = 4096;
+
+/// The longest reason taken from ssh's log, in characters.
+const MAX_REASON: usize = 300;
+
+/// The last line of ssh's log. The log lives in a directory its owner can
+/// write, so the root daemon reads it with the owner's credentials, without
+/// following a link, and only if it is a regular file of the owner's: no
+/// file the owner could not read, or that is someone else's, ever shows.
+/// (The master's liveness check connects with the owner's credentials too.)
+fn log_reason(config: &ExecConfig, owner: &Account, log: &Path) -> Option<String> {
+    last_line(&as_owner(config, owner, || tail(log, owner.uid))??)
+}
+
+/// Runs `work` with the owner's file-system credentials when the daemon
+/// runs as root (for paths in the owner's control directory, which the
+/// owner can change under us); `None` when they cannot be taken.
+fn as_owner<T: Send>(config: &ExecConfig, owner: &Account, work: impl FnOnce() -> T + Send) -> Option<T> {
+    if config.switch_user { crate::credentials::as_user(owner, work).ok() } else { Some(work()) }
+}
+
+/// The last [`LOG_TAIL`] bytes of the regular file at `path` owned by `uid`.
+fn tail(path: &Path, uid: u32) -> Option<String> {
+    use std::io::{Read, Seek};
+    use std::os::unix::fs::MetadataExt;
+    let mut file = crate::tree::fs::open_no_follow(path).ok()?;
+    let metadata = file.metadata().ok()?;
+    if !metadata.is_file() || metadata.uid() != uid {
+        return None;
+    }
+    file.seek(std::io::SeekFrom::Start(metadata.len().saturating_sub(LOG_TAIL))).ok()?;
+    let mut bytes = Vec::new();
+    file.take(LOG_TAIL).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The last non-empty line of `text`, trimmed, at most [`MAX_REASON`] characters.
+fn last_line(text: &str) -> Option<String> {
+    let line = text.lines().map(|l| l.trim_end_matches('\r').trim()).rfind(|l| !l.is_empty())?;
+    Some(line.chars().take(MAX_REASON).collect())
 }

@@ -151,7 +151,7 @@ impl TreeFs for CheckedFs {
 
 /// Opens for reading without following a final link and without blocking
 /// on a FIFO or becoming a controlling terminal.
-fn open_no_follow(path: &Path) -> io::Result<File> {
+pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY).open(path)
 }
 
