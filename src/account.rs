@@ -23,14 +23,21 @@ pub struct Account {
 }
 
 impl Account {
-    /// The account named `name`, if any.
+    /// The account named `name`, if any; `None` also when it cannot be looked up.
     pub fn by_name(name: &str) -> Option<Account> {
-        User::from_name(name).ok().flatten().map(Account::from)
+        Account::find(name).ok().flatten()
+    }
+
+    /// The account named `name`: `Ok(None)` when there is none, an error
+    /// when the lookup itself failed (out of descriptors, NSS down), so
+    /// that a caller can tell a missing user from a lookup to retry.
+    pub fn find(name: &str) -> std::io::Result<Option<Account>> {
+        User::from_name(name).map_err(std::io::Error::from)?.map(Account::with_groups).transpose()
     }
 
     /// The account with user id `uid`, if any.
     pub fn by_uid(uid: u32) -> Option<Account> {
-        User::from_uid(Uid::from_raw(uid)).ok().flatten().map(Account::from)
+        User::from_uid(Uid::from_raw(uid)).ok().flatten().and_then(|user| Account::with_groups(user).ok())
     }
 
     /// The account running this process.
@@ -48,13 +55,13 @@ pub fn caller_home() -> Option<PathBuf> {
     }
 }
 
-impl From<User> for Account {
-    fn from(user: User) -> Account {
-        let groups = CString::new(user.name.as_str())
-            .ok()
-            .and_then(|name| nix::unistd::getgrouplist(&name, user.gid).ok())
-            .map(|groups| groups.into_iter().map(Gid::as_raw).collect())
-            .unwrap_or_else(|| vec![user.gid.as_raw()]);
-        Account { name: user.name, uid: user.uid.as_raw(), gid: user.gid.as_raw(), groups, home: user.dir, shell: user.shell }
+impl Account {
+    /// The account of `user` with its supplementary groups; an error when
+    /// they cannot be looked up (a job must never run with fewer groups
+    /// than its owner has, nor a tree be read so).
+    fn with_groups(user: User) -> std::io::Result<Account> {
+        let name = CString::new(user.name.as_str()).map_err(std::io::Error::other)?;
+        let groups = nix::unistd::getgrouplist(&name, user.gid).map_err(std::io::Error::from)?.into_iter().map(Gid::as_raw).collect();
+        Ok(Account { name: user.name, uid: user.uid.as_raw(), gid: user.gid.as_raw(), groups, home: user.dir, shell: user.shell })
     }
 }

@@ -2,7 +2,8 @@
 //! the answers, as length-prefixed JSON frames.
 //!
 //! A frame is a 4-byte big-endian length, then that many bytes of JSON
-//! `{"version": 1, "body": ...}`. Frames over [`MAX_FRAME`] are refused.
+//! `{"version": 1, "body": ...}`. A client refuses answers over
+//! [`MAX_FRAME`]; the daemon bounds requests far lower, by caller.
 //! The caller is identified by the socket's peer credentials, never by
 //! anything in a request.
 
@@ -13,8 +14,9 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 /// Protocol version; a daemon answers other versions with an error.
 pub const VERSION: u32 = 1;
 
-/// Largest frame accepted, in bytes: far above any real answer (a listing
-/// of 100,000 events is about 6 MiB), far below what could hurt.
+/// Largest answer a client accepts, in bytes: far above any real answer (a
+/// listing of 100,000 events is about 6 MiB). The daemon bounds requests
+/// far lower (`daemon::server`).
 pub const MAX_FRAME: u32 = 64 << 20;
 
 /// What a client asks.
@@ -168,11 +170,11 @@ pub fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, String> {
     serde_json::from_value(envelope.body).map_err(|e| format!("not a request: {e}"))
 }
 
-/// The payload length a frame header announces, if acceptable.
-pub fn frame_length(header: [u8; 4]) -> Result<usize, String> {
-    match u32::from_be_bytes(header) {
-        len if len > MAX_FRAME => Err(format!("frame of {len} bytes is larger than {MAX_FRAME}")),
-        len => Ok(len as usize),
+/// The payload length a frame header announces, if at most `limit` bytes.
+pub fn frame_length(header: [u8; 4], limit: usize) -> Result<usize, String> {
+    match u32::from_be_bytes(header) as usize {
+        len if len > limit => Err(format!("frame of {len} bytes is larger than {limit}")),
+        len => Ok(len),
     }
 }
 
@@ -181,7 +183,7 @@ pub fn call(stream: &mut (impl Read + Write), request: &Request) -> io::Result<R
     stream.write_all(&encode(request))?;
     let mut header = [0; 4];
     stream.read_exact(&mut header)?;
-    let len = frame_length(header).map_err(io::Error::other)?;
+    let len = frame_length(header, MAX_FRAME as usize).map_err(io::Error::other)?;
     let mut payload = vec![0; len];
     stream.read_exact(&mut payload)?;
     decode(&payload).map_err(io::Error::other)
@@ -195,7 +197,8 @@ mod tests {
     fn round_trip() {
         let request = Request::Activate { event: "/a/b".into() };
         let frame = encode(&request);
-        assert_eq!(frame_length(frame[..4].try_into().unwrap()), Ok(frame.len() - 4));
+        assert_eq!(frame_length(frame[..4].try_into().unwrap(), frame.len() - 4), Ok(frame.len() - 4));
+        assert!(frame_length(frame[..4].try_into().unwrap(), frame.len() - 5).is_err());
         assert_eq!(decode::<Request>(&frame[4..]), Ok(request));
         let json = String::from_utf8(frame[4..].to_vec()).unwrap();
         assert_eq!(json, r#"{"version":1,"body":{"request":"activate","event":"/a/b"}}"#);
@@ -206,6 +209,6 @@ mod tests {
         assert!(decode::<Request>(b"garbage").unwrap_err().starts_with("not a request"));
         assert!(decode::<Request>(br#"{"version":9,"body":{"request":"list"}}"#).unwrap_err().contains("version 9"));
         assert!(decode::<Request>(br#"{"version":1,"body":{"request":"format-disk"}}"#).is_err());
-        assert!(frame_length([0xff; 4]).is_err());
+        assert!(frame_length([0xff; 4], MAX_FRAME as usize).is_err());
     }
 }

@@ -84,9 +84,11 @@ impl RunningDaemon {
     }
 
     /// `hcron-scheduler --config CONFIG` (root mode) with the given paths.
-    pub fn root(config: &Path, socket: PathBuf, log: PathBuf) -> RunningDaemon {
+    /// `customize` changes the command first.
+    pub fn root_with(config: &Path, socket: PathBuf, log: PathBuf, customize: impl FnOnce(&mut Command)) -> RunningDaemon {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"));
         command.arg("--config").arg(config);
+        customize(&mut command);
         let pid = socket.parent().unwrap().join("hcron-scheduler.pid");
         RunningDaemon::start(command, socket, log, pid)
     }
@@ -118,6 +120,11 @@ impl RunningDaemon {
         let output: Output = command.output().unwrap();
         let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
         (text(output.stdout), text(output.stderr), output.status.code().unwrap_or(-1))
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
     }
 
     /// Sends `signal` to the daemon.

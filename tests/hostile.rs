@@ -172,3 +172,115 @@ fn a_user_cannot_make_root_connect_to_a_socket_through_the_ssh_control_path() {
     assert!(logs.read_dir().unwrap().flatten().any(|e| e.path().is_symlink()), "the attack did not take place");
     assert!(listener.accept().is_err(), "root connected to the socket the user linked");
 }
+
+/// Holds `count` connections to `socket` as `user`, each announcing a frame
+/// of `announce` bytes (none when 0) and sending `send` bytes of it, until
+/// dropped. Returns once every connection is made and has sent what it could.
+struct Clients(std::process::Child);
+
+impl Clients {
+    fn hold(socket: &Path, user: Option<&crate::root_util::TestUser>, count: usize, announce: u32, send: usize) -> Clients {
+        use std::io::BufRead;
+        let script = r#"
+import socket, struct, sys, time
+path, count, announce, send = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+held = []
+for _ in range(count):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(path)
+    held.append(s)
+    if announce:
+        try:
+            s.sendall(struct.pack('>I', announce) + b'x' * send)
+        except OSError:
+            pass
+print('ready', flush=True)
+time.sleep(60)
+"#;
+        let mut command = std::process::Command::new("python3");
+        command.args(["-c", script]).arg(socket).args([count.to_string(), announce.to_string(), send.to_string()]);
+        if let Some(user) = user {
+            command.uid(user.uid).gid(user.gid);
+        }
+        let mut child = command.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n", "the clients could not connect");
+        Clients(child)
+    }
+}
+
+impl Drop for Clients {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The daemon's peak resident memory so far, in KiB.
+fn peak_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find_map(|l| l.strip_prefix("VmHWM:")).unwrap().trim().trim_end_matches(" kB").trim().parse().unwrap()
+}
+
+#[test]
+fn a_stranger_cannot_make_the_daemon_allocate_or_take_every_connection() {
+    let (setup, user, daemon) = root_daemon("");
+    user.event("e", "as_user=\nhost=localhost\ncommand=true\nnotify_email=\n");
+    assert_eq!(daemon.hcron_as(user.as_ids(), &["reload"]).2, 0);
+    let stranger = crate::root_util::TestUser::create("x", &setup.homes());
+    let before = peak_kib(daemon.pid());
+    // 100 connections from a user outside hcron.allow, each announcing a
+    // 64 MiB request and sending 2 MiB of it.
+    let _attack = Clients::hold(&daemon.socket, Some(&stranger), 100, 64 << 20, 2 << 20);
+    let after = peak_kib(daemon.pid());
+    assert!(after < before + 32 * 1024, "peak memory went from {before} KiB to {after} KiB");
+    // Allowed users are served throughout.
+    let (out, err, code) = daemon.hcron_as(user.as_ids(), &["list"]);
+    assert_eq!((out.as_str(), err.as_str(), code), ("/e\n", "", 0));
+}
+
+#[test]
+fn idle_connections_at_the_descriptor_limit_lose_no_reload() {
+    let setup = crate::root_util::RootSetup::new(&[], "");
+    let user = crate::root_util::TestUser::create("f", &setup.homes());
+    std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n", user.name)).unwrap();
+    user.event("first", "as_user=\nhost=localhost\ncommand=true\nnotify_email=\n");
+    // The usual soft limit, scaled down: 64 descriptors, with room above it.
+    let daemon = setup.start_with(|command| {
+        // SAFETY: setrlimit is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                let limit = libc::rlimit { rlim_cur: 64, rlim_max: 4096 };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+            })
+        };
+    });
+    let stranger = crate::root_util::TestUser::create("g", &setup.homes());
+    let _idle = [Clients::hold(&daemon.socket, Some(&stranger), 30, 0, 0), Clients::hold(&daemon.socket, None, 30, 0, 0)];
+    user.event("second", "as_user=\nhost=localhost\ncommand=true\nnotify_email=\n");
+    let listed = || daemon.hcron_as(user.as_ids(), &["list"]).0;
+    assert!(eventually(Duration::from_secs(8), || listed() == "/first\n/second\n"), "{}\n{}", listed(), daemon.log_text());
+}
+
+#[test]
+fn a_load_that_fails_for_a_passing_reason_is_logged_and_retried() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = crate::root_util::RootSetup::new(&[], "");
+    let user = crate::root_util::TestUser::create("r", &setup.homes());
+    std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n", user.name)).unwrap();
+    user.event("e", "as_user=\nhost=localhost\ncommand=true\nnotify_email=\n");
+    // The tree cannot be reached at start-up; nothing under it will change.
+    let hidden = user.home.join(".hcron");
+    std::fs::set_permissions(&hidden, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let daemon = setup.start();
+    assert!(
+        eventually(Duration::from_secs(5), || daemon.log_text().contains("Permission denied (os error 13); retrying in 5 s")),
+        "{}",
+        daemon.log_text()
+    );
+    std::fs::set_permissions(&hidden, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let listed = || daemon.hcron_as(user.as_ids(), &["list"]).0;
+    assert!(eventually(Duration::from_secs(10), || listed() == "/e\n"), "{}\n{}", listed(), daemon.log_text());
+}

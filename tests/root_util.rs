@@ -90,7 +90,12 @@ impl RootSetup {
     }
 
     pub fn start(&self) -> RunningDaemon {
+        self.start_with(|_| {})
+    }
+
+    /// As [`RootSetup::start`], with the command changed by `customize` first.
+    pub fn start_with(&self, customize: impl FnOnce(&mut std::process::Command)) -> RunningDaemon {
         let root = self.dir.path();
-        RunningDaemon::root(&root.join("etc/hcron.toml"), root.join("run/control.sock"), root.join("log/hcron.log"))
+        RunningDaemon::root_with(&root.join("etc/hcron.toml"), root.join("run/control.sock"), root.join("log/hcron.log"), customize)
     }
 }

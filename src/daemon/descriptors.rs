@@ -27,3 +27,17 @@ pub fn sanitize() {
         }
     }
 }
+
+/// Raises the soft limit on open descriptors to the hard limit: the daemon
+/// holds a connection per client and reads trees while they are open, and
+/// running out would fail an accept or a user lookup. Called after the
+/// spawner starts, so that jobs keep the limit the daemon was given.
+pub fn raise_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(error) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        eprintln!("hcron-scheduler: cannot raise the descriptor limit from {soft} to {hard}: {error}");
+    }
+}

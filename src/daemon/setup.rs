@@ -63,6 +63,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let _pid = PidFile::lock(&pid)?;
     // Before any thread exists: the spawner is a fork of this small, single-threaded process.
     let spawner = Arc::new(Spawner::start().context("cannot start the spawner")?);
+    super::descriptors::raise_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let listener = bind(&socket, !args.standalone)?;
@@ -129,6 +130,7 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
         started: Instant::now(),
         changed,
         watchers: Mutex::default(),
+        retries: Mutex::default(),
     });
     {
         let mut state = daemon.lock();

@@ -18,6 +18,14 @@ use crate::tree::{self, CheckedFs, FileCache, Loaded, LocalFs, Tree};
 /// How long a tree must stay unchanged before it is reloaded.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
 
+/// The first retry of a load that failed for a reason that may pass
+/// (descriptors or memory short, the user database unreachable); each
+/// next one waits twice as long, up to [`RETRY_MAX`].
+pub const RETRY_FIRST: Duration = Duration::from_secs(5);
+
+/// The longest wait between retries of a failing load.
+pub const RETRY_MAX: Duration = Duration::from_secs(300);
+
 /// The name the watcher uses for a change of the allow file.
 const ALLOW_FILE: &str = "\0allow";
 
@@ -63,7 +71,11 @@ impl Daemon {
     pub(super) async fn reload(self: &Arc<Self>, user: &str) -> Result<Counts, String> {
         let account = match &self.setup.mode {
             Mode::Standalone { account, .. } => account.clone(),
-            Mode::Root { .. } => Account::by_name(user).ok_or_else(|| format!("no such user ({user})"))?,
+            Mode::Root { .. } => match Account::find(user) {
+                Ok(Some(account)) => account,
+                Ok(None) => return Err(self.load_failed(user, format!("no such user ({user})"), false)),
+                Err(error) => return Err(self.load_failed(user, format!("cannot look up user ({user}): {error}"), true)),
+            },
         };
         let root = self.tree_root(&account);
         let context = LoadContext { host_name: self.setup.fqdn.clone(), server_name: self.setup.server_name.clone() };
@@ -74,19 +86,18 @@ impl Daemon {
         let previous = self.lock().users.get_mut(user).map(|u| std::mem::take(&mut u.files)).unwrap_or_default();
         let started = Instant::now();
         let (loader_account, loader_root) = (account.clone(), root.clone());
-        let loaded = tokio::task::spawn_blocking(move || load(&loader_account, &loader_root, &options, as_owner, &previous))
-            .await
-            .map_err(|e| format!("loading panicked: {e}"))?;
+        let loaded = tokio::task::spawn_blocking(move || load(&loader_account, &loader_root, &options, as_owner, &previous)).await;
         let elapsed = started.elapsed().as_secs_f64();
         let loaded = match loaded {
-            Ok(loaded) => loaded,
-            Err(why) => {
-                let message = format!("cannot load the events of user ({user}) from {}: {why}", root.display());
-                let mut state = self.lock();
-                state.message(user, &message, "error");
-                return Err(message);
+            Ok(Ok(loaded)) => loaded,
+            Ok(Err(error)) => {
+                let message = format!("cannot load the events of user ({user}) from {}: {error}", root.display());
+                // A missing tree is the user's to create; anything else may pass.
+                return Err(self.load_failed(user, message, error.kind() != std::io::ErrorKind::NotFound));
             }
+            Err(error) => return Err(self.load_failed(user, format!("loading the events of user ({user}) failed: {error}"), true)),
         };
+        self.retries.lock().expect("retries lock").remove(user);
         let counts = counts(&loaded.tree);
         let index = Arc::new(ScheduleIndex::new(&loaded.tree));
         let mut state = self.lock();
@@ -125,6 +136,30 @@ impl Daemon {
         Ok(counts)
     }
 
+    /// Logs why `user`'s load failed and, when `retry`, reloads again later
+    /// (the tree as it was stays scheduled meanwhile); the message.
+    fn load_failed(self: &Arc<Self>, user: &str, message: String, retry: bool) -> String {
+        let text = match retry {
+            false => message.clone(),
+            true => {
+                let delay = {
+                    let mut retries = self.retries.lock().expect("retries lock");
+                    let delay = retries.get(user).copied().unwrap_or(RETRY_FIRST);
+                    retries.insert(user.to_owned(), (delay * 2).min(RETRY_MAX));
+                    delay
+                };
+                let (changed, name) = (self.changed.clone(), user.to_owned());
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = changed.send(name);
+                });
+                format!("{message}; retrying in {} s", delay.as_secs())
+            }
+        };
+        self.lock().message(user, &text, "error");
+        message
+    }
+
     /// Drops `user`'s events until the next reload.
     pub(super) fn unload(&self, user: &str) {
         let mut state = self.lock();
@@ -155,6 +190,7 @@ impl Daemon {
             self.watchers.lock().expect("watchers lock").remove(&user);
         }
         for user in wanted {
+            // A failure is logged and retried by reload itself.
             let _ = self.reload(&user).await;
         }
     }
@@ -204,7 +240,8 @@ impl Daemon {
                         due.remove(&name);
                         if name == ALLOW_FILE {
                             self.sync_users().await;
-                        } else if self.lock().users.get(&name).is_some_and(|u| !u.unloaded) {
+                        } else if !self.lock().users.get(&name).is_some_and(|u| u.unloaded) && self.is_allowed(&name) {
+                            // A failure is logged and retried by reload itself.
                             let _ = self.reload(&name).await;
                         }
                     }
@@ -237,14 +274,13 @@ fn watcher(
 
 /// Loads a tree, reading only what changed since `previous`; as the owner
 /// (credentials and ownership checks) for the root daemon.
-fn load(account: &Account, root: &Path, options: &tree::Options, as_owner: bool, previous: &FileCache) -> Result<Loaded, String> {
-    let loaded = if as_owner {
+fn load(account: &Account, root: &Path, options: &tree::Options, as_owner: bool, previous: &FileCache) -> std::io::Result<Loaded> {
+    if as_owner {
         let fs = CheckedFs { uid: account.uid, gid: account.gid };
-        crate::credentials::as_user(account, || tree::reload(&fs, root, options, previous)).map_err(|e| e.to_string())?
+        crate::credentials::as_user(account, || tree::reload(&fs, root, options, previous))?
     } else {
         tree::reload(&LocalFs, root, options, previous)
-    };
-    loaded.map_err(|e| e.to_string())
+    }
 }
 
 /// The counts of the `load-events` line.
