@@ -40,6 +40,12 @@ pub enum Request {
     Info,
     /// Every remote host's health.
     Hosts,
+    /// The caller's own lines of the activity log, from a minute on (for a
+    /// user who may not read the log file).
+    Log {
+        /// The first minute, `YYYY-MM-DDTHH:MM` or a prefix of it.
+        since: String,
+    },
     /// The caller's jobs, newest last.
     History {
         /// Only this event's jobs.
@@ -83,6 +89,13 @@ pub enum Response {
     History {
         /// Oldest first.
         jobs: Vec<crate::history::JobRecord>,
+    },
+    /// The caller's log lines, oldest first.
+    Log {
+        /// Whole lines as the log has them.
+        lines: Vec<String>,
+        /// Older lines were left out to keep the answer bounded.
+        truncated: bool,
     },
     /// The request failed; the text says why.
     Error {

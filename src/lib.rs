@@ -21,6 +21,7 @@ pub mod log;
 pub mod mail;
 pub mod schedule;
 pub mod simulate;
+pub mod state_files;
 pub mod synth;
 pub mod textwrap;
 pub mod tree;

@@ -90,6 +90,29 @@ pub fn parse_line(line: &str) -> Option<ParsedLine> {
     Some(ParsedLine { time, kind, user, fields })
 }
 
+/// The lines of `user` from the log read by `reader`, whose minute is
+/// `since` (`YYYY-MM-DDTHH:MM`, or a prefix) or later, oldest first: the
+/// newest ones only, at most `limit` bytes of them, and whether older ones
+/// were left out. What a user may see of the root daemon's log.
+pub fn lines_of(reader: impl std::io::BufRead, user: &str, since: &str, limit: usize) -> std::io::Result<(Vec<String>, bool)> {
+    let mut kept = std::collections::VecDeque::new();
+    let (mut size, mut truncated) = (0, false);
+    for line in reader.lines() {
+        let line = line?;
+        let Some(entry) = parse_line(&line) else { continue };
+        if entry.user != user || entry.time.get(..16).unwrap_or(&entry.time) < since {
+            continue;
+        }
+        size += line.len();
+        kept.push_back(line);
+        while size > limit {
+            size -= kept.pop_front().map_or(0, |l: String| l.len());
+            truncated = true;
+        }
+    }
+    Ok((kept.into(), truncated))
+}
+
 /// Splits at unescaped `|` and unescapes each part.
 fn split_unescaped(line: &str) -> Vec<String> {
     let mut parts = vec![String::new()];
@@ -136,5 +159,23 @@ mod tests {
     fn not_a_log_line() {
         assert_eq!(parse_line("just text"), None);
         assert_eq!(parse_line("t|k|u|novalue"), None);
+    }
+
+    #[test]
+    fn a_user_gets_their_own_lines_from_a_minute_on_the_newest_within_the_limit() {
+        let log = "2020-01-01T00:00:10|done|alice|a=1\n\
+                   2020-01-01T00:01:00|done|bob|a=2\n\
+                   not a line\n\
+                   2020-01-01T00:01:30|done|alice|a=3\n\
+                   2020-01-01T00:02:00|status||a=4\n\
+                   2020-01-01T00:03:00|done|alice|a=5\n";
+        let lines = |since: &str, limit| lines_of(std::io::Cursor::new(log), "alice", since, limit).unwrap();
+        let (all, truncated) = lines("2020-01-01", 1 << 20);
+        assert_eq!(all, ["2020-01-01T00:00:10|done|alice|a=1", "2020-01-01T00:01:30|done|alice|a=3", "2020-01-01T00:03:00|done|alice|a=5"]);
+        assert!(!truncated);
+        assert_eq!(lines("2020-01-01T00:01", 1 << 20).0.len(), 2, "the minute given is included");
+        let line = all[0].len();
+        assert_eq!(lines("2020-01-01", 2 * line), (all[1..].to_vec(), true), "the newest that fit");
+        assert_eq!(lines("2020-01-01", 3 * line), (all.clone(), false), "exactly at the limit");
     }
 }

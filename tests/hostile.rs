@@ -284,3 +284,53 @@ fn a_load_that_fails_for_a_passing_reason_is_logged_and_retried() {
     let listed = || daemon.hcron_as(user.as_ids(), &["list"]).0;
     assert!(eventually(Duration::from_secs(10), || listed() == "/e\n"), "{}\n{}", listed(), daemon.log_text());
 }
+
+/// Whether `user` can open `path` for reading.
+fn can_read(user: &crate::root_util::TestUser, path: &Path) -> bool {
+    std::process::Command::new("cat").arg(path).uid(user.uid).gid(user.gid).output().unwrap().status.success()
+}
+
+#[test]
+fn state_is_root_s_alone_and_users_see_their_own_log_lines_through_the_socket() {
+    use std::os::unix::fs::PermissionsExt;
+    let setup = crate::root_util::RootSetup::new(&[], "");
+    let (alice, bob) = (crate::root_util::TestUser::create("a", &setup.homes()), crate::root_util::TestUser::create("b", &setup.homes()));
+    std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n{}\n", alice.name, bob.name)).unwrap();
+    for user in [&alice, &bob] {
+        user.event("out", &format!("as_user=\nhost=localhost\ncommand=echo SECRET-OUTPUT-OF-{}\nnotify_email=\n", user.name));
+    }
+    let daemon = setup.start();
+    for user in [&alice, &bob] {
+        let (_, err, code) = daemon.hcron_as(user.as_ids(), &["activate", "/out"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    assert!(eventually(Duration::from_secs(10), || daemon.log_lines("done", "/out").len() == 2), "{}", daemon.log_text());
+    let root = setup.dir.path();
+    let (lib, log) = (root.join("lib"), root.join("log"));
+    let history = lib.join("history.sqlite");
+    assert!(eventually(Duration::from_secs(5), || std::fs::read(&history).is_ok_and(|b| !b.is_empty())));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    for dir in [&lib, &log] {
+        assert_eq!(mode(dir), 0o700, "{}", dir.display());
+    }
+    for file in [history.clone(), lib.join("history.sqlite-wal"), log.join("hcron.log")] {
+        if file.exists() {
+            assert_eq!(mode(&file) & 0o077, 0, "{} is {:o}", file.display(), mode(&file));
+        }
+    }
+    // A local user, allowed or not, reads neither.
+    let stranger = crate::root_util::TestUser::create("c", &setup.homes());
+    for user in [&stranger, &alice] {
+        for file in [&history, &log.join("hcron.log")] {
+            assert!(!can_read(user, file), "{} reads {}", user.name, file.display());
+        }
+    }
+    // Through the socket, Alice sees her own lines, not Bob's.
+    let config = root.join("etc/hcron.toml");
+    let (out, err, code) = daemon.hcron_as(alice.as_ids(), &["show-log", "-c", config.to_str().unwrap(), "2000-01-01"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!(" done {} ", alice.name)), "{out}");
+    assert!(!out.contains(&bob.name), "{out}");
+    let (_, err, code) = daemon.hcron_as(stranger.as_ids(), &["show-log", "-c", config.to_str().unwrap(), "2000-01-01"]);
+    assert!(code != 0 && err.contains("not allowed"), "{err}");
+}

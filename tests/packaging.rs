@@ -62,3 +62,12 @@ fn systemd_is_told_when_the_daemon_is_ready() {
     assert_eq!(&buffer[..len], b"READY=1");
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn the_unit_keeps_state_and_logs_root_s_alone() {
+    let unit = packaging("hcron-scheduler.service");
+    let settings: Vec<&str> = unit.lines().map(str::trim).collect();
+    for wanted in ["UMask=0077", "StateDirectoryMode=0700", "LogsDirectoryMode=0700", "RuntimeDirectoryMode=0755"] {
+        assert!(settings.contains(&wanted), "the unit lacks {wanted}");
+    }
+}

@@ -11,8 +11,10 @@ use anyhow::Context;
 use clap::Args;
 use regex::Regex;
 
+use super::client::try_ask;
 use super::daemon_commands::ConfigArg;
 use crate::config::Config;
+use crate::control::{Request, Response};
 use crate::log::{ParsedLine, parse_line};
 
 /// Arguments of `hcron show-log`.
@@ -43,14 +45,10 @@ pub struct ShowLogArgs {
 
 /// Prints the selected entries.
 pub fn run(args: ShowLogArgs) -> anyhow::Result<ExitCode> {
-    let path = match &args.file {
-        Some(path) => path.clone(),
-        None => match Config::find(args.config.config.as_deref())?.log_path {
-            Some(path) if !path.is_empty() => PathBuf::from("/var/log/hcron").join(path),
-            _ => anyhow::bail!("the log goes to standard output in this configuration: name a file with -f"),
-        },
+    let text = match &args.file {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read the log {}", path.display()))?,
+        None => configured_log(&args)?,
     };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read the log {}", path.display()))?;
     let event = args.event.as_deref().map(Regex::new).transpose().context("bad regular expression for -e")?;
     let mut queued: HashMap<String, ParsedLine> = HashMap::new();
     let mut activated: HashMap<String, String> = HashMap::new();
@@ -96,6 +94,32 @@ pub fn run(args: ShowLogArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The configured log, or the caller's own lines of it from the daemon
+/// when the file cannot be read here (the root daemon's log is root's).
+fn configured_log(args: &ShowLogArgs) -> anyhow::Result<String> {
+    let config = Config::find(args.config.config.as_deref())?;
+    let path = match &config.log_path {
+        Some(path) if !path.is_empty() => PathBuf::from("/var/log/hcron").join(path),
+        _ => anyhow::bail!("the log goes to standard output in this configuration: name a file with -f"),
+    };
+    let error = match std::fs::read_to_string(&path) {
+        Ok(text) => return Ok(text),
+        Err(error) => error,
+    };
+    match try_ask(&config, &Request::Log { since: args.start.clone() })? {
+        Some(Response::Log { lines, truncated }) => {
+            if truncated {
+                eprintln!("warning: only your newest log entries are shown: the daemon left older ones out");
+            }
+            Ok(lines.join("\n"))
+        }
+        Some(Response::Error { message }) => {
+            anyhow::bail!("cannot read the log {} ({error}), nor ask the daemon: {message}", path.display())
+        }
+        _ => Err(error).with_context(|| format!("cannot read the log {}", path.display())),
+    }
 }
 
 /// Python's repr of a dict of strings: `{'key': 'value', ...}`.

@@ -5,6 +5,7 @@
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -36,9 +37,9 @@ impl ActivityLog {
         let file = match &target.file {
             Some(path) => {
                 if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
+                    crate::state_files::create_dirs(dir, 0o700)?;
                 }
-                Some(OpenOptions::new().create(true).append(true).open(path)?)
+                Some(OpenOptions::new().create(true).append(true).mode(0o600).open(path)?)
             }
             None => None,
         };

@@ -30,6 +30,9 @@ pub const MAX_REQUEST: usize = 64 << 10;
 /// whether it is allowed, or for the daemon's state, and no more.
 pub const MAX_STRANGER_REQUEST: usize = 256;
 
+/// The most of the log one answer carries (the newest lines).
+const MAX_LOG_ANSWER: usize = 24 << 20;
+
 /// Connections open at once, in all.
 pub const MAX_CONNECTIONS: usize = 512;
 
@@ -167,6 +170,18 @@ impl Daemon {
                 })
             }
             Request::Hosts => Response::Hosts { hosts: self.lock().exec.health.lock().expect("health lock").states() },
+            Request::Log { since } => {
+                let Some(path) = self.setup.log.file.clone() else { return error("this daemon keeps no log file".into()) };
+                let user = user.to_owned();
+                let read = move || -> std::io::Result<_> {
+                    crate::log::lines_of(std::io::BufReader::new(std::fs::File::open(&path)?), &user, &since, MAX_LOG_ANSWER)
+                };
+                match tokio::task::spawn_blocking(read).await {
+                    Ok(Ok((lines, truncated))) => Response::Log { lines, truncated },
+                    Ok(Err(e)) => error(format!("cannot read the log: {e}")),
+                    Err(e) => error(format!("cannot read the log: {e}")),
+                }
+            }
             Request::History { event, since } => {
                 let path = self.setup.history.clone();
                 let user = user.to_owned();

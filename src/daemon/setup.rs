@@ -27,6 +27,7 @@ use crate::exec::health::Health;
 use crate::exec::{ExecConfig, Spawner};
 use crate::history::HistoryWriter;
 use crate::mail::{Smtp, Spool, Transport};
+use crate::state_files::{create_dirs, make_private};
 
 /// How long SIGTERM waits for running spawns.
 const DRAIN: Duration = Duration::from_secs(10);
@@ -55,10 +56,18 @@ pub struct Args {
 /// The binary's whole life: set up, run until a stop signal, clean up.
 pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     super::descriptors::sanitize();
+    // State is root's alone (the user's alone, standalone): history, spool,
+    // mailbox and log hold every user's output and mail.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let (setup, socket, pid) = if args.standalone { standalone(&args)? } else { root(&args)? };
     if args.check_config {
         println!("configuration OK");
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(dir) = socket.parent() {
+        // Users reach the root daemon's socket (and their ssh directories) through it.
+        let mode = if args.standalone { 0o700 } else { 0o755 };
+        create_dirs(dir, mode).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let _pid = PidFile::lock(&pid)?;
     // Before any thread exists: the spawner is a fork of this small, single-threaded process.
@@ -92,7 +101,11 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
     let sender = Arc::new(Notify::new());
     let journal = DaemonJournal { log, spool: spool.clone(), mail_from: setup.config.mail_from.clone(), sender: sender.clone() };
     if let Some(dir) = setup.history.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        create_dirs(dir, 0o700).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let history_files = ["", "-wal", "-shm", "-journal"].map(|suffix| PathBuf::from(format!("{}{suffix}", setup.history.display())));
+    for path in history_files.iter().chain([&setup.spool, &setup.mailbox]).chain(setup.log.file.as_ref()) {
+        make_private(path).with_context(|| format!("cannot make {} private", path.display()))?;
     }
     let history =
         HistoryWriter::start(&setup.history).with_context(|| format!("cannot open the job history {}", setup.history.display()))?;
@@ -380,11 +393,9 @@ fn standalone(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
     Ok((setup, state.join("control.sock"), state.join("hcron-scheduler.pid")))
 }
 
-/// Binds the control socket (after the pid lock, so a stale file is ours to remove).
+/// Binds the control socket in its existing directory (after the pid lock,
+/// so a stale file is ours to remove).
 fn bind(path: &Path, shared: bool) -> anyhow::Result<UnixListener> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
     // Everyone may connect to the root daemon: callers are told apart by their credentials.

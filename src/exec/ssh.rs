@@ -133,7 +133,14 @@ fn control_paths(config: &ExecConfig, owner: &Account, login: &str, host: &str) 
         Ok(metadata) if metadata.is_dir() => {}
         // Never chmod or chown through a link.
         Ok(_) => return Err(std::io::Error::other(format!("{} is not a directory", dir.display()))),
-        Err(_) => std::fs::create_dir_all(&dir)?,
+        Err(_) => {
+            // Each owner's ssh runs as them and must reach their own directory.
+            crate::state_files::create_dirs(&config.control_dir, 0o711)?;
+            match std::fs::create_dir(&dir) {
+                Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => return Err(error),
+                _ => {}
+            }
+        }
     }
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
     if config.switch_user {
