@@ -490,3 +490,19 @@ fn with_default_settings_a_big_tree_is_listed_and_fires_whole() {
         .collect();
     assert_eq!(fired.len(), valid);
 }
+
+#[test]
+fn output_cut_short_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events");
+    hcron::synth::generate(&events, 3000).unwrap();
+    let events = events.display();
+    let hcron = env!("CARGO_BIN_EXE_hcron");
+    // `list` writes through a buffer, `next` with println!: neither may panic or complain.
+    for args in [format!("list --show-all --events {events}"), format!("next --events {events} --count 20")] {
+        let script = format!("{hcron} {args} 2>{0}/err | head -1 >/dev/null; cat {0}/err", dir.path().display());
+        let output = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
+        let err = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(err, "", "hcron {args} | head -1");
+    }
+}
