@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 /// One job as recorded.
@@ -145,8 +145,10 @@ fn apply(connection: &mut Connection, batch: &[Change]) -> rusqlite::Result<()> 
     for change in batch {
         match change {
             Change::Queued(r) => {
-                transaction.execute(
-                    "INSERT OR REPLACE INTO jobs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+                // Never over another job's record: ids are unique for the life
+                // of the history, so a clash is a bug to report, not to hide.
+                let inserted = transaction.execute(
+                    "INSERT INTO jobs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                     params![
                         r.id,
                         r.group,
@@ -167,7 +169,15 @@ fn apply(connection: &mut Connection, batch: &[Change]) -> rusqlite::Result<()> 
                         r.stdout,
                         r.stderr
                     ],
-                )?;
+                );
+                match inserted {
+                    Err(rusqlite::Error::SqliteFailure(error, _)) if error.code == rusqlite::ErrorCode::ConstraintViolation => {
+                        eprintln!("hcron-scheduler: job {} is already in the history; the new record is not written", r.id);
+                    }
+                    other => {
+                        other?;
+                    }
+                }
             }
             Change::Started { id, at } => {
                 transaction.execute("UPDATE jobs SET started = ?2, result = 'running' WHERE id = ?1", params![id, at])?;
@@ -181,6 +191,15 @@ fn apply(connection: &mut Connection, batch: &[Change]) -> rusqlite::Result<()> 
         }
     }
     transaction.commit()
+}
+
+/// The largest job id the history at `path` holds (none for a new history).
+pub fn last_id(path: &Path) -> rusqlite::Result<Option<u64>> {
+    let connection = open(path)?;
+    // Ids are hexadecimal without leading zeros: longer is larger.
+    let id: Option<String> =
+        connection.query_row("SELECT id FROM jobs ORDER BY length(id) DESC, id DESC LIMIT 1", [], |row| row.get(0)).optional()?;
+    Ok(id.and_then(|id| u64::from_str_radix(&id, 16).ok()))
 }
 
 /// The jobs of `user`, optionally of one event and since a time, oldest first.
@@ -233,6 +252,26 @@ mod tests {
             result: "queued".into(),
             ..JobRecord::default()
         }
+    }
+
+    #[test]
+    fn a_record_is_never_replaced_and_the_largest_id_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        assert_eq!(last_id(&path).unwrap(), None);
+        let mut writer = HistoryWriter::start(&path).unwrap();
+        writer.record(Change::Queued(Box::new(record("ff", "alice", "2020-01-01 00:00:00"))));
+        writer.record(Change::Queued(Box::new(record("100", "alice", "2020-01-01 00:00:01"))));
+        writer.close();
+        let mut writer = HistoryWriter::start(&path).unwrap();
+        // The same id again, in one batch with another change that must still land.
+        writer.record(Change::Queued(Box::new(record("ff", "bob", "2020-01-01 00:00:02"))));
+        writer.record(Change::Started { id: "100".into(), at: "2020-01-01 00:00:03".into() });
+        writer.close();
+        let alice = query(&path, "alice", None, None).unwrap();
+        assert_eq!(alice.iter().map(|j| (j.id.as_str(), j.result.as_str())).collect::<Vec<_>>(), [("ff", "queued"), ("100", "running")]);
+        assert!(query(&path, "bob", None, None).unwrap().is_empty());
+        assert_eq!(last_id(&path).unwrap(), Some(0x100), "longer ids are larger");
     }
 
     #[test]

@@ -334,3 +334,42 @@ fn state_is_root_s_alone_and_users_see_their_own_log_lines_through_the_socket() 
     let (_, err, code) = daemon.hcron_as(stranger.as_ids(), &["show-log", "-c", config.to_str().unwrap(), "2000-01-01"]);
     assert!(code != 0 && err.contains("not allowed"), "{err}");
 }
+
+#[test]
+fn job_ids_are_never_reused_and_no_record_is_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, state) = (dir.path().join("events"), dir.path().join("state"));
+    std::fs::create_dir_all(&events).unwrap();
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(events.join("e"), "as_user=\nhost=localhost\ncommand=true\nnotify_email=\n").unwrap();
+    // The history of a daemon that ran in the coming minute: a clock stepped
+    // back, or a restart within the second its predecessor used.
+    let user = hcron::account::Account::current().unwrap().name;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let history = state.join("history.sqlite");
+    let mut writer = hcron::history::HistoryWriter::start(&history).unwrap();
+    let earlier: Vec<String> = (0..60).flat_map(|s| (0..4).map(move |n| format!("{:x}", ((now + s) << 16) + n))).collect();
+    for id in &earlier {
+        let record = hcron::history::JobRecord {
+            id: id.clone(),
+            user: user.clone(),
+            event: "/earlier".into(),
+            result: "success".into(),
+            ..Default::default()
+        };
+        writer.record(hcron::history::Change::Queued(Box::new(record)));
+    }
+    writer.close();
+    let daemon = RunningDaemon::standalone(&events, &state, &[]);
+    for _ in 0..3 {
+        assert_eq!(daemon.hcron(&["activate", "/e"]).2, 0);
+    }
+    assert!(eventually(Duration::from_secs(10), || daemon.log_lines("done", "/e").len() == 3));
+    assert!(daemon.stop().success());
+    let jobs = hcron::history::query(&history, &user, None, None).unwrap();
+    let kept = jobs.iter().filter(|j| j.event == "/earlier").count();
+    assert_eq!(kept, earlier.len(), "records of earlier jobs were overwritten");
+    let new: Vec<&str> = jobs.iter().filter(|j| j.event == "/e").map(|j| j.id.as_str()).collect();
+    assert_eq!(new.len(), 3, "{jobs:?}");
+    assert!(new.iter().all(|id| !earlier.iter().any(|e| e == id)), "ids reused: {new:?}");
+}

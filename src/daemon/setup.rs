@@ -120,7 +120,9 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
     let health = Arc::new(Mutex::new(Health::new(config.host_attempts_count, Duration::from_secs(config.host_offline_timeout))));
     let exec = exec_config(&config, &setup, spawner, health);
     let (changed, changes) = tokio::sync::mpsc::unbounded_channel();
-    let engine = Engine::new(SystemClock, settings);
+    let last =
+        crate::history::last_id(&setup.history).with_context(|| format!("cannot read the job history {}", setup.history.display()))?;
+    let engine = Engine::with_ids(SystemClock, settings, crate::engine::JobIds::after(crate::engine::JobId(last.unwrap_or(0))));
     let next_minute = SystemClock.now().datetime();
     let state = State {
         config,

@@ -25,6 +25,13 @@ pub struct JobIds {
 }
 
 impl JobIds {
+    /// Ids after `last`: a daemon starts after the largest id its history
+    /// holds, so that no restart in the same second or after a clock step
+    /// back hands out an id again.
+    pub fn after(last: JobId) -> JobIds {
+        JobIds { last: last.0 }
+    }
+
     /// The next id at `now`.
     pub fn next(&mut self, now: &Zoned) -> JobId {
         let base = (now.timestamp().as_second().max(0) as u64) << 16;
@@ -105,4 +112,19 @@ impl Job {
 
 fn join(names: &[Arc<str>]) -> String {
     names.iter().map(|n| &**n).collect::<Vec<_>>().join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_start_after_the_last_one_given() {
+        let now: Zoned = "2020-01-01T00:00:00+00:00[UTC]".parse().unwrap();
+        let base = (now.timestamp().as_second() as u64) << 16;
+        let mut ids = JobIds::after(JobId(base + 1_000_000));
+        assert_eq!(ids.next(&now), JobId(base + 1_000_001), "after the last, even with a clock behind it");
+        let mut fresh = JobIds::default();
+        assert_eq!([fresh.next(&now), fresh.next(&now)], [JobId(base), JobId(base + 1)]);
+    }
 }

@@ -92,7 +92,12 @@ pub struct Engine<C: Clock> {
 impl<C: Clock> Engine<C> {
     /// An engine on `clock`.
     pub fn new(clock: C, settings: Settings) -> Engine<C> {
-        Engine { clock, settings, ids: JobIds::default() }
+        Engine::with_ids(clock, settings, JobIds::default())
+    }
+
+    /// An engine on `clock` handing out `ids`.
+    pub fn with_ids(clock: C, settings: Settings, ids: JobIds) -> Engine<C> {
+        Engine { clock, settings, ids }
     }
 
     /// The engine's clock.
