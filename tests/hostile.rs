@@ -373,3 +373,31 @@ fn job_ids_are_never_reused_and_no_record_is_overwritten() {
     assert_eq!(new.len(), 3, "{jobs:?}");
     assert!(new.iter().all(|id| !earlier.iter().any(|e| e == id)), "ids reused: {new:?}");
 }
+
+#[test]
+fn edits_that_never_pause_do_not_starve_the_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, state) = (dir.path().join("events"), dir.path().join("state"));
+    std::fs::create_dir_all(&events).unwrap();
+    std::fs::write(events.join("a"), "as_user=\nhost=localhost\ncommand=true\nnotify_email=\n").unwrap();
+    let daemon = RunningDaemon::standalone(&events, &state, &[]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let editor = {
+        let (stop, scratch) = (stop.clone(), events.join("scratch"));
+        // Every 100 ms, well inside the 300 ms debounce, for as long as the test runs.
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::fs::write(&scratch, format!("# edit {n}\n")).unwrap();
+                n += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(events.join("b"), "as_user=\nhost=localhost\ncommand=true\nnotify_email=\n").unwrap();
+    let loaded = eventually(Duration::from_secs(8), || daemon.hcron(&["list"]).0.contains("/b\n"));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    editor.join().unwrap();
+    assert!(loaded, "no reload while edits kept coming: {}", daemon.hcron(&["list"]).0);
+}

@@ -18,6 +18,10 @@ use crate::tree::{self, CheckedFs, FileCache, Loaded, LocalFs, Tree};
 /// How long a tree must stay unchanged before it is reloaded.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
 
+/// The longest a changed tree waits for its reload while changes keep
+/// coming: edits that never pause do not starve it.
+pub const DEBOUNCE_MAX: Duration = Duration::from_secs(3);
+
 /// The first retry of a load that failed for a reason that may pass
 /// (descriptors or memory short, the user database unreachable); each
 /// next one waits twice as long, up to [`RETRY_MAX`].
@@ -223,19 +227,25 @@ impl Daemon {
         }
     }
 
-    /// Reloads each changed tree once it has been quiet for [`DEBOUNCE`].
+    /// Reloads each changed tree once it has been quiet for [`DEBOUNCE`],
+    /// or [`DEBOUNCE_MAX`] after its first change, whichever comes first.
     pub(super) async fn debounce(self: Arc<Self>, mut changed: tokio::sync::mpsc::UnboundedReceiver<String>) {
-        let mut due: HashMap<String, tokio::time::Instant> = HashMap::new();
+        // By name: when the reload is due, and the latest it may be.
+        let mut due: HashMap<String, (tokio::time::Instant, tokio::time::Instant)> = HashMap::new();
         loop {
-            let next = due.values().min().copied();
+            let next = due.values().map(|(at, _)| *at).min();
             tokio::select! {
                 name = changed.recv() => match name {
-                    Some(name) => { due.insert(name, tokio::time::Instant::now() + DEBOUNCE); }
+                    Some(name) => {
+                        let now = tokio::time::Instant::now();
+                        let latest = due.get(&name).map_or(now + DEBOUNCE_MAX, |(_, latest)| *latest);
+                        due.insert(name, ((now + DEBOUNCE).min(latest), latest));
+                    }
                     None => return,
                 },
                 _ = async { tokio::time::sleep_until(next.expect("checked")).await }, if next.is_some() => {
                     let now = tokio::time::Instant::now();
-                    let ready: Vec<String> = due.iter().filter(|(_, at)| **at <= now).map(|(n, _)| n.clone()).collect();
+                    let ready: Vec<String> = due.iter().filter(|(_, (at, _))| *at <= now).map(|(n, _)| n.clone()).collect();
                     for name in ready {
                         due.remove(&name);
                         if name == ALLOW_FILE {
