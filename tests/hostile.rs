@@ -401,3 +401,23 @@ fn edits_that_never_pause_do_not_starve_the_reload() {
     editor.join().unwrap();
     assert!(loaded, "no reload while edits kept coming: {}", daemon.hcron(&["list"]).0);
 }
+
+#[test]
+fn exec_timeout_kills_what_the_command_started_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, state) = (dir.path().join("events"), dir.path().join("state"));
+    std::fs::create_dir_all(&events).unwrap();
+    let (background, foreground): (&[&str], &[&str]) = (&["sleep", "300.25"], &["sleep", "301.25"]);
+    let _jobs = [KillAll(background), KillAll(foreground)];
+    std::fs::write(
+        events.join("slow"),
+        "as_user=\nhost=localhost\ncommand=sleep 300.25 & sleep 301.25\nexec_wait=yes\nexec_timeout=1\nnotify_email=\n",
+    )
+    .unwrap();
+    let daemon = RunningDaemon::standalone(&events, &state, &[]);
+    assert_eq!(daemon.hcron(&["activate", "/slow"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || !processes(background).is_empty()), "the job did not start");
+    assert!(eventually(Duration::from_secs(10), || daemon.log_lines("done", "/slow").len() == 1), "{}", daemon.log_text());
+    let gone = eventually(Duration::from_secs(3), || processes(background).is_empty() && processes(foreground).is_empty());
+    assert!(gone, "left running after the timeout: {:?} {:?}", processes(background), processes(foreground));
+}

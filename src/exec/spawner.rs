@@ -331,6 +331,9 @@ fn monitor(prepared: &Prepared, wait: Wait) -> Finished {
     // SAFETY: as above; the child only makes system calls before execve.
     let child = match unsafe { nix::unistd::fork() } {
         Ok(nix::unistd::ForkResult::Child) => unsafe {
+            // A process group of its own: the timeout kills the program and
+            // everything it started, not the program alone.
+            libc::setpgid(0, 0);
             let fds = pipes.as_ref().map(|((_, out), (_, err))| (out.as_raw_fd(), err.as_raw_fd()));
             prepared.exec(fds.map(|f| f.0), fds.map(|f| f.1));
             libc::_exit(127)
@@ -342,6 +345,9 @@ fn monitor(prepared: &Prepared, wait: Wait) -> Finished {
         }
     };
     finished.pid = child.as_raw() as u32;
+    // Set on both sides of the fork, so that no kill can come before it.
+    let _ = nix::unistd::setpgid(child, child);
+    let kill_group = || nix::sys::signal::killpg(child, nix::sys::signal::Signal::SIGKILL);
     let limit = wait.capture.unwrap_or(0);
     let mut outputs = pipes.map(|((out, _), (err, _))| [Capture::new(out, limit), Capture::new(err, limit)]);
     let timeout = Duration::from_millis(wait.timeout_ms);
@@ -369,7 +375,7 @@ fn monitor(prepared: &Prepared, wait: Wait) -> Finished {
                 finished.timed_out = true;
                 killing = Some(now);
                 last_kill = now;
-                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                let _ = kill_group();
             }
             Some(since) if now.duration_since(since) >= Duration::from_secs(10) => {
                 finished.unkillable = true;
@@ -377,7 +383,7 @@ fn monitor(prepared: &Prepared, wait: Wait) -> Finished {
             }
             Some(_) if now.duration_since(last_kill) >= Duration::from_millis(100) => {
                 last_kill = now;
-                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                let _ = kill_group();
             }
             _ => {}
         }
