@@ -89,7 +89,7 @@ impl RunningDaemon {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"));
         command.arg("--config").arg(config);
         customize(&mut command);
-        let pid = socket.parent().unwrap().join("hcron-scheduler.pid");
+        let pid = socket.parent().unwrap().parent().unwrap().join("lib/hcron-scheduler.pid");
         RunningDaemon::start(command, socket, log, pid)
     }
 

@@ -421,3 +421,24 @@ fn exec_timeout_kills_what_the_command_started_too() {
     let gone = eventually(Duration::from_secs(3), || processes(background).is_empty() && processes(foreground).is_empty());
     assert!(gone, "left running after the timeout: {:?} {:?}", processes(background), processes(foreground));
 }
+
+#[test]
+fn a_second_daemon_with_only_its_socket_moved_is_refused() {
+    let (setup, _user, _daemon) = root_daemon("");
+    let etc = setup.dir.path().join("etc");
+    let config = std::fs::read_to_string(etc.join("hcron.toml")).unwrap();
+    let moved = config.replace("/run/control.sock", "/run2/control.sock");
+    assert_ne!(moved, config);
+    std::fs::write(etc.join("moved.toml"), moved).unwrap();
+    let mut second = std::process::Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"));
+    second.arg("--config").arg(etc.join("moved.toml")).stdin(std::process::Stdio::null());
+    let mut child = second.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let exited = eventually(Duration::from_secs(10), || child.try_wait().unwrap().is_some());
+    if !exited {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(exited && !output.status.success(), "a second daemon ran beside the first");
+    assert!(err.contains("another hcron-scheduler is running"), "{err}");
+}

@@ -69,6 +69,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
         let mode = if args.standalone { 0o700 } else { 0o755 };
         create_dirs(dir, mode).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    if let Some(dir) = pid.parent() {
+        create_dirs(dir, 0o700).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let _pid = PidFile::lock(&pid)?;
     // Before any thread exists: the spawner is a fork of this small, single-threaded process.
     let spawner = Arc::new(Spawner::start().context("cannot start the spawner")?);
@@ -346,7 +349,10 @@ fn root(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
         Some(path) => LogTarget { file: Some(Path::new("/var/log/hcron").join(path)), stderr: false, syslog: config.use_syslog },
     };
     let socket = config.control_socket.clone();
-    let pid = socket.parent().unwrap_or(Path::new("/run/hcron")).join("hcron-scheduler.pid");
+    // One daemon per state: the lock lives with the history, which a
+    // configuration cannot move apart from the jobs it records (a socket
+    // moved elsewhere must not let a second daemon schedule the same users).
+    let pid = config.history_path.parent().unwrap_or(Path::new("/var/lib/hcron")).join("hcron-scheduler.pid");
     let setup = Setup {
         server_name: config.server_name(),
         fqdn: crate::host::fqdn(),
