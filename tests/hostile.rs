@@ -442,3 +442,17 @@ fn a_second_daemon_with_only_its_socket_moved_is_refused() {
     assert!(exited && !output.status.success(), "a second daemon ran beside the first");
     assert!(err.contains("another hcron-scheduler is running"), "{err}");
 }
+
+#[test]
+fn check_config_warns_of_allowed_users_that_do_not_exist_or_are_root() {
+    let setup = crate::root_util::RootSetup::new(&["nosuchuser-hcron-test", "root"], "");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"))
+        .args(["--check-config", "--config"])
+        .arg(setup.dir.path().join("etc/hcron.toml"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{err}");
+    assert!(err.contains("warning: ") && err.contains("user (nosuchuser-hcron-test) does not exist"), "{err}");
+    assert!(err.contains("root is listed: its events run with every privilege of root"), "{err}");
+}

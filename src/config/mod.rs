@@ -183,8 +183,8 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file cannot be read.
-    #[error("{path}: cannot read: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: cannot read: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
     /// The file does not parse, or a key is unknown or has a bad value.
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
@@ -194,10 +194,10 @@ impl Config {
     /// Reads `path`: the original's format when the file is a Python dict
     /// (whatever its name: `hcron.conf`, `hcron.conf.sample`, ...), TOML otherwise.
     pub fn read(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.into(), error })?;
         let invalid = |message: String| ConfigError::Invalid { path: path.into(), message };
         let mut config = if legacy::looks_legacy(path, &text) {
-            Config::from_legacy(legacy::parse(&text).map_err(invalid)?).map_err(invalid)?
+            Config::from_legacy(legacy::parse(&text).map_err(invalid)?, &text).map_err(invalid)?
         } else {
             toml::from_str(&text).map_err(|e| invalid(e.to_string()))?
         };
@@ -212,11 +212,24 @@ impl Config {
     /// A legacy dict: `None` means "unset" (the default) except for the keys
     /// where `None` is a value of its own (`log_path: None` is standard output),
     /// and `max_events_per_user` is ignored (decisions 2).
-    fn from_legacy(value: serde_json::Value) -> Result<Config, String> {
+    /// An error names the key at fault and its line in `text`.
+    fn from_legacy(value: serde_json::Value, text: &str) -> Result<Config, String> {
         let serde_json::Value::Object(mut keys) = value else { return Err("not a dict of settings".into()) };
         keys.retain(|key, value| !value.is_null() || serde_json::from_value::<Config>(serde_json::json!({ key: null })).is_ok());
         let limit = keys.remove("max_events_per_user");
-        let mut config: Config = serde_json::from_value(serde_json::Value::Object(keys)).map_err(|e| e.to_string())?;
+        let mut config: Config = serde_json::from_value(serde_json::Value::Object(keys.clone())).map_err(|error| {
+            // The key at fault is the one that fails alone.
+            let Some(key) =
+                keys.iter().find(|(k, v)| serde_json::from_value::<Config>(serde_json::json!({ k.as_str(): v })).is_err()).map(|(k, _)| k)
+            else {
+                return error.to_string();
+            };
+            let quoted = [format!("\"{key}\""), format!("'{key}'")];
+            match text.lines().position(|line| quoted.iter().any(|q| line.contains(q.as_str()))) {
+                Some(n) => format!("line {}: {key}: {error}", n + 1),
+                None => format!("{key}: {error}"),
+            }
+        })?;
         if let Some(limit) = limit {
             config.warnings.push(format!(
                 "max_events_per_user ({limit}) is ignored: hcron 1.5 never enforced it; the limit is {} (set it in hcron.toml to change it)",
@@ -279,6 +292,18 @@ mod tests {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         (dir, path)
+    }
+
+    #[test]
+    fn legacy_errors_name_the_key_and_its_line_and_a_missing_file_says_why_once() {
+        let (_dir, path) = write("hcron.conf", "{\n 'server_name': 'x',\n \"max_chain_events\": \"three\",\n}\n");
+        let error = Config::read(&path).unwrap_err().to_string();
+        assert!(error.ends_with(": line 3: max_chain_events: invalid type: string \"three\", expected u32"), "{error}");
+        let (_dir, path) = write("hcron.conf", "{\n 'server_name': 'x',\n\n 'bogus': 3,\n}\n");
+        let error = Config::read(&path).unwrap_err().to_string();
+        assert!(error.contains(": line 4: bogus: unknown field `bogus`"), "{error}");
+        let error = anyhow::Error::from(Config::read(Path::new("/nonexistent/hcron.conf")).unwrap_err());
+        assert_eq!(format!("{error:#}").matches("No such file").count(), 1, "{error:#}");
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let (setup, socket, pid) = if args.standalone { standalone(&args)? } else { root(&args)? };
     if args.check_config {
+        setup.config.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
         println!("configuration OK");
         return Ok(ExitCode::SUCCESS);
     }
@@ -338,12 +339,13 @@ fn root(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
         bail!("hcron-scheduler must run as root; use --standalone to run your own events as yourself");
     }
     let config_path = args.config.clone().or_else(|| crate::config::DEFAULT_PATHS.iter().map(PathBuf::from).find(|p| p.exists()));
-    let config = match &config_path {
+    let mut config = match &config_path {
         Some(path) => Config::read(path)?,
         None => Config::default(),
     };
     let allow_file = config_path.as_deref().and_then(Path::parent).unwrap_or(Path::new("/etc/hcron")).join("hcron.allow");
-    super::users::read_allow(&allow_file).with_context(|| format!("cannot read the allow file {}", allow_file.display()))?;
+    let allowed = super::users::read_allow(&allow_file).with_context(|| format!("cannot read the allow file {}", allow_file.display()))?;
+    config.warnings.extend(allow_warnings(&allow_file, &allowed));
     let log = match config.log_path.as_deref() {
         None | Some("") => LogTarget { file: None, stderr: true, syslog: config.use_syslog },
         Some(path) => LogTarget { file: Some(Path::new("/var/log/hcron").join(path)), stderr: false, syslog: config.use_syslog },
@@ -367,6 +369,22 @@ fn root(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
         config_path,
     };
     Ok((setup, socket, pid))
+}
+
+/// What is likely wrong in an allow file: users that do not exist, root.
+fn allow_warnings(path: &Path, users: &[String]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for user in users {
+        match Account::find(user) {
+            Ok(None) => warnings.push(format!("{}: user ({user}) does not exist", path.display())),
+            Err(error) => warnings.push(format!("{}: cannot look up user ({user}): {error}", path.display())),
+            Ok(Some(account)) if account.uid == 0 => {
+                warnings.push(format!("{}: {user} is listed: its events run with every privilege of root", path.display()));
+            }
+            Ok(Some(_)) => {}
+        }
+    }
+    warnings
 }
 
 /// The standalone set-up: everything under the user's `~/.hcron/<server_name>/`.
