@@ -347,3 +347,39 @@ fn the_sendmail_transport_hands_messages_to_the_sendmail_program() {
     );
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_silent_smtp_server_fails_the_attempt_in_time_and_the_mail_follows_later() {
+    let setup = MailSetup::new("smtp");
+    let config = setup.dir.path().join("hcron.toml");
+    let text = std::fs::read_to_string(&config).unwrap() + "smtp_timeout = 2\n";
+    std::fs::write(&config, text).unwrap();
+    setup.event("job", &mailer("ops@example.com", "late but there"));
+    // A server that accepts and never says a word.
+    let silent = std::net::TcpListener::bind(("127.0.0.1", setup.port)).unwrap();
+    silent.set_nonblocking(true).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let holder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok((stream, _)) = silent.accept() {
+                    held.push(stream);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron(&["activate", "/job"]).2, 0);
+    let said = "did not answer within 2 s (waiting for its greeting)";
+    let logged = eventually(Duration::from_secs(8), || daemon.log_text().contains(said));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    holder.join().unwrap();
+    assert!(logged, "{}", daemon.log_text());
+    // The server comes back: the message follows.
+    let sink = setup.sink();
+    assert!(eventually(Duration::from_secs(15), || sink.messages().len() == 1), "{}", daemon.log_text());
+    assert!(daemon.stop().success());
+}

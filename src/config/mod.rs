@@ -93,6 +93,8 @@ pub struct Config {
     pub smtp_port: u16,
     /// Upgrade the SMTP connection with STARTTLS (and refuse to send without it).
     pub smtp_starttls: bool,
+    /// Seconds to wait for the SMTP server at each step (connect, greeting, each reply); then the attempt fails and is retried.
+    pub smtp_timeout: u64,
     /// A PEM certificate to trust for STARTTLS besides the system's.
     pub smtp_ca_file: Option<PathBuf>,
     /// SMTP user name, to authenticate (PLAIN or LOGIN).
@@ -155,6 +157,7 @@ impl Default for Config {
             exec_output_limit: 65536,
             mail_transport: None,
             smtp_port: 25,
+            smtp_timeout: 60,
             smtp_starttls: false,
             smtp_ca_file: None,
             smtp_username: None,

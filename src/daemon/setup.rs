@@ -271,6 +271,7 @@ fn transport(setup: &Setup) -> Transport {
             starttls: config.smtp_starttls,
             ca_file: config.smtp_ca_file.clone(),
             credentials: config.smtp_username.clone().map(|user| (user, config.smtp_password.clone().unwrap_or_default().0)),
+            timeout: Duration::from_secs(config.smtp_timeout.max(1)),
         })
     };
     match config.mail_transport.as_deref() {

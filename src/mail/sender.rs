@@ -27,7 +27,7 @@ pub enum Transport {
 }
 
 /// An SMTP server and how to talk to it.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Smtp {
     /// Host name or address.
     pub server: String,
@@ -39,6 +39,23 @@ pub struct Smtp {
     pub ca_file: Option<PathBuf>,
     /// User name and password to authenticate with.
     pub credentials: Option<(String, String)>,
+    /// The longest wait for the server at each step.
+    pub timeout: Duration,
+}
+
+impl Default for Smtp {
+    /// Port 25, in clear, no login, the configuration's default timeout.
+    fn default() -> Smtp {
+        let config = crate::config::Config::default();
+        Smtp {
+            server: String::new(),
+            port: config.smtp_port,
+            starttls: false,
+            ca_file: None,
+            credentials: None,
+            timeout: Duration::from_secs(config.smtp_timeout),
+        }
+    }
 }
 
 impl std::fmt::Debug for Smtp {
@@ -49,6 +66,7 @@ impl std::fmt::Debug for Smtp {
             .field("server", &self.server)
             .field("port", &self.port)
             .field("starttls", &self.starttls)
+            .field("timeout", &self.timeout)
             .field("user", &user)
             .finish()
     }
@@ -125,7 +143,7 @@ pub async fn run_sender(
             }
         }
         if let Some(mut open) = connection.take() {
-            let _ = open.quit().await;
+            let _ = tokio::time::timeout(QUIT_TIMEOUT, open.quit()).await;
         }
         let wait =
             next_due.map_or(Duration::from_secs(3600), |due| Duration::from_secs((due - jiff::Timestamp::now().as_second()).max(0) as u64));
@@ -149,11 +167,15 @@ async fn deliver(transport: &Transport, connection: &mut Option<AsyncSmtpConnect
                 *connection = Some(connect(smtp).await?);
             }
             let open = connection.as_mut().expect("just connected");
-            match open.send(&envelope, message.raw.as_bytes()).await {
-                Ok(_) => Ok(()),
-                Err(error) => {
+            match within(smtp, "sending", open.send(&envelope, message.raw.as_bytes())).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(error)) => {
                     *connection = None;
                     Err(Failure { permanent: error.is_permanent(), detail: error.to_string() })
+                }
+                Err(timed_out) => {
+                    *connection = None;
+                    Err(timed_out)
                 }
             }
         }
@@ -171,14 +193,14 @@ async fn deliver(transport: &Transport, connection: &mut Option<AsyncSmtpConnect
 /// AUTH when configured.
 async fn connect(smtp: &Smtp) -> Result<AsyncSmtpConnection, Failure> {
     let (server, port) = (smtp.server.as_str(), smtp.port);
-    let stream = tokio::time::timeout(Duration::from_secs(30), tokio::net::TcpStream::connect((server, port)))
-        .await
-        .map_err(|_| transient(format!("connecting to {server}:{port} timed out")))?
+    let stream = within(smtp, "connecting", tokio::net::TcpStream::connect((server, port)))
+        .await?
         .map_err(|e| transient(format!("cannot connect to {server}:{port}: {e}")))?;
     stream.set_nodelay(true).map_err(|e| transient(e.to_string()))?;
     let hello = ClientId::default();
-    let mut connection =
-        AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello).await.map_err(|e| transient(e.to_string()))?;
+    let mut connection = within(smtp, "waiting for its greeting", AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello))
+        .await?
+        .map_err(|e| transient(e.to_string()))?;
     if smtp.starttls {
         if !connection.can_starttls() {
             return Err(transient(format!("{server}:{port} does not offer STARTTLS")));
@@ -189,14 +211,26 @@ async fn connect(smtp: &Smtp) -> Result<AsyncSmtpConnection, Failure> {
             tls = tls.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| transient(e.to_string()))?);
         }
         let tls = tls.build_native().map_err(|e| transient(e.to_string()))?;
-        connection.starttls(tls, &hello).await.map_err(|e| transient(format!("STARTTLS: {e}")))?;
+        within(smtp, "STARTTLS", connection.starttls(tls, &hello)).await?.map_err(|e| transient(format!("STARTTLS: {e}")))?;
     }
     if let Some((user, password)) = &smtp.credentials {
         let credentials = Credentials::new(user.clone(), password.clone());
         // A refused login is the configuration's fault, not the message's: retried.
-        connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials).await.map_err(|e| transient(format!("AUTH: {e}")))?;
+        within(smtp, "AUTH", connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials))
+            .await?
+            .map_err(|e| transient(format!("AUTH: {e}")))?;
     }
     Ok(connection)
+}
+
+/// The longest wait for a server's answer to QUIT, after the mail is sent.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `step` with the server's timeout; a transient failure naming the step when it passes.
+async fn within<T>(smtp: &Smtp, step: &str, future: impl std::future::Future<Output = T>) -> Result<T, Failure> {
+    tokio::time::timeout(smtp.timeout, future).await.map_err(|_| {
+        transient(format!("SMTP server {}:{} did not answer within {} s ({step})", smtp.server, smtp.port, smtp.timeout.as_secs()))
+    })
 }
 
 fn parse(address: &str) -> Result<lettre::Address, Failure> {
