@@ -202,36 +202,48 @@ pub fn last_id(path: &Path) -> rusqlite::Result<Option<u64>> {
     Ok(id.and_then(|id| u64::from_str_radix(&id, 16).ok()))
 }
 
+/// The columns of a record, in [`JobRecord`]'s order.
+const COLUMNS: &str = "id, grp, parent, user, event, trigger, chain, scheduled, queued, started, finished, host, rv, result, next, exit_status, stdout, stderr";
+
 /// The jobs of `user`, optionally of one event and since a time, oldest first.
 pub fn query(path: &Path, user: &str, event: Option<&str>, since: Option<&str>) -> rusqlite::Result<Vec<JobRecord>> {
     let connection = open(path)?;
-    let mut statement = connection.prepare(
-        "SELECT id, grp, parent, user, event, trigger, chain, scheduled, queued, started, finished, host, rv, result, next, exit_status, stdout, stderr FROM jobs
-         WHERE user = ?1 AND (?2 IS NULL OR event = ?2) AND (?3 IS NULL OR scheduled >= ?3) ORDER BY scheduled, id",
-    )?;
-    let rows = statement.query_map(params![user, event, since], |row| {
-        Ok(JobRecord {
-            id: row.get(0)?,
-            group: row.get(1)?,
-            parent: row.get(2)?,
-            user: row.get(3)?,
-            event: row.get(4)?,
-            trigger: row.get(5)?,
-            chain: row.get(6)?,
-            scheduled: row.get(7)?,
-            queued: row.get(8)?,
-            started: row.get(9)?,
-            finished: row.get(10)?,
-            host: row.get(11)?,
-            rv: row.get(12)?,
-            result: row.get(13)?,
-            next: row.get(14)?,
-            exit_status: row.get(15)?,
-            stdout: row.get(16)?,
-            stderr: row.get(17)?,
-        })
-    })?;
-    rows.collect()
+    let mut statement = connection.prepare(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE user = ?1 AND (?2 IS NULL OR event = ?2) AND (?3 IS NULL OR scheduled >= ?3) ORDER BY scheduled, id"
+    ))?;
+    statement.query_map(params![user, event, since], record_of_row)?.collect()
+}
+
+/// The jobs still `queued` or `running`, oldest first: at start-up, what a
+/// previous run left unfinished.
+pub fn unsettled(path: &Path) -> rusqlite::Result<Vec<JobRecord>> {
+    let connection = open(path)?;
+    let mut statement =
+        connection.prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE result IN ('queued', 'running') ORDER BY queued, id"))?;
+    statement.query_map([], record_of_row)?.collect()
+}
+
+fn record_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
+    Ok(JobRecord {
+        id: row.get(0)?,
+        group: row.get(1)?,
+        parent: row.get(2)?,
+        user: row.get(3)?,
+        event: row.get(4)?,
+        trigger: row.get(5)?,
+        chain: row.get(6)?,
+        scheduled: row.get(7)?,
+        queued: row.get(8)?,
+        started: row.get(9)?,
+        finished: row.get(10)?,
+        host: row.get(11)?,
+        rv: row.get(12)?,
+        result: row.get(13)?,
+        next: row.get(14)?,
+        exit_status: row.get(15)?,
+        stdout: row.get(16)?,
+        stderr: row.get(17)?,
+    })
 }
 
 #[cfg(test)]

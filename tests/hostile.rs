@@ -456,3 +456,81 @@ fn check_config_warns_of_allowed_users_that_do_not_exist_or_are_root() {
     assert!(err.contains("warning: ") && err.contains("user (nosuchuser-hcron-test) does not exist"), "{err}");
     assert!(err.contains("root is listed: its events run with every privilege of root"), "{err}");
 }
+
+/// A standalone tree for the crash tests: `/long` runs until killed and
+/// fails over to `/fo`; `/q1`, `/q2` and `/fo` touch a file each.
+fn crash_tree(dir: &Path, long: &[&str]) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let (events, state, config) = (dir.join("events"), dir.join("state"), dir.join("hcron.toml"));
+    std::fs::create_dir_all(&events).unwrap();
+    std::fs::write(&config, "max_activated_events = 1\n").unwrap();
+    let head = "as_user=\nhost=localhost\nnotify_email=\n";
+    std::fs::write(events.join("long"), format!("{head}command=exec {}\nexec_wait=yes\nfailover_event=/fo\n", long.join(" "))).unwrap();
+    for name in ["q1", "q2", "fo"] {
+        std::fs::write(events.join(name), format!("{head}command=touch {}\n", dir.join(format!("ran-{name}")).display())).unwrap();
+    }
+    (events, state, config)
+}
+
+#[test]
+fn after_kill_9_running_jobs_are_lost_with_failover_and_queued_ones_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = &["sleep", "3018.5"];
+    let jobs = KillAll(long);
+    let (events, state, config) = crash_tree(dir.path(), long);
+    let args = ["--config", config.to_str().unwrap()];
+    let daemon = RunningDaemon::standalone(&events, &state, &args);
+    for event in ["/long", "/q1", "/q2"] {
+        assert_eq!(daemon.hcron(&["activate", event]).2, 0);
+    }
+    assert!(eventually(Duration::from_secs(5), || !processes(long).is_empty()));
+    daemon.crash();
+    drop(jobs);
+    let daemon = RunningDaemon::standalone(&events, &state, &args);
+    let ran = |name: &str| dir.path().join(format!("ran-{name}")).exists();
+    assert!(eventually(Duration::from_secs(10), || ["q1", "q2", "fo"].iter().all(|n| ran(n))), "{}", daemon.log_text());
+    assert!(
+        daemon.log_text().contains("previous run settled: 1 job(s) lost while running, 2 queued job(s) run now"),
+        "{}",
+        daemon.log_text()
+    );
+    let history = daemon.history(None, &[]);
+    let result =
+        |event: &str| history.iter().filter(|j| j["event"] == event).map(|j| j["result"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    assert!(eventually(Duration::from_secs(5), || {
+        let history = daemon.history(None, &[]);
+        history.iter().all(|j| j["result"] != "queued" && j["result"] != "running")
+    }));
+    assert_eq!(result("/long"), ["failure: lost: the scheduler stopped while the job ran"]);
+    let done = daemon.log_lines("done", "/long");
+    assert!(done.len() == 1 && done[0].contains("nexteventnames=/fo|nexteventtype=failover"), "{done:?}");
+}
+
+#[test]
+fn a_stopping_daemon_queues_nothing_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = &["sleep", "3019.5"];
+    let _jobs = KillAll(long);
+    let (events, state, config) = crash_tree(dir.path(), long);
+    // Due every minute: the drain below spans a minute boundary.
+    std::fs::write(
+        events.join("every"),
+        "as_user=\nhost=localhost\nnotify_email=\ncommand=true\nwhen_minute=*\nwhen_hour=*\nwhen_day=*\nwhen_month=*\nwhen_dow=*\n",
+    )
+    .unwrap();
+    let daemon = RunningDaemon::standalone(&events, &state, &["--config", config.to_str().unwrap()]);
+    // /long takes the only slot at second 50 (an /every before it runs at
+    // once); SIGTERM 2 s before the next minute; the drain waits 10 s for /long.
+    let second = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() % 60;
+    assert!(eventually(Duration::from_secs(65), || second() == 50));
+    assert_eq!(daemon.hcron(&["activate", "/long"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || !processes(long).is_empty()));
+    assert!(eventually(Duration::from_secs(10), || second() == 58));
+    daemon.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, err, code) = daemon.hcron(&["activate", "/q1"]);
+    assert!(code != 0 && err.contains("stopping"), "{err}");
+    assert!(daemon.stop().success());
+    let left = hcron::history::unsettled(&state.join("history.sqlite")).unwrap();
+    let events: Vec<&str> = left.iter().map(|j| j.event.as_str()).collect();
+    assert_eq!(events, ["/long"], "only the job that was running when the drain ended");
+}

@@ -14,6 +14,7 @@ pub mod minutes;
 mod pidfile;
 mod runner;
 mod server;
+mod settle;
 mod setup;
 mod users;
 

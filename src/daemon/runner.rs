@@ -40,6 +40,10 @@ impl Daemon {
                 Plan::Run { minutes, missed } => {
                     let mut state = self.lock();
                     let state = &mut *state;
+                    if state.stopping {
+                        // A stopping daemon queues nothing it will not run.
+                        return;
+                    }
                     if let Some((first, last, count)) = missed {
                         let text = format!(
                             "missed {count} minute(s) from {} to {}: more than max_catchup_minutes ({max_catchup}) behind",
@@ -76,6 +80,9 @@ impl Daemon {
     pub(super) fn activate(&self, user: &str, event: &str) -> Result<String, String> {
         let mut state = self.lock();
         let state = &mut *state;
+        if state.stopping {
+            return Err("the scheduler is stopping: nothing new is queued".into());
+        }
         let Some(events) = state.users.get(user) else {
             return Err(format!("no events are loaded for user ({user})"));
         };
@@ -243,14 +250,15 @@ impl Daemon {
         }
     }
 
-    fn record(&self, change: Change) {
+    /// Records a change in the job history.
+    pub(super) fn record(&self, change: Change) {
         self.history.lock().expect("history lock").record(change);
     }
 }
 
 /// Puts `job` on the queue and in the history; past `max_queued_jobs` it is
 /// dropped, logged and recorded as dropped.
-fn enqueue(daemon: &Daemon, state: &mut State, job: Job) {
+pub(super) fn enqueue(daemon: &Daemon, state: &mut State, job: Job) {
     let mut record = record_of(&job);
     let full = state.queue.len() >= state.config.max_queued_jobs;
     if full {

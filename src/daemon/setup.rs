@@ -179,6 +179,7 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
         }
     }
     daemon.sync_users().await;
+    daemon.settle_previous_run();
     daemon.watch_allow_file();
     notify_ready();
     let tasks = [
@@ -219,7 +220,7 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
     {
         let mut state = daemon.lock();
         let state = &mut *state;
-        let text = format!("stopping: {} job(s) still queued are not run", state.queue.len());
+        let text = format!("stopping: {} job(s) still queued are left for the next start", state.queue.len());
         state.message("", &text, "info");
     }
     daemon.history.lock().expect("history lock").close();

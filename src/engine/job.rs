@@ -55,6 +55,15 @@ pub enum TriggerName {
     Failover,
 }
 
+impl TriggerName {
+    /// The trigger written `name` (as `Display` writes it).
+    pub fn from_name(name: &str) -> Option<TriggerName> {
+        [TriggerName::Clock, TriggerName::Immediate, TriggerName::OnDemand, TriggerName::Next, TriggerName::Failover]
+            .into_iter()
+            .find(|t| t.to_string() == name)
+    }
+}
+
 impl fmt::Display for TriggerName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -117,6 +126,14 @@ fn join(names: &[Arc<str>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn triggers_read_back_from_their_names() {
+        for trigger in [TriggerName::Clock, TriggerName::Immediate, TriggerName::OnDemand, TriggerName::Next, TriggerName::Failover] {
+            assert_eq!(TriggerName::from_name(&trigger.to_string()), Some(trigger));
+        }
+        assert_eq!(TriggerName::from_name("cron"), None);
+    }
 
     #[test]
     fn ids_start_after_the_last_one_given() {

@@ -194,6 +194,14 @@ impl<C: Clock> Engine<C> {
         Ok(activation)
     }
 
+    /// The activation `job` would have now, without an entry: for a job
+    /// whose run was lost, to follow its `failover_event`. `None` when its
+    /// event has no definition.
+    pub fn evaluate(&self, job: &Job) -> Option<Activation> {
+        let definition = job.tree.get(&job.event)?.definition()?;
+        Some(Activation::evaluate(job, definition, self.clock.now(), &self.settings))
+    }
+
     /// §10.1 steps 5–8: the notifications of a success, the `done` entry,
     /// the limits, and the chained jobs, queued against `current` (the
     /// owner's events as they are now).
