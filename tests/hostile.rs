@@ -534,3 +534,27 @@ fn a_stopping_daemon_queues_nothing_new() {
     let events: Vec<&str> = left.iter().map(|j| j.event.as_str()).collect();
     assert_eq!(events, ["/long"], "only the job that was running when the drain ended");
 }
+
+#[test]
+fn a_replaced_events_directory_is_noticed_and_watched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, state) = (dir.path().join("events"), dir.path().join("state"));
+    std::fs::create_dir_all(&events).unwrap();
+    let event = "as_user=\nhost=localhost\ncommand=true\nnotify_email=\n";
+    std::fs::write(events.join("a"), event).unwrap();
+    let daemon = RunningDaemon::standalone(&events, &state, &[]);
+    let listed = || daemon.hcron(&["list"]).0;
+    assert_eq!(listed(), "/a\n");
+    // Replaced as an editor or a restore from backup does it.
+    std::fs::rename(&events, dir.path().join("events.old")).unwrap();
+    std::fs::create_dir(&events).unwrap();
+    std::fs::write(events.join("b"), event).unwrap();
+    assert!(eventually(Duration::from_secs(15), || listed() == "/b\n"), "{}\n{}", listed(), daemon.log_text());
+    // The new directory is the one watched now: an edit is live at once.
+    std::fs::write(events.join("c"), event).unwrap();
+    assert!(eventually(Duration::from_secs(3), || listed() == "/b\n/c\n"), "{}", listed());
+    // And the old one no longer is: editing it changes nothing.
+    std::fs::write(dir.path().join("events.old/x"), event).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(listed(), "/b\n/c\n");
+}

@@ -119,7 +119,7 @@ struct Daemon {
     started: Instant,
     /// Users whose tree changed on disk (fed by the watcher, read by the debouncer).
     changed: tokio::sync::mpsc::UnboundedSender<String>,
-    watchers: Mutex<HashMap<String, notify::RecommendedWatcher>>,
+    watchers: Mutex<HashMap<String, users::Watch>>,
     /// Users whose last load failed for a reason that may pass, with the
     /// delay before the retry after the next failure.
     retries: Mutex<HashMap<String, std::time::Duration>>,

@@ -187,6 +187,7 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
         tokio::spawn(daemon.clone().dispatch()),
         tokio::spawn(daemon.clone().status_loop()),
         tokio::spawn(daemon.clone().debounce(changes)),
+        tokio::spawn(daemon.clone().check_roots()),
         tokio::spawn(daemon.clone().serve(listener)),
         tokio::spawn(daemon.clone().hangups()),
         tokio::spawn(crate::mail::run_sender(

@@ -30,6 +30,10 @@ pub const RETRY_FIRST: Duration = Duration::from_secs(5);
 /// The longest wait between retries of a failing load.
 pub const RETRY_MAX: Duration = Duration::from_secs(300);
 
+/// How often each tree's root is looked at for a replacement (`mv events
+/// events.old` and a copy back) or a creation, which its watcher cannot see.
+pub const ROOT_CHECK: Duration = Duration::from_secs(10);
+
 /// The name the watcher uses for a change of the allow file.
 const ALLOW_FILE: &str = "\0allow";
 
@@ -199,20 +203,40 @@ impl Daemon {
         }
     }
 
-    /// Starts watching `root` for `user` (once).
+    /// Watches `root` for `user`: once, and again whenever the directory
+    /// at `root` is not the one watched (replaced, created, or gone).
     fn watch(&self, user: &str, root: &Path) {
+        let identity = identity(root);
         let mut watchers = self.watchers.lock().expect("watchers lock");
-        if watchers.contains_key(user) {
+        if watchers.get(user).is_some_and(|w| w.root == root && w.identity == identity && (w.watcher.is_some() || identity.is_none())) {
             return;
         }
-        match watcher(self.changed.clone(), user.to_owned(), root, RecursiveMode::Recursive) {
-            Ok(watcher) => {
-                watchers.insert(user.to_owned(), watcher);
-            }
-            Err(error) => {
-                let text = format!("cannot watch {} for user ({user}): {error}; use hcron reload after changes", root.display());
-                let mut state = self.lock();
-                state.message(user, &text, "warning");
+        let watcher = identity.map(|_| watcher(self.changed.clone(), user.to_owned(), root, RecursiveMode::Recursive)).transpose();
+        let watcher = watcher.unwrap_or_else(|error| {
+            let text = format!("cannot watch {} for user ({user}): {error}; use hcron reload after changes", root.display());
+            self.lock().message(user, &text, "warning");
+            None
+        });
+        watchers.insert(user.to_owned(), Watch { watcher, root: root.to_owned(), identity });
+    }
+
+    /// Every [`ROOT_CHECK`], reloads the trees whose root directory is not
+    /// the one watched (the reload watches the new one).
+    pub(super) async fn check_roots(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(ROOT_CHECK).await;
+            let roots: Vec<(String, PathBuf, Identity)> = {
+                let watchers = self.watchers.lock().expect("watchers lock");
+                watchers.iter().filter(|(name, _)| *name != ALLOW_FILE).map(|(n, w)| (n.clone(), w.root.clone(), w.identity)).collect()
+            };
+            let changed = tokio::task::spawn_blocking(move || {
+                roots.into_iter().filter(|(_, root, known)| identity(root) != *known).map(|(name, _, _)| name).collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            for name in changed {
+                self.lock().message(&name, &format!("the events directory of user ({name}) was replaced or created; reloading"), "info");
+                let _ = self.changed.send(name);
             }
         }
     }
@@ -223,7 +247,8 @@ impl Daemon {
             && let Some(dir) = allow_file.parent()
             && let Ok(watcher) = watcher(self.changed.clone(), ALLOW_FILE.to_owned(), dir, RecursiveMode::NonRecursive)
         {
-            self.watchers.lock().expect("watchers lock").insert(ALLOW_FILE.to_owned(), watcher);
+            let watch = Watch { watcher: Some(watcher), root: dir.to_owned(), identity: identity(dir) };
+            self.watchers.lock().expect("watchers lock").insert(ALLOW_FILE.to_owned(), watch);
         }
     }
 
@@ -259,6 +284,25 @@ impl Daemon {
             }
         }
     }
+}
+
+/// A watched tree root.
+pub struct Watch {
+    /// The watcher, when the root could be watched.
+    watcher: Option<notify::RecommendedWatcher>,
+    /// The root's path.
+    root: PathBuf,
+    /// The directory watched.
+    identity: Identity,
+}
+
+/// A directory's device and inode; `None` when there is none.
+type Identity = Option<(u64, u64)>;
+
+/// The device and inode of the directory at `path` (links followed, as the watcher follows the root).
+fn identity(path: &Path) -> Identity {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().filter(|m| m.is_dir()).map(|m| (m.dev(), m.ino()))
 }
 
 /// A watcher that reports changes (not mere reads) under `path` as `name`.
