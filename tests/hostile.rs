@@ -558,3 +558,35 @@ fn a_replaced_events_directory_is_noticed_and_watched_again() {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(listed(), "/b\n/c\n");
 }
+
+/// The inotify watches process `pid` holds.
+fn inotify_watches(pid: u32) -> usize {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else { return 0 };
+    entries
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .map(|info| info.lines().filter(|l| l.starts_with("inotify wd:")).count())
+        .sum()
+}
+
+#[test]
+fn a_tree_past_its_share_of_watches_is_polled_not_watched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, state, config) = (dir.path().join("events"), dir.path().join("state"), dir.path().join("hcron.toml"));
+    let event = "as_user=\nhost=localhost\ncommand=true\nnotify_email=\n";
+    for n in 0..6 {
+        std::fs::create_dir_all(events.join(format!("d{n}"))).unwrap();
+        std::fs::write(events.join(format!("d{n}/e")), event).unwrap();
+    }
+    std::fs::write(&config, "max_watches_per_user = 4\ntree_poll_interval = 2\n").unwrap();
+    let daemon = RunningDaemon::standalone(&events, &state, &["--config", config.to_str().unwrap()]);
+    let said = "has 7 directories, more than max_watches_per_user (4): reloaded every 2 s instead of watched";
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains(said)), "{}", daemon.log_text());
+    assert_eq!(inotify_watches(daemon.pid()), 0, "the tree was watched all the same");
+    std::fs::write(events.join("d3/new"), event).unwrap();
+    assert!(eventually(Duration::from_secs(8), || daemon.hcron(&["list"]).0.contains("/d3/new\n")), "{}", daemon.log_text());
+    // A tree within its share is watched, one watch per directory.
+    std::fs::write(&config, "max_watches_per_user = 100\n").unwrap();
+    daemon.signal(libc::SIGHUP);
+    assert!(eventually(Duration::from_secs(8), || inotify_watches(daemon.pid()) == 7), "{} watches", inotify_watches(daemon.pid()));
+}

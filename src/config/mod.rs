@@ -75,6 +75,10 @@ pub struct Config {
     pub use_syslog: bool,
     /// Skipped minutes run after a clock step or a stall; older ones are logged as missed.
     pub max_catchup_minutes: u32,
+    /// Directories of one user's tree watched with inotify (one watch each, from a budget all users share); a larger tree is polled instead.
+    pub max_watches_per_user: usize,
+    /// Seconds between reloads of a tree that is polled instead of watched.
+    pub tree_poll_interval: u64,
     /// The daemon's control socket.
     pub control_socket: PathBuf,
     /// The job history database (SQLite).
@@ -149,6 +153,8 @@ impl Default for Config {
             test_net_retry: 5,
             use_syslog: false,
             max_catchup_minutes: 60,
+            max_watches_per_user: 10_000,
+            tree_poll_interval: 60,
             control_socket: "/run/hcron/control.sock".into(),
             history_path: "/var/lib/hcron/history.sqlite".into(),
             host_attempts_count: 3,

@@ -88,6 +88,8 @@ struct UserEvents {
     index: Arc<ScheduleIndex>,
     /// What the last load read, so that the next one reads only what changed.
     files: FileCache,
+    /// Directories in the tree, as last loaded (what watching it costs).
+    directories: usize,
     /// `hcron unload` was asked: nothing is loaded until `hcron reload`.
     unloaded: bool,
 }
@@ -118,7 +120,7 @@ struct Daemon {
     history: Mutex<HistoryWriter>,
     started: Instant,
     /// Users whose tree changed on disk (fed by the watcher, read by the debouncer).
-    changed: tokio::sync::mpsc::UnboundedSender<String>,
+    changed: tokio::sync::mpsc::UnboundedSender<users::Watched>,
     watchers: Mutex<HashMap<String, users::Watch>>,
     /// Users whose last load failed for a reason that may pass, with the
     /// delay before the retry after the next failure.

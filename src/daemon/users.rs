@@ -89,8 +89,13 @@ impl Daemon {
         let context = LoadContext { host_name: self.setup.fqdn.clone(), server_name: self.setup.server_name.clone() };
         let options = self.lock().config.tree_options(context);
         let as_owner = matches!(self.setup.mode, Mode::Root { .. });
-        // Watch first: a change made while the tree loads is not missed.
-        self.watch(user, &root);
+        let limit = self.lock().config.max_watches_per_user;
+        let known = self.lock().users.get(user).map(|u| u.directories);
+        // Watch first, so that a change made while the tree loads is not
+        // missed; but only a tree known to fit its share of watches.
+        if known.is_some_and(|directories| directories <= limit) {
+            self.watch(user, &root);
+        }
         let previous = self.lock().users.get_mut(user).map(|u| std::mem::take(&mut u.files)).unwrap_or_default();
         let started = Instant::now();
         let (loader_account, loader_root) = (account.clone(), root.clone());
@@ -106,6 +111,11 @@ impl Daemon {
             Err(error) => return Err(self.load_failed(user, format!("loading the events of user ({user}) failed: {error}"), true)),
         };
         self.retries.lock().expect("retries lock").remove(user);
+        if loaded.directories <= limit {
+            self.watch(user, &root);
+        } else {
+            self.poll(user, &root, loaded.directories, limit);
+        }
         let counts = counts(&loaded.tree);
         let index = Arc::new(ScheduleIndex::new(&loaded.tree));
         let mut state = self.lock();
@@ -139,7 +149,8 @@ impl Daemon {
             .field("ntemplates", counts.templates);
         state.log(entry);
         let owner: Arc<str> = user.into();
-        let events = UserEvents { account, owner, tree: Arc::new(loaded.tree), index, files: loaded.files, unloaded: false };
+        let directories = loaded.directories;
+        let events = UserEvents { account, owner, tree: Arc::new(loaded.tree), index, files: loaded.files, directories, unloaded: false };
         state.users.insert(user.to_owned(), events);
         Ok(counts)
     }
@@ -159,7 +170,7 @@ impl Daemon {
                 let (changed, name) = (self.changed.clone(), user.to_owned());
                 tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
-                    let _ = changed.send(name);
+                    let _ = changed.send(Watched::Changed(name));
                 });
                 format!("{message}; retrying in {} s", delay.as_secs())
             }
@@ -208,7 +219,8 @@ impl Daemon {
     fn watch(&self, user: &str, root: &Path) {
         let identity = identity(root);
         let mut watchers = self.watchers.lock().expect("watchers lock");
-        if watchers.get(user).is_some_and(|w| w.root == root && w.identity == identity && (w.watcher.is_some() || identity.is_none())) {
+        let armed = |w: &Watch| w.root == root && w.identity == identity && !w.polled && (w.watcher.is_some() || identity.is_none());
+        if watchers.get(user).is_some_and(armed) {
             return;
         }
         let watcher = identity.map(|_| watcher(self.changed.clone(), user.to_owned(), root, RecursiveMode::Recursive)).transpose();
@@ -217,26 +229,58 @@ impl Daemon {
             self.lock().message(user, &text, "warning");
             None
         });
-        watchers.insert(user.to_owned(), Watch { watcher, root: root.to_owned(), identity });
+        watchers.insert(user.to_owned(), Watch { watcher, root: root.to_owned(), identity, polled: false });
+    }
+
+    /// Polls `user`'s tree instead of watching it: it has more directories
+    /// than `limit`, and watching it would take other users' share of the
+    /// inotify watches. Logged when it starts.
+    fn poll(&self, user: &str, root: &Path, directories: usize, limit: usize) {
+        let watch = Watch { watcher: None, root: root.to_owned(), identity: identity(root), polled: true };
+        let was_polled = self.watchers.lock().expect("watchers lock").insert(user.to_owned(), watch).is_some_and(|w| w.polled);
+        if !was_polled {
+            let mut state = self.lock();
+            let every = state.config.tree_poll_interval.max(1);
+            let text = format!(
+                "the events directory of user ({user}) has {directories} directories, more than max_watches_per_user ({limit}): reloaded every {every} s instead of watched"
+            );
+            state.message(user, &text, "warning");
+        }
     }
 
     /// Every [`ROOT_CHECK`], reloads the trees whose root directory is not
-    /// the one watched (the reload watches the new one).
+    /// the one watched (the reload watches the new one); every
+    /// `tree_poll_interval`, the polled trees.
     pub(super) async fn check_roots(self: Arc<Self>) {
+        let mut polled_at = tokio::time::Instant::now();
         loop {
-            tokio::time::sleep(ROOT_CHECK).await;
-            let roots: Vec<(String, PathBuf, Identity)> = {
+            let every = Duration::from_secs(self.lock().config.tree_poll_interval.max(1));
+            tokio::time::sleep(ROOT_CHECK.min(every)).await;
+            let poll = polled_at.elapsed() >= every;
+            if poll {
+                polled_at = tokio::time::Instant::now();
+            }
+            let roots: Vec<(String, PathBuf, Identity, bool)> = {
                 let watchers = self.watchers.lock().expect("watchers lock");
-                watchers.iter().filter(|(name, _)| *name != ALLOW_FILE).map(|(n, w)| (n.clone(), w.root.clone(), w.identity)).collect()
+                let trees = watchers.iter().filter(|(name, _)| *name != ALLOW_FILE);
+                trees.map(|(n, w)| (n.clone(), w.root.clone(), w.identity, w.polled)).collect()
             };
-            let changed = tokio::task::spawn_blocking(move || {
-                roots.into_iter().filter(|(_, root, known)| identity(root) != *known).map(|(name, _, _)| name).collect::<Vec<_>>()
+            let replaced = tokio::task::spawn_blocking(move || {
+                roots.into_iter().map(|(name, root, known, polled)| (identity(&root) != known, polled, name)).collect::<Vec<_>>()
             })
             .await
             .unwrap_or_default();
-            for name in changed {
-                self.lock().message(&name, &format!("the events directory of user ({name}) was replaced or created; reloading"), "info");
-                let _ = self.changed.send(name);
+            for (replaced, polled, name) in replaced {
+                if replaced {
+                    self.lock().message(
+                        &name,
+                        &format!("the events directory of user ({name}) was replaced or created; reloading"),
+                        "info",
+                    );
+                }
+                if replaced || (polled && poll) {
+                    let _ = self.changed.send(Watched::Changed(name));
+                }
             }
         }
     }
@@ -247,21 +291,25 @@ impl Daemon {
             && let Some(dir) = allow_file.parent()
             && let Ok(watcher) = watcher(self.changed.clone(), ALLOW_FILE.to_owned(), dir, RecursiveMode::NonRecursive)
         {
-            let watch = Watch { watcher: Some(watcher), root: dir.to_owned(), identity: identity(dir) };
+            let watch = Watch { watcher: Some(watcher), root: dir.to_owned(), identity: identity(dir), polled: false };
             self.watchers.lock().expect("watchers lock").insert(ALLOW_FILE.to_owned(), watch);
         }
     }
 
     /// Reloads each changed tree once it has been quiet for [`DEBOUNCE`],
     /// or [`DEBOUNCE_MAX`] after its first change, whichever comes first.
-    pub(super) async fn debounce(self: Arc<Self>, mut changed: tokio::sync::mpsc::UnboundedReceiver<String>) {
+    pub(super) async fn debounce(self: Arc<Self>, mut changed: tokio::sync::mpsc::UnboundedReceiver<Watched>) {
         // By name: when the reload is due, and the latest it may be.
         let mut due: HashMap<String, (tokio::time::Instant, tokio::time::Instant)> = HashMap::new();
         loop {
             let next = due.values().map(|(at, _)| *at).min();
             tokio::select! {
-                name = changed.recv() => match name {
-                    Some(name) => {
+                report = changed.recv() => match report {
+                    Some(Watched::Failed { name, error }) => {
+                        let text = format!("watching the events of user ({name}) failed: {error}; changes may be missed until the next reload");
+                        self.lock().message(&name, &text, "warning");
+                    }
+                    Some(Watched::Changed(name)) => {
                         let now = tokio::time::Instant::now();
                         let latest = due.get(&name).map_or(now + DEBOUNCE_MAX, |(_, latest)| *latest);
                         due.insert(name, ((now + DEBOUNCE).min(latest), latest));
@@ -294,6 +342,22 @@ pub struct Watch {
     root: PathBuf,
     /// The directory watched.
     identity: Identity,
+    /// Reloaded every `tree_poll_interval` instead of watched.
+    polled: bool,
+}
+
+/// What the watchers report to the debouncer.
+#[derive(Debug)]
+pub enum Watched {
+    /// Something changed in this user's tree (or the allow file's directory).
+    Changed(String),
+    /// Watching this user's tree failed; changes may be missed.
+    Failed {
+        /// The user.
+        name: String,
+        /// What the watcher said.
+        error: String,
+    },
 }
 
 /// A directory's device and inode; `None` when there is none.
@@ -307,17 +371,19 @@ fn identity(path: &Path) -> Identity {
 
 /// A watcher that reports changes (not mere reads) under `path` as `name`.
 fn watcher(
-    sender: tokio::sync::mpsc::UnboundedSender<String>,
+    sender: tokio::sync::mpsc::UnboundedSender<Watched>,
     name: String,
     path: &Path,
     mode: RecursiveMode,
 ) -> notify::Result<notify::RecommendedWatcher> {
     let mut watcher = notify::RecommendedWatcher::new(
-        move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event
-                && !matches!(event.kind, EventKind::Access(_))
-            {
-                let _ = sender.send(name.clone());
+        move |event: notify::Result<notify::Event>| match event {
+            Ok(event) if matches!(event.kind, EventKind::Access(_)) => {}
+            Ok(_) => {
+                let _ = sender.send(Watched::Changed(name.clone()));
+            }
+            Err(error) => {
+                let _ = sender.send(Watched::Failed { name: name.clone(), error: error.to_string() });
             }
         },
         notify::Config::default().with_follow_symlinks(false),

@@ -61,6 +61,8 @@ pub struct Loaded {
     pub issues: Vec<Issue>,
     /// What was read, to be passed to the next load of the same tree.
     pub files: FileCache,
+    /// Directories in the tree, its root included (what watching it costs).
+    pub directories: usize,
 }
 
 /// The files a load read, by path, with their stamps: the next load of the
@@ -119,7 +121,7 @@ pub fn reload(fs: &dyn TreeFs, root: &Path, options: &Options, previous: &FileCa
     let events = loader.load_all(sources);
     let index = events.iter().enumerate().map(|(i, e)| (e.name().clone(), i)).collect();
     let files = FileCache { files: loader.cache.into_inner().expect("cache lock") };
-    Ok(Loaded { tree: Tree { events, index }, issues, files })
+    Ok(Loaded { tree: Tree { events, index }, issues, files, directories: scan.directories })
 }
 
 /// A processed file, or why it cannot be loaded.

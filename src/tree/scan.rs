@@ -25,6 +25,8 @@ pub struct Scan {
     pub links: Vec<Arc<str>>,
     /// Entries that cannot be events, and why.
     pub issues: Vec<Issue>,
+    /// Directories walked, the root included.
+    pub directories: usize,
 }
 
 /// Walks the tree at `root`. Only an unreadable root is an error; anything
@@ -32,6 +34,7 @@ pub struct Scan {
 pub fn scan(fs: &dyn TreeFs, root: &Path, ignore: Option<&Regex>) -> io::Result<Scan> {
     let mut scan = Scan::default();
     let entries = fs.read_dir(root)?;
+    scan.directories = 1;
     let mut walk = Walk { fs, ignore, scan: &mut scan, nodes: Vec::new() };
     walk.entries(root.to_path_buf(), "", entries);
     // Built once at its final size: a map grown entry by entry rehashes
@@ -89,6 +92,7 @@ impl Walk<'_> {
                     match self.fs.read_dir(&os_path) {
                         Ok(children) => {
                             self.nodes.push((path.clone(), Node::Dir));
+                            self.scan.directories += 1;
                             self.entries(os_path, &path, children);
                         }
                         Err(error) => {
