@@ -93,6 +93,42 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(connection)
 }
 
+/// How much history is kept: settled jobs older than `max_age`, and past
+/// the newest `max_per_user` of each user, are deleted (`None`: no limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Oldest finished job kept.
+    pub max_age: Option<std::time::Duration>,
+    /// Most jobs kept per user.
+    pub max_per_user: Option<usize>,
+}
+
+/// How often the writer applies the retention.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes what `retention` does not keep, jobs still queued or running
+/// excepted; the number of jobs deleted.
+pub fn prune(connection: &Connection, retention: Retention) -> rusqlite::Result<usize> {
+    let mut deleted = 0;
+    if let Some(age) = retention.max_age {
+        let cutoff = jiff::Zoned::now().checked_sub(jiff::SignedDuration::try_from(age).unwrap_or(jiff::SignedDuration::MAX));
+        let cutoff = cutoff.map(|z| crate::clock::log_datetime(&z.datetime())).unwrap_or_default();
+        deleted += connection.execute("DELETE FROM jobs WHERE finished IS NOT NULL AND finished < ?1", params![cutoff])?;
+    }
+    if let Some(keep) = retention.max_per_user {
+        let users: Vec<String> =
+            connection.prepare("SELECT DISTINCT user FROM jobs")?.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
+        for user in users {
+            deleted += connection.execute(
+                "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE user = ?1 AND result NOT IN ('queued', 'running')
+                 ORDER BY scheduled DESC, length(id) DESC, id DESC LIMIT -1 OFFSET ?2)",
+                params![user, keep as i64],
+            )?;
+        }
+    }
+    Ok(deleted)
+}
+
 /// Applies changes in a background thread.
 pub struct HistoryWriter {
     sender: Option<mpsc::Sender<Change>>,
@@ -100,14 +136,27 @@ pub struct HistoryWriter {
 }
 
 impl HistoryWriter {
-    /// Starts the writer on the database at `path`.
-    pub fn start(path: &Path) -> rusqlite::Result<HistoryWriter> {
+    /// Starts the writer on the database at `path`, keeping what
+    /// `retention` keeps (applied at start and hourly).
+    pub fn start(path: &Path, retention: Retention) -> rusqlite::Result<HistoryWriter> {
         let mut connection = open(path)?;
         let (sender, receiver) = mpsc::channel::<Change>();
         let thread = std::thread::Builder::new()
             .name("history".into())
             .spawn(move || {
-                while let Ok(first) = receiver.recv() {
+                let mut pruned: Option<std::time::Instant> = None;
+                loop {
+                    if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                        if let Err(error) = prune(&connection, retention) {
+                            eprintln!("hcron-scheduler: cannot prune the job history: {error}");
+                        }
+                        pruned = Some(std::time::Instant::now());
+                    }
+                    let first = match receiver.recv_timeout(PRUNE_EVERY) {
+                        Ok(first) => first,
+                        Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    };
                     let batch: Vec<Change> = std::iter::once(first).chain(receiver.try_iter()).collect();
                     if let Err(error) = apply(&mut connection, &batch) {
                         eprintln!("hcron-scheduler: cannot write the job history: {error}");
@@ -267,15 +316,46 @@ mod tests {
     }
 
     #[test]
+    fn retention_keeps_the_newest_per_user_the_recent_and_the_unfinished() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let mut writer = HistoryWriter::start(&path, Retention::default()).unwrap();
+        let now = crate::clock::log_datetime(&jiff::Zoned::now().datetime());
+        let old = "2000-01-01 00:00:00.000000";
+        for (id, user, scheduled, finished, result) in [
+            ("a1", "alice", "2020-01-01 00:00:01", Some(old), "success"),
+            ("a2", "alice", "2020-01-01 00:00:02", Some(now.as_str()), "success"),
+            ("a3", "alice", "2020-01-01 00:00:03", Some(now.as_str()), "success"),
+            ("a4", "alice", "2020-01-01 00:00:04", Some(now.as_str()), "failure: x"),
+            ("a0", "alice", "2019-01-01 00:00:00", None, "queued"),
+            ("b1", "bob", "2020-01-01 00:00:01", Some(now.as_str()), "success"),
+        ] {
+            writer.record(Change::Queued(Box::new(JobRecord {
+                finished: finished.map(str::to_owned),
+                result: result.into(),
+                ..record(id, user, scheduled)
+            })));
+        }
+        writer.close();
+        let connection = open(&path).unwrap();
+        let ids = |user| query(&path, user, None, None).unwrap().into_iter().map(|j| j.id).collect::<Vec<_>>();
+        assert_eq!(prune(&connection, Retention::default()).unwrap(), 0, "no limits, nothing deleted");
+        let retention = Retention { max_age: Some(std::time::Duration::from_secs(86_400)), max_per_user: Some(2) };
+        assert_eq!(prune(&connection, retention).unwrap(), 2);
+        assert_eq!(ids("alice"), ["a0", "a3", "a4"], "the old one, and past the newest two; never a queued one");
+        assert_eq!(ids("bob"), ["b1"]);
+    }
+
+    #[test]
     fn a_record_is_never_replaced_and_the_largest_id_is_found() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.sqlite");
         assert_eq!(last_id(&path).unwrap(), None);
-        let mut writer = HistoryWriter::start(&path).unwrap();
+        let mut writer = HistoryWriter::start(&path, Retention::default()).unwrap();
         writer.record(Change::Queued(Box::new(record("ff", "alice", "2020-01-01 00:00:00"))));
         writer.record(Change::Queued(Box::new(record("100", "alice", "2020-01-01 00:00:01"))));
         writer.close();
-        let mut writer = HistoryWriter::start(&path).unwrap();
+        let mut writer = HistoryWriter::start(&path, Retention::default()).unwrap();
         // The same id again, in one batch with another change that must still land.
         writer.record(Change::Queued(Box::new(record("ff", "bob", "2020-01-01 00:00:02"))));
         writer.record(Change::Started { id: "100".into(), at: "2020-01-01 00:00:03".into() });
@@ -290,7 +370,7 @@ mod tests {
     fn records_follow_a_job_and_stay_with_their_user() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.sqlite");
-        let mut writer = HistoryWriter::start(&path).unwrap();
+        let mut writer = HistoryWriter::start(&path, Retention::default()).unwrap();
         writer.record(Change::Queued(Box::new(record("a1", "alice", "2020-01-01 00:00:00"))));
         writer.record(Change::Queued(Box::new(record("b1", "bob", "2020-01-01 00:00:00"))));
         writer.record(Change::Started { id: "a1".into(), at: "2020-01-01 00:00:01".into() });

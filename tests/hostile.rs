@@ -347,7 +347,7 @@ fn job_ids_are_never_reused_and_no_record_is_overwritten() {
     let user = hcron::account::Account::current().unwrap().name;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let history = state.join("history.sqlite");
-    let mut writer = hcron::history::HistoryWriter::start(&history).unwrap();
+    let mut writer = hcron::history::HistoryWriter::start(&history, hcron::history::Retention::default()).unwrap();
     let earlier: Vec<String> = (0..60).flat_map(|s| (0..4).map(move |n| format!("{:x}", ((now + s) << 16) + n))).collect();
     for id in &earlier {
         let record = hcron::history::JobRecord {
@@ -589,4 +589,59 @@ fn a_tree_past_its_share_of_watches_is_polled_not_watched() {
     std::fs::write(&config, "max_watches_per_user = 100\n").unwrap();
     daemon.signal(libc::SIGHUP);
     assert!(eventually(Duration::from_secs(8), || inotify_watches(daemon.pid()) == 7), "{} watches", inotify_watches(daemon.pid()));
+}
+
+#[test]
+fn the_history_is_pruned_by_age_and_count_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, state, config) = (dir.path().join("events"), dir.path().join("state"), dir.path().join("hcron.toml"));
+    std::fs::create_dir_all(&events).unwrap();
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(&config, "history_max_jobs_per_user = 10\nhistory_max_age_days = 30\n").unwrap();
+    let user = hcron::account::Account::current().unwrap().name;
+    let history = state.join("history.sqlite");
+    let mut writer = hcron::history::HistoryWriter::start(&history, hcron::history::Retention::default()).unwrap();
+    let today = jiff::Zoned::now().datetime();
+    for n in 0..30u32 {
+        // Two of them finished long ago.
+        let finished = if n < 2 { "2001-01-01 00:00:00.000000".to_owned() } else { hcron::clock::log_datetime(&today) };
+        let record = hcron::history::JobRecord {
+            id: format!("{:x}", 0x1000 + n),
+            user: user.clone(),
+            event: "/old".into(),
+            scheduled: format!("2020-01-01 00:00:{n:02}"),
+            finished: Some(finished),
+            result: "success".into(),
+            ..Default::default()
+        };
+        writer.record(hcron::history::Change::Queued(Box::new(record)));
+    }
+    writer.close();
+    let daemon = RunningDaemon::standalone(&events, &state, &["--config", config.to_str().unwrap()]);
+    assert!(eventually(Duration::from_secs(5), || daemon.history(None, &[]).len() == 10), "{}", daemon.history(None, &[]).len());
+    let kept: Vec<String> = daemon.history(None, &[]).iter().map(|j| j["scheduled"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kept.first().map(String::as_str), Some("2020-01-01 00:00:20"), "the newest ten are kept: {kept:?}");
+}
+
+#[test]
+fn the_ssh_log_is_started_afresh_past_its_bound() {
+    let (setup, user, daemon) = root_daemon("command_spawn_timeout = 5\nssh_control_persist = 0\n");
+    let script = user_file(&user, "fail.sh", "#!/bin/sh\nexit 1\n", 0o755);
+    user_file(&user, ".ssh/config", &format!("Host *\n  ProxyCommand {}\n", script.display()), 0o600);
+    user.event("remote", "as_user=\nhost=127.0.0.11\ncommand=true\nnotify_email=\nnotify_message=\n");
+    assert_eq!(daemon.hcron_as(user.as_ids(), &["reload"]).2, 0);
+    let run = |n: usize| {
+        assert_eq!(daemon.hcron_as(user.as_ids(), &["activate", "/remote"]).2, 0);
+        assert!(eventually(Duration::from_secs(20), || daemon.log_lines("done", "/remote").len() == n), "{}", daemon.log_text());
+    };
+    run(1);
+    let logs = setup.dir.path().join("run/ssh").join(&user.name);
+    let log = logs.read_dir().unwrap().flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "log")).expect("ssh's log");
+    // As if thousands of connections had written to it.
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.insert_str(0, &"Warning: an old line\n".repeat(5000));
+    std::fs::write(&log, text).unwrap();
+    run(2);
+    let size = std::fs::metadata(&log).unwrap().len();
+    assert!(size < 4096, "the log kept growing: {size} bytes");
 }

@@ -83,6 +83,10 @@ pub struct Config {
     pub control_socket: PathBuf,
     /// The job history database (SQLite).
     pub history_path: PathBuf,
+    /// Days a finished job is kept in the history; 0 keeps every one.
+    pub history_max_age_days: u64,
+    /// Jobs kept in the history per user, the newest; 0 keeps every one.
+    pub history_max_jobs_per_user: usize,
     /// Consecutive connection failures that put a host offline.
     pub host_attempts_count: u32,
     /// Seconds a host stays offline; 0 turns host health off.
@@ -157,6 +161,8 @@ impl Default for Config {
             tree_poll_interval: 60,
             control_socket: "/run/hcron/control.sock".into(),
             history_path: "/var/lib/hcron/history.sqlite".into(),
+            history_max_age_days: 90,
+            history_max_jobs_per_user: 10_000,
             host_attempts_count: 3,
             host_offline_timeout: 60,
             ssh_control_persist: 300,

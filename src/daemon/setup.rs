@@ -111,8 +111,8 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
     for path in history_files.iter().chain([&setup.spool, &setup.mailbox]).chain(setup.log.file.as_ref()) {
         make_private(path).with_context(|| format!("cannot make {} private", path.display()))?;
     }
-    let history =
-        HistoryWriter::start(&setup.history).with_context(|| format!("cannot open the job history {}", setup.history.display()))?;
+    let history = HistoryWriter::start(&setup.history, retention(&setup.config))
+        .with_context(|| format!("cannot open the job history {}", setup.history.display()))?;
     let config = setup.config.clone();
     let settings = Settings {
         max_chain_events: config.max_chain_events as usize,
@@ -259,6 +259,14 @@ impl Daemon {
             }
             self.sync_users().await;
         }
+    }
+}
+
+/// What the job history keeps.
+fn retention(config: &Config) -> crate::history::Retention {
+    crate::history::Retention {
+        max_age: (config.history_max_age_days > 0).then(|| Duration::from_secs(config.history_max_age_days.saturating_mul(86_400))),
+        max_per_user: (config.history_max_jobs_per_user > 0).then_some(config.history_max_jobs_per_user),
     }
 }
 

@@ -34,6 +34,11 @@ pub(super) async fn run(target: &Target<'_>, command: &str) -> Attempt {
             return target.name(super::failed_start(format!("cannot prepare {}: {error}", config.control_dir.display()), started));
         }
     };
+    // ssh appends to its log at every connection: started afresh past a
+    // bound (unlinking a name never follows it).
+    if std::fs::symlink_metadata(&log).is_ok_and(|m| m.len() > MAX_LOG) {
+        let _ = std::fs::remove_file(&log);
+    }
     let shared = config.control_persist > 0;
     if shared && !as_owner(config, owner, || std::os::unix::net::UnixStream::connect(&control).is_ok()).unwrap_or(false) {
         let _ = std::fs::remove_file(&control);
@@ -151,6 +156,9 @@ fn control_paths(config: &ExecConfig, owner: &Account, login: &str, host: &str) 
     let name = format!("{:016x}", hasher.finish());
     Ok((dir.join(&name), dir.join(format!("{name}.log"))))
 }
+
+/// The size past which ssh's log is started afresh.
+const MAX_LOG: u64 = 64 << 10;
 
 /// How much of the end of ssh's log is read for its last line.
 const LOG_TAIL: u64 = 4096;
