@@ -7,11 +7,12 @@
 //! under 1 s after the debounce (300 ms).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use jiff::ToSpan;
 use jiff::civil::DateTime;
+
+mod support;
 
 const EVENTS: usize = 100_000;
 const DUE: usize = 1_000;
@@ -36,18 +37,7 @@ fn main() {
     }
     let config = dir.path().join("hcron.toml");
     std::fs::write(&config, "max_events_per_user = 200000\n").unwrap();
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"))
-        .args(["--standalone", "--config"])
-        .arg(&config)
-        .arg("--events")
-        .arg(&events)
-        .arg("--state-dir")
-        .arg(&state)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the daemon");
+    let mut daemon = support::standalone(&events, &state, &["--config".as_ref(), config.as_os_str()]);
     let log = state.join("hcron.log");
     wait_for(Duration::from_secs(150), || count(&log, "|execute|") >= DUE);
     let text = std::fs::read_to_string(&log).unwrap();
@@ -66,7 +56,7 @@ fn main() {
     let (cpu_before, at) = (cpu_ticks(pid), Instant::now());
     std::thread::sleep(Duration::from_secs(65));
     let cpu = (cpu_ticks(pid) - cpu_before) as f64 / ticks_per_second() / at.elapsed().as_secs_f64() * 100.0;
-    println!("idle with {EVENTS} events: {cpu:.2}% CPU, {:.1} MiB RSS", rss_kib(pid) as f64 / 1024.0);
+    println!("idle with {EVENTS} events: {cpu:.2}% CPU, {:.1} MiB RSS", support::kib(pid, "VmRSS:") as f64 / 1024.0);
 
     // A tree edit until live: the next load-events line.
     let loads = count(&log, "|load-events|");
@@ -106,9 +96,4 @@ fn cpu_ticks(pid: u32) -> u64 {
 fn ticks_per_second() -> f64 {
     // SAFETY: sysconf with a valid name.
     unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
 }

@@ -5,23 +5,15 @@
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod support;
 
 fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let (events, state) = (dir.path().join("events"), dir.path().join("state"));
     hcron::synth::generate(&events, 1000).expect("generate a tree");
-    let mut daemon = Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"))
-        .args(["--standalone", "--events"])
-        .arg(&events)
-        .arg("--state-dir")
-        .arg(&state)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hcron-scheduler");
+    let mut daemon = support::standalone(&events, &state, &[]);
     let socket = state.join("control.sock");
     let started = Instant::now();
     while UnixStream::connect(&socket).is_err() {
@@ -29,7 +21,7 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_secs(1));
-    let idle = kib(daemon.id(), "VmRSS:");
+    let idle = support::kib(daemon.id(), "VmRSS:");
     let payload = vec![b'x'; 1 << 20];
     let mut held = Vec::new();
     for _ in 0..100 {
@@ -40,7 +32,7 @@ fn main() {
         held.push(stream);
     }
     std::thread::sleep(Duration::from_secs(1));
-    let peak = kib(daemon.id(), "VmHWM:");
+    let peak = support::kib(daemon.id(), "VmHWM:");
     println!(
         "control socket, 100 connections announcing {} MiB frames: idle {:.1} MiB, peak {:.1} MiB, ratio {:.2} (goal < 2)",
         hcron::control::MAX_FRAME >> 20,
@@ -51,11 +43,4 @@ fn main() {
     drop(held);
     let _ = daemon.kill();
     let _ = daemon.wait();
-}
-
-/// A memory figure of `pid` from /proc, in KiB.
-fn kib(pid: u32, key: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the daemon's status");
-    let line = status.lines().find_map(|l| l.strip_prefix(key)).expect("the figure");
-    line.trim().trim_end_matches("kB").trim().parse().expect("a number")
 }

@@ -89,11 +89,17 @@ fn jobs_inherit_no_descriptor_and_a_crash_leaves_no_lock_behind() {
     assert!(Path::new(&dir.path().join("leaked")).exists());
 }
 
+/// A root daemon's set-up with one allowed test user (`tag` in its name).
+fn allowed_user(tag: &str, extra: &str) -> (crate::root_util::RootSetup, crate::root_util::TestUser) {
+    let setup = crate::root_util::RootSetup::new(&[], extra);
+    let user = crate::root_util::TestUser::create(tag, &setup.homes());
+    std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n", user.name)).unwrap();
+    (setup, user)
+}
+
 /// A root daemon with one allowed test user.
 fn root_daemon(extra: &str) -> (crate::root_util::RootSetup, crate::root_util::TestUser, RunningDaemon) {
-    let setup = crate::root_util::RootSetup::new(&[], extra);
-    let user = crate::root_util::TestUser::create("h", &setup.homes());
-    std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n", user.name)).unwrap();
+    let (setup, user) = allowed_user("h", extra);
     let daemon = setup.start();
     (setup, user, daemon)
 }
@@ -243,9 +249,7 @@ fn a_stranger_cannot_make_the_daemon_allocate_or_take_every_connection() {
 
 #[test]
 fn idle_connections_at_the_descriptor_limit_lose_no_reload() {
-    let setup = crate::root_util::RootSetup::new(&[], "");
-    let user = crate::root_util::TestUser::create("f", &setup.homes());
-    std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n", user.name)).unwrap();
+    let (setup, user) = allowed_user("f", "");
     user.event("first", "as_user=\nhost=localhost\ncommand=true\nnotify_email=\n");
     // The usual soft limit, scaled down: 64 descriptors, with room above it.
     let daemon = setup.start_with(|command| {
@@ -267,9 +271,7 @@ fn idle_connections_at_the_descriptor_limit_lose_no_reload() {
 #[test]
 fn a_load_that_fails_for_a_passing_reason_is_logged_and_retried() {
     use std::os::unix::fs::PermissionsExt;
-    let setup = crate::root_util::RootSetup::new(&[], "");
-    let user = crate::root_util::TestUser::create("r", &setup.homes());
-    std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n", user.name)).unwrap();
+    let (setup, user) = allowed_user("r", "");
     user.event("e", "as_user=\nhost=localhost\ncommand=true\nnotify_email=\n");
     // The tree cannot be reached at start-up; nothing under it will change.
     let hidden = user.home.join(".hcron");
@@ -493,14 +495,13 @@ fn after_kill_9_running_jobs_are_lost_with_failover_and_queued_ones_run() {
         "{}",
         daemon.log_text()
     );
-    let history = daemon.history(None, &[]);
-    let result =
-        |event: &str| history.iter().filter(|j| j["event"] == event).map(|j| j["result"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
     assert!(eventually(Duration::from_secs(5), || {
         let history = daemon.history(None, &[]);
         history.iter().all(|j| j["result"] != "queued" && j["result"] != "running")
     }));
-    assert_eq!(result("/long"), ["failure: lost: the scheduler stopped while the job ran"]);
+    let history = daemon.history(None, &[]);
+    let long: Vec<&str> = history.iter().filter(|j| j["event"] == "/long").map(|j| j["result"].as_str().unwrap()).collect();
+    assert_eq!(long, ["failure: lost: the scheduler stopped while the job ran"]);
     let done = daemon.log_lines("done", "/long");
     assert!(done.len() == 1 && done[0].contains("nexteventnames=/fo|nexteventtype=failover"), "{done:?}");
 }
