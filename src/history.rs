@@ -347,6 +347,25 @@ mod tests {
     }
 
     #[test]
+    fn the_unsettled_jobs_are_the_queued_and_running_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let mut writer = HistoryWriter::start(&path, Retention::default()).unwrap();
+        for (id, queued, result) in
+            [("c", "2020-01-01 00:00:03", "queued"), ("a", "2020-01-01 00:00:01", "running"), ("b", "2020-01-01 00:00:02", "success")]
+        {
+            writer.record(Change::Queued(Box::new(JobRecord {
+                queued: queued.into(),
+                result: result.into(),
+                ..record(id, "alice", queued)
+            })));
+        }
+        writer.close();
+        let ids: Vec<String> = unsettled(&path).unwrap().into_iter().map(|j| format!("{}:{}:{}", j.id, j.user, j.result)).collect();
+        assert_eq!(ids, ["a:alice:running", "c:alice:queued"]);
+    }
+
+    #[test]
     fn a_record_is_never_replaced_and_the_largest_id_is_found() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.sqlite");

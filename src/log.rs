@@ -168,14 +168,21 @@ mod tests {
                    not a line\n\
                    2020-01-01T00:01:30|done|alice|a=3\n\
                    2020-01-01T00:02:00|status||a=4\n\
-                   2020-01-01T00:03:00|done|alice|a=5\n";
+                   2020-01-01T00:03:00|done|alice|a=5\n\
+                   2020-01-01T00:04:00|done|alice|a=6\n";
         let lines = |since: &str, limit| lines_of(std::io::Cursor::new(log), "alice", since, limit).unwrap();
         let (all, truncated) = lines("2020-01-01", 1 << 20);
-        assert_eq!(all, ["2020-01-01T00:00:10|done|alice|a=1", "2020-01-01T00:01:30|done|alice|a=3", "2020-01-01T00:03:00|done|alice|a=5"]);
+        let alice = [
+            "2020-01-01T00:00:10|done|alice|a=1",
+            "2020-01-01T00:01:30|done|alice|a=3",
+            "2020-01-01T00:03:00|done|alice|a=5",
+            "2020-01-01T00:04:00|done|alice|a=6",
+        ];
+        assert_eq!(all, alice);
         assert!(!truncated);
-        assert_eq!(lines("2020-01-01T00:01", 1 << 20).0.len(), 2, "the minute given is included");
+        assert_eq!(lines("2020-01-01T00:01", 1 << 20).0, alice[1..], "the minute given is included, earlier ones not");
         let line = all[0].len();
-        assert_eq!(lines("2020-01-01", 2 * line), (all[1..].to_vec(), true), "the newest that fit");
-        assert_eq!(lines("2020-01-01", 3 * line), (all.clone(), false), "exactly at the limit");
+        assert_eq!(lines("2020-01-01", 2 * line), (alice[2..].iter().map(|l| l.to_string()).collect(), true), "the newest that fit");
+        assert_eq!(lines("2020-01-01", 4 * line), (all.clone(), false), "exactly at the limit");
     }
 }

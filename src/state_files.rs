@@ -28,7 +28,7 @@ pub fn create_dirs(dir: &Path, mode: u32) -> io::Result<()> {
 /// becomes private on start-up.
 pub fn make_private(path: &Path) -> io::Result<()> {
     match std::fs::symlink_metadata(path) {
-        Ok(metadata) if !metadata.file_type().is_symlink() && metadata.permissions().mode() & 0o077 != 0 => {
+        Ok(metadata) if !metadata.file_type().is_symlink() => {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(metadata.permissions().mode() & 0o700))
         }
         Ok(_) => Ok(()),
@@ -72,5 +72,18 @@ mod tests {
         make_private(&dir.path().join("link")).unwrap();
         assert_eq!(mode(&other), 0o644);
         make_private(&dir.path().join("missing")).unwrap();
+        assert!(make_private(&file.join("below-a-file")).is_err(), "only a missing path is fine");
+    }
+
+    #[test]
+    fn a_relative_path_is_created_and_a_path_below_a_file_is_an_error() {
+        // Tests run in the package's directory: a relative path below target/.
+        let relative = std::path::PathBuf::from(format!("target/state-files-test-{}", std::process::id()));
+        create_dirs(&relative.join("a"), 0o700).unwrap();
+        assert_eq!(mode(&relative.join("a")), 0o700);
+        std::fs::remove_dir_all(&relative).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        assert!(create_dirs(&dir.path().join("file/sub"), 0o700).is_err());
     }
 }
