@@ -117,16 +117,23 @@ fn user_file(user: &crate::root_util::TestUser, path: &str, content: &str, mode:
 
 #[test]
 fn a_user_cannot_make_root_read_a_file_through_the_ssh_log() {
-    let (setup, user, daemon) = root_daemon("command_spawn_timeout = 5\n");
+    // Every round reaches ssh: the host never goes offline.
+    let (setup, user, daemon) = root_daemon("command_spawn_timeout = 5\nhost_attempts_count = 100\n");
     let secret = setup.dir.path().join("secret");
     std::fs::write(&secret, "TOPSECRET root-only line\n").unwrap();
     let fifo = setup.dir.path().join("fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
     // ssh runs as the user and runs their ProxyCommand, which swaps the log
     // ssh writes (in the user's control directory) for a link, then fails.
+    // Someone else's file the user may write to, so may hard-link (protected_hardlinks).
+    let shared = setup.dir.path().join("shared");
+    std::fs::write(&shared, "TOPSECRET another owner's line\n").unwrap();
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
     let logs = setup.dir.path().join("run/ssh").join(&user.name);
-    for (name, target) in [("plain", None), ("link", Some(&secret)), ("fifo", Some(&fifo))] {
-        let swap = target.map_or(String::new(), |t| format!("for f in {}/*.log; do ln -sf {} \"$f\"; done\n", logs.display(), t.display()));
+    let cases = [("plain", None), ("link", Some(("-sf", &secret))), ("fifo", Some(("-sf", &fifo))), ("hardlink", Some(("-f", &shared)))];
+    for (name, swap) in cases {
+        let swap =
+            swap.map_or(String::new(), |(how, t)| format!("for f in {}/*.log; do ln {how} {} \"$f\"; done\n", logs.display(), t.display()));
         let script = format!("#!/bin/sh\n{swap}exit 1\n");
         let script = user_file(&user, &format!("{name}.sh"), &script, 0o755);
         user_file(&user, ".ssh/config", &format!("Host *\n  ProxyCommand {}\n", script.display()), 0o600);
@@ -141,6 +148,12 @@ fn a_user_cannot_make_root_read_a_file_through_the_ssh_log() {
         // Left alone, the log says why, and that is the reason given.
         assert!(history.contains("cannot reach host (127.0.0.11): Connection closed by UNKNOWN port 65535"), "{name}: {history}");
         let (hosts, _, _) = daemon.hcron_as(user.as_ids(), &["info", "hosts"]);
+        if name == "hardlink" {
+            let log = logs.read_dir().unwrap().flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "log"));
+            let links = log.map(|l| std::os::unix::fs::MetadataExt::nlink(&std::fs::metadata(l).unwrap()));
+            let listing = std::process::Command::new("ls").arg("-la").arg(&logs).output().unwrap();
+            assert_eq!(links, Some(2), "the attack did not take place: {}", String::from_utf8_lossy(&listing.stdout));
+        }
         for (what, text) in [("history", &history), ("info hosts", &hosts), ("log", &daemon.log_text())] {
             assert!(!text.contains("TOPSECRET"), "{name}: root read the file the user linked, in {what}: {text}");
         }
