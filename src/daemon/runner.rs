@@ -166,7 +166,7 @@ impl Daemon {
             state.active = true;
             chained
         };
-        let next = chained.iter().map(|j| &*j.event).collect::<Vec<_>>().join(":");
+        let next = chained_names(&chained);
         let last = execution.attempts.last();
         self.record(Change::Finished {
             id: job.id.to_string(),
@@ -271,6 +271,11 @@ pub(super) fn enqueue(daemon: &Daemon, state: &mut State, job: Job) {
         state.queue.push_back(job);
         state.active = true;
     }
+}
+
+/// The history's `next` of a job: the events it chained, `:`-joined.
+pub(super) fn chained_names(chained: &[Job]) -> String {
+    chained.iter().map(|j| &*j.event).collect::<Vec<_>>().join(":")
 }
 
 fn record_of(job: &Job) -> JobRecord {

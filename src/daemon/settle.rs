@@ -11,7 +11,7 @@ use std::time::Duration;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 
-use super::runner::enqueue;
+use super::runner::{chained_names, enqueue};
 use super::{Daemon, State};
 use crate::clock::{Clock, SystemClock, local, log_datetime};
 use crate::engine::{Job, JobId, Outcome, TriggerName};
@@ -42,24 +42,24 @@ impl Daemon {
         let state = &mut *state;
         let max_age = Duration::from_secs(u64::from(state.config.max_catchup_minutes) * 60);
         let (mut lost, mut requeued, mut dropped) = (0, 0, 0);
+        let at = log_datetime(&now.datetime());
         for record in records {
             let job = rebuild(&record, state);
-            let at = log_datetime(&now.datetime());
             match (record.result.as_str(), job) {
                 ("running", Some(job)) => {
                     lost += 1;
                     let activation = state.engine.evaluate(&job);
                     let outcome = Outcome::Failure(LOST.to_owned());
-                    let chained = state.engine.complete(&job, activation.as_ref(), outcome, &job.tree.clone(), &mut state.journal);
-                    let next = chained.iter().map(|j| &*j.event).collect::<Vec<_>>().join(":");
-                    self.record(finished(&record, at, format!("failure: {LOST}"), next));
+                    let chained = state.engine.complete(&job, activation.as_ref(), outcome, &job.tree, &mut state.journal);
+                    let next = chained_names(&chained);
+                    self.record(finished(&record, &at, format!("failure: {LOST}"), next));
                     for job in chained {
                         enqueue(self, state, job);
                     }
                 }
                 ("running", None) => {
                     lost += 1;
-                    self.record(finished(&record, at, format!("failure: {LOST}"), String::new()));
+                    self.record(finished(&record, &at, format!("failure: {LOST}"), String::new()));
                 }
                 ("queued", Some(job)) if now.duration_since(&job.queued).unsigned_abs() <= max_age => {
                     requeued += 1;
@@ -68,7 +68,7 @@ impl Daemon {
                 }
                 _ => {
                     dropped += 1;
-                    self.record(finished(&record, at, NOT_RUN.to_owned(), String::new()));
+                    self.record(finished(&record, &at, NOT_RUN.to_owned(), String::new()));
                 }
             }
         }
@@ -104,10 +104,10 @@ fn rebuild(record: &JobRecord, state: &State) -> Option<Job> {
 }
 
 /// The history change that ends `record` with `result`.
-fn finished(record: &JobRecord, at: String, result: String, next: String) -> Change {
+fn finished(record: &JobRecord, at: &str, result: String, next: String) -> Change {
     Change::Finished {
         id: record.id.clone(),
-        at,
+        at: at.to_owned(),
         host: record.host.clone(),
         rv: record.rv,
         result,

@@ -356,7 +356,11 @@ fn root(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
     };
     let allow_file = config_path.as_deref().and_then(Path::parent).unwrap_or(Path::new("/etc/hcron")).join("hcron.allow");
     let allowed = super::users::read_allow(&allow_file).with_context(|| format!("cannot read the allow file {}", allow_file.display()))?;
-    config.warnings.extend(allow_warnings(&allow_file, &allowed));
+    // Only when asked: at every start it would look every allowed user up
+    // once more before their loads do (which say "no such user" themselves).
+    if args.check_config {
+        config.warnings.extend(allow_warnings(&allow_file, &allowed));
+    }
     let log = match config.log_path.as_deref() {
         None | Some("") => LogTarget { file: None, stderr: true, syslog: config.use_syslog },
         Some(path) => LogTarget { file: Some(Path::new("/var/log/hcron").join(path)), stderr: false, syslog: config.use_syslog },

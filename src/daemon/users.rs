@@ -87,10 +87,11 @@ impl Daemon {
         };
         let root = self.tree_root(&account);
         let context = LoadContext { host_name: self.setup.fqdn.clone(), server_name: self.setup.server_name.clone() };
-        let options = self.lock().config.tree_options(context);
+        let (options, limit, known) = {
+            let state = self.lock();
+            (state.config.tree_options(context), state.config.max_watches_per_user, state.users.get(user).map(|u| u.directories))
+        };
         let as_owner = matches!(self.setup.mode, Mode::Root { .. });
-        let limit = self.lock().config.max_watches_per_user;
-        let known = self.lock().users.get(user).map(|u| u.directories);
         // Watch first, so that a change made while the tree loads is not
         // missed; but only a tree known to fit its share of watches.
         if known.is_some_and(|directories| directories <= limit) {
