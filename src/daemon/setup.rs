@@ -178,6 +178,9 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
             state.message("", &text, "info");
         }
     }
+    // Before anything answers: a SIGHUP that came before its handler would
+    // end the daemon (the default action), as a reload right after a start does.
+    let hangup = signal(SignalKind::hangup())?;
     daemon.sync_users().await;
     daemon.settle_previous_run();
     daemon.watch_allow_file();
@@ -189,7 +192,7 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
         tokio::spawn(daemon.clone().debounce(changes)),
         tokio::spawn(daemon.clone().check_roots()),
         tokio::spawn(daemon.clone().serve(listener)),
-        tokio::spawn(daemon.clone().hangups()),
+        tokio::spawn(daemon.clone().hangups(hangup)),
         tokio::spawn(crate::mail::run_sender(
             spool,
             transport(&daemon.setup),
@@ -230,8 +233,7 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
 
 impl Daemon {
     /// SIGHUP: re-read the configuration, the allow file and every tree.
-    async fn hangups(self: Arc<Self>) {
-        let Ok(mut hangup) = signal(SignalKind::hangup()) else { return };
+    async fn hangups(self: Arc<Self>, mut hangup: tokio::signal::unix::Signal) {
         while hangup.recv().await.is_some() {
             self.lock().message("", "received signal to reload.", "info");
             if let Some(path) = &self.setup.config_path {
