@@ -348,6 +348,48 @@ fn tree_order_is_files_depth_first_then_links() {
 }
 
 #[test]
+fn a_wide_and_deep_tree_loads_in_tree_order_with_its_issues_in_walk_order() {
+    // Enough directories at each level, and files in each, for the walk and
+    // the loading to be shared between threads.
+    let mut tree = TreeBuilder::new();
+    for d in (0..40).rev() {
+        tree = tree.file(&format!("d{d:02}/e"), full("")).file(&format!("d{d:02}/sub/f"), full("")).link(&format!("d{d:02}/l"), "e");
+        tree = tree.file(&format!("d{d:02}/sub/deeper/g"), full("")).link(&format!("d{d:02}/sub/bad"), "/abs");
+    }
+    let fifo = tree.root().join("d07/sub/fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // The order as an independent walk sees it: depth first, sorted by name.
+    fn walk(dir: &std::path::Path, prefix: &str, files: &mut Vec<String>, links: &mut Vec<String>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let name = format!("{prefix}/{}", entry.file_name().to_str().unwrap());
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                walk(&entry.path(), &name, files, links);
+            } else if kind.is_symlink() {
+                links.push(name);
+            } else if kind.is_file() {
+                files.push(name);
+            }
+        }
+    }
+    let (mut files, mut links) = (Vec::new(), Vec::new());
+    walk(&tree.root(), "", &mut files, &mut links);
+    let loaded = tree.load();
+    let names: Vec<&str> = loaded.tree.events().iter().map(|e| &**e.name()).collect();
+    let good_links: Vec<&String> = links.iter().filter(|l| !l.ends_with("/bad")).collect();
+    let want: Vec<&str> = files.iter().chain(good_links).map(String::as_str).collect();
+    assert_eq!(names, want);
+    assert_eq!(names.len(), 40 * 4);
+    let issues: Vec<&str> = loaded.issues.iter().map(|i| i.path.as_str()).collect();
+    let mut want_issues = vec!["/d07/sub/fifo"];
+    want_issues.extend(links.iter().filter(|l| l.ends_with("/bad")).map(String::as_str));
+    assert_eq!(issues, want_issues, "the FIFO as the walk met it, then the links as tried in order");
+    assert_eq!(loaded.directories, 1 + 40 * 3);
+}
+
+#[test]
 fn oversized_file_cannot_be_loaded() {
     let tree = TreeBuilder::new().file("big", full(&format!("pad={}\n", "x".repeat(1000)))).file("small", full(""));
     let loaded = tree.load_with(|o| o.max_file_size = 1000);

@@ -46,7 +46,9 @@ pub fn run(args: ListArgs) -> anyhow::Result<ExitCode> {
         (None, None) => unreachable!("the tree is loaded when no daemon answers"),
     };
     rows.retain(|row| fnmatch(&args.pattern, row.name()));
-    rows.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+    // A stable sort: it finds the sorted runs a tree's order is made of (its
+    // files, then its links) and merges them, far faster than starting over.
+    rows.sort_by(|a, b| a.name().cmp(b.name()));
     let now = crate::clock::Clock::now(&crate::clock::SystemClock).datetime();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     for row in &rows {

@@ -9,7 +9,12 @@ pub fn is_py_space(c: char) -> bool {
 
 /// Python's `str.strip()`.
 pub fn py_strip(s: &str) -> &str {
-    s.trim_matches(is_py_space)
+    // Most lines start and end with a printable ASCII character, which is
+    // never whitespace: no character need be decoded.
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        _ => s.trim_matches(is_py_space),
+    }
 }
 
 /// Python's `str.lstrip()`.

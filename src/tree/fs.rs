@@ -9,8 +9,12 @@
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::{OFlag, openat};
+use nix::sys::stat::{FileStat, Mode, fstatat};
 
 /// What a directory entry is, without following links.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,24 +62,76 @@ impl Stamp {
             ctime: (metadata.ctime(), metadata.ctime_nsec()),
         }
     }
+
+    /// The stamp of what `fstatat` said.
+    fn of_stat(stat: &FileStat) -> Stamp {
+        Stamp {
+            inode: stat.st_ino,
+            size: stat.st_size as u64,
+            mtime: (stat.st_mtime, stat.st_mtime_nsec),
+            ctime: (stat.st_ctime, stat.st_ctime_nsec),
+        }
+    }
 }
 
 /// Read access to a tree.
+///
+/// Files are read by path, or by name relative to an open directory (a
+/// load reads the files of a directory through one descriptor of it, which
+/// spares the kernel a walk of the whole path for each).
 pub trait TreeFs: Sync {
     /// The stamp of the entry at `path`, without following a link.
     fn stamp(&self, path: &Path) -> io::Result<Stamp> {
         fs::symlink_metadata(path).map(|m| Stamp::of(&m))
     }
 
+    /// The stamp of the entry `name` of the directory `dir`, without following a link.
+    fn stamp_at(&self, dir: BorrowedFd<'_>, name: &str) -> io::Result<Stamp> {
+        Ok(Stamp::of_stat(&fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?))
+    }
+
     /// Entries of `dir`, unsorted, classified without following links.
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<(OsString, EntryKind)>>;
     /// Target of the symlink at `path`.
-    fn read_link(&self, path: &Path) -> io::Result<PathBuf>;
-    /// Contents of the regular file at `path`, refusing links, non-regular
-    /// files (opened without blocking, so a FIFO swapped in cannot hang the
-    /// reader) and files larger than `limit` bytes; with the stamp of the
-    /// opened file (so that a first load needs no separate `lstat`).
-    fn read_file(&self, path: &Path, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError>;
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        fs::read_link(path)
+    }
+
+    /// Opens the directory at `path` for [`TreeFs::read_file_at`] and
+    /// [`TreeFs::stamp_at`]: a path descriptor, which needs no read
+    /// permission and reads nothing, and never a link.
+    fn open_dir(&self, path: &Path) -> io::Result<OwnedFd> {
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        Ok(nix::fcntl::open(path, flags, Mode::empty())?)
+    }
+
+    /// Whether a file or directory with this metadata may be read; the reason when not.
+    fn check(&self, _metadata: &fs::Metadata) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Contents of the regular file at `path`, refusing links, what
+    /// [`TreeFs::check`] refuses, non-regular files (opened without blocking,
+    /// so a FIFO swapped in cannot hang the reader) and files larger than
+    /// `limit` bytes; with the stamp of the opened file (so that a first
+    /// load needs no separate `lstat`).
+    fn read_file(&self, path: &Path, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError> {
+        read_checked(self, open_no_follow(path).map_err(ReadError::Io)?, limit)
+    }
+
+    /// [`TreeFs::read_file`] of the entry `name` of the directory `dir`.
+    fn read_file_at(&self, dir: BorrowedFd<'_>, name: &str, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError> {
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+        let fd = openat(dir, name, flags, Mode::empty()).map_err(|e| ReadError::Io(e.into()))?;
+        read_checked(self, File::from(fd), limit)
+    }
+}
+
+/// Reads an opened file that `fs` accepts, if regular and within `limit` bytes, with its stamp.
+fn read_checked<F: TreeFs + ?Sized>(fs: &F, file: File, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError> {
+    let metadata = file.metadata().map_err(ReadError::Io)?;
+    fs.check(&metadata).map_err(ReadError::Unsafe)?;
+    read_regular(file, &metadata, limit)
 }
 
 /// Reads with the credentials of the current process.
@@ -92,15 +148,6 @@ impl TreeFs for LocalFs {
             })
             .collect()
     }
-
-    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
-        fs::read_link(path)
-    }
-
-    fn read_file(&self, path: &Path, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError> {
-        let file = open_no_follow(path).map_err(ReadError::Io)?;
-        read_regular(file, limit)
-    }
 }
 
 /// Reads as [`LocalFs`] does, and refuses directories and files that a
@@ -116,8 +163,14 @@ pub struct CheckedFs {
     pub gid: u32,
 }
 
-impl CheckedFs {
-    fn check(&self, metadata: &std::fs::Metadata) -> Result<(), String> {
+impl TreeFs for CheckedFs {
+    fn read_dir(&self, dir: &Path) -> io::Result<Vec<(OsString, EntryKind)>> {
+        let metadata = fs::symlink_metadata(dir)?;
+        self.check(&metadata).map_err(|why| io::Error::new(io::ErrorKind::PermissionDenied, format!("refused: {why}")))?;
+        LocalFs.read_dir(dir)
+    }
+
+    fn check(&self, metadata: &fs::Metadata) -> Result<(), String> {
         let mode = metadata.mode();
         if metadata.uid() != self.uid && metadata.uid() != 0 {
             Err(format!("owned by another user (uid {})", metadata.uid()))
@@ -131,33 +184,15 @@ impl CheckedFs {
     }
 }
 
-impl TreeFs for CheckedFs {
-    fn read_dir(&self, dir: &Path) -> io::Result<Vec<(OsString, EntryKind)>> {
-        let metadata = fs::symlink_metadata(dir)?;
-        self.check(&metadata).map_err(|why| io::Error::new(io::ErrorKind::PermissionDenied, format!("refused: {why}")))?;
-        LocalFs.read_dir(dir)
-    }
-
-    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
-        LocalFs.read_link(path)
-    }
-
-    fn read_file(&self, path: &Path, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError> {
-        let file = open_no_follow(path).map_err(ReadError::Io)?;
-        self.check(&file.metadata().map_err(ReadError::Io)?).map_err(ReadError::Unsafe)?;
-        read_regular(file, limit)
-    }
-}
-
 /// Opens for reading without following a final link and without blocking
 /// on a FIFO or becoming a controlling terminal.
 pub(crate) fn open_no_follow(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY).open(path)
 }
 
-/// Reads an opened file if it is regular and within `limit` bytes, with its stamp.
-pub fn read_regular(mut file: File, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError> {
-    let metadata = file.metadata().map_err(ReadError::Io)?;
+/// Reads an opened file whose metadata is `metadata` if it is regular and
+/// within `limit` bytes, with its stamp.
+fn read_regular(mut file: File, metadata: &fs::Metadata, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError> {
     if !metadata.file_type().is_file() {
         return Err(ReadError::NotRegular);
     }
@@ -181,7 +216,7 @@ pub fn read_regular(mut file: File, limit: u64) -> Result<(Vec<u8>, Stamp), Read
     if content.len() as u64 > limit {
         return Err(ReadError::TooLarge(content.len() as u64));
     }
-    Ok((content, Stamp::of(&metadata)))
+    Ok((content, Stamp::of(metadata)))
 }
 
 /// Classifies a file type that was obtained without following links.
@@ -210,11 +245,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e");
         std::fs::write(&path, "command=x\n").unwrap();
-        let (content, stamp) = read_regular(File::open(&path).unwrap(), 100).unwrap();
+        let (content, stamp) = LocalFs.read_file(&path, 100).unwrap();
         assert_eq!(content, b"command=x\n");
         assert_eq!(stamp, Stamp::of(&std::fs::symlink_metadata(&path).unwrap()));
-        assert!(matches!(read_regular(File::open(&path).unwrap(), 9), Err(ReadError::TooLarge(10))));
-        assert_eq!(read_regular(File::open(&path).unwrap(), 10).unwrap().0.len(), 10);
+        assert!(matches!(LocalFs.read_file(&path, 9), Err(ReadError::TooLarge(10))));
+        assert_eq!(LocalFs.read_file(&path, 10).unwrap().0.len(), 10);
+    }
+
+    #[test]
+    fn a_file_read_relative_to_its_directory_is_read_and_stamped_as_by_path() {
+        use std::os::fd::AsFd;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e");
+        std::fs::write(&path, "command=x\n").unwrap();
+        std::os::unix::fs::symlink("e", dir.path().join("link")).unwrap();
+        let fd = LocalFs.open_dir(dir.path()).unwrap();
+        let by_path = LocalFs.read_file(&path, 100).unwrap();
+        assert_eq!(LocalFs.read_file_at(fd.as_fd(), "e", 100).unwrap(), by_path);
+        assert_eq!(LocalFs.stamp_at(fd.as_fd(), "e").unwrap(), by_path.1);
+        assert_eq!(LocalFs.stamp_at(fd.as_fd(), "link").unwrap(), LocalFs.stamp(&dir.path().join("link")).unwrap(), "not followed");
+        assert!(matches!(LocalFs.read_file_at(fd.as_fd(), "link", 100), Err(ReadError::Io(e)) if e.raw_os_error() == Some(libc::ELOOP)));
+        assert!(matches!(LocalFs.read_file_at(fd.as_fd(), "e", 9), Err(ReadError::TooLarge(10))));
+        // A link to a directory is not opened as one.
+        std::os::unix::fs::symlink(".", dir.path().join("dirlink")).unwrap();
+        assert_eq!(LocalFs.open_dir(&dir.path().join("dirlink")).unwrap_err().raw_os_error(), Some(libc::ENOTDIR));
     }
 
     #[test]
@@ -223,10 +277,10 @@ mod tests {
         // grew between fstat and read.
         let whole = std::fs::read("/proc/self/cmdline").unwrap();
         assert!(whole.len() > 8, "{whole:?}");
-        let open = || File::open("/proc/self/cmdline").unwrap();
-        assert_eq!(read_regular(open(), 1 << 20).unwrap().0, whole);
+        let path = Path::new("/proc/self/cmdline");
+        assert_eq!(LocalFs.read_file(path, 1 << 20).unwrap().0, whole);
         let limit = whole.len() as u64 - 5;
-        assert!(matches!(read_regular(open(), limit), Err(ReadError::TooLarge(n)) if n == limit + 1), "never reads past limit + 1");
-        assert_eq!(read_regular(open(), whole.len() as u64).unwrap().0, whole);
+        assert!(matches!(LocalFs.read_file(path, limit), Err(ReadError::TooLarge(n)) if n == limit + 1), "never reads past limit + 1");
+        assert_eq!(LocalFs.read_file(path, whole.len() as u64).unwrap().0, whole);
     }
 }

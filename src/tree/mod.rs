@@ -10,6 +10,7 @@ mod scan;
 
 use std::collections::HashMap;
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -35,6 +36,11 @@ pub struct Options {
     pub context: LoadContext,
 }
 
+/// A map keyed by tree paths. Hashed with foldhash, randomly seeded per
+/// process: the paths are the user's, and SipHash cost a 100,000-event load
+/// more than a tenth of its time in user space.
+pub type PathMap<V> = HashMap<Arc<str>, V, foldhash::fast::RandomState>;
+
 /// An entry of the tree that is not an event, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Issue {
@@ -49,7 +55,7 @@ pub struct Issue {
 #[derive(Debug, Default)]
 pub struct Tree {
     events: Vec<Event>,
-    index: HashMap<Arc<str>, usize>,
+    index: PathMap<usize>,
 }
 
 /// A loaded tree and the entries that did not become events.
@@ -70,7 +76,7 @@ pub struct Loaded {
 /// 100,000 events after one edit opens one file.
 #[derive(Debug, Default)]
 pub struct FileCache {
-    files: HashMap<Arc<str>, (Stamp, FileRead)>,
+    files: PathMap<(Stamp, FileRead)>,
 }
 
 impl Tree {
@@ -109,11 +115,11 @@ pub fn reload(fs: &dyn TreeFs, root: &Path, options: &Options, previous: &FileCa
     let mut issues = scan.issues;
     // Every file read is a scanned regular file: the cache never grows past
     // that, so it is made at that size (growing it costs rehashes under its lock).
-    let cache = Mutex::new(HashMap::with_capacity(scan.files.len()));
+    let cache = Mutex::new(PathMap::with_capacity_and_hasher(scan.files.len(), Default::default()));
     let loader = Loader { fs, root, options, nodes: &scan.nodes, previous, cache };
     let mut sources: Vec<(Arc<str>, Option<Arc<str>>)> = scan.files.iter().map(|f| (f.clone(), None)).collect();
-    for link in &scan.links {
-        match loader.resolve(link) {
+    for (link, resolved) in scan.links.iter().zip(parallel_map(&scan.links, || (), |(), _, link| loader.resolve(link))) {
+        match resolved {
             Ok(target) => sources.push((link.clone(), Some(target))),
             Err(why) => issues.push(Issue { path: link.to_string(), message: format!("symlink dropped: {why}") }),
         }
@@ -124,6 +130,29 @@ pub fn reload(fs: &dyn TreeFs, root: &Path, options: &Options, previous: &FileCa
     Ok(Loaded { tree: Tree { events, index }, issues, files, directories: scan.directories })
 }
 
+/// `f(state, index, item)` of every item, in order, the items shared out
+/// in contiguous runs between the cores (at most 8) in scoped threads, each
+/// run with a `state` of its own. Few items are done on the calling thread.
+fn parallel_map<T: Sync, S, R: Send>(items: &[T], state: impl Fn() -> S + Sync, f: impl Fn(&mut S, usize, &T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8).min(items.len().div_ceil(MIN_RUN));
+    let run = items.len().div_ceil(threads.max(1)).max(1);
+    let map_run = |c: usize, part: &[T]| {
+        let mut state = state();
+        part.iter().enumerate().map(|(i, item)| f(&mut state, c * run + i, item)).collect::<Vec<R>>()
+    };
+    if threads <= 1 {
+        return map_run(0, items);
+    }
+    let map_run = &map_run;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items.chunks(run).enumerate().map(|(c, part)| scope.spawn(move || map_run(c, part))).collect();
+        workers.into_iter().flat_map(|w| w.join().expect("tree loading does not panic")).collect()
+    })
+}
+
+/// Items fewer than this are not worth a thread.
+const MIN_RUN: usize = 16;
+
 /// A processed file, or why it cannot be loaded.
 type FileRead = Result<Arc<SourceFile>, String>;
 
@@ -132,41 +161,28 @@ struct Loader<'a> {
     fs: &'a dyn TreeFs,
     root: &'a Path,
     options: &'a Options,
-    nodes: &'a HashMap<Arc<str>, Node>,
+    nodes: &'a PathMap<Node>,
     previous: &'a FileCache,
     /// Shared by the worker threads; held only to look up and to insert,
     /// never while reading.
-    cache: Mutex<HashMap<Arc<str>, (Stamp, FileRead)>>,
+    cache: Mutex<PathMap<(Stamp, FileRead)>>,
 }
 
 impl Loader<'_> {
     /// Loads `(name, symlink target)` pairs in order, on every core.
     fn load_all(&self, sources: Vec<(Arc<str>, Option<Arc<str>>)>) -> Vec<Event> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-        let chunk = sources.len().div_ceil(threads).max(1);
-        let chunks: Vec<Vec<Event>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = sources
-                .chunks(chunk)
-                .enumerate()
-                .map(|(c, part)| {
-                    scope
-                        .spawn(move || part.iter().enumerate().map(|(i, (name, target))| self.event(c * chunk + i, name, target)).collect())
-                })
-                .collect();
-            workers.into_iter().map(|w| w.join().expect("event loading does not panic")).collect()
-        });
-        chunks.into_iter().flatten().collect()
+        parallel_map(&sources, Dir::default, |dir, i, (name, target)| self.event(dir, i, name, target))
     }
 
-    /// The event at `position` in tree order.
-    fn event(&self, position: usize, name: &Arc<str>, target: &Option<Arc<str>>) -> Event {
+    /// The event at `position` in tree order, its file read through `dir`.
+    fn event(&self, dir: &mut Dir, position: usize, name: &Arc<str>, target: &Option<Arc<str>>) -> Event {
         if position >= self.options.max_events {
             let message = format!("more than max_events_per_user ({}) events in the tree; not loaded", self.options.max_events);
             let finding = Finding { severity: Severity::Error, path: name.clone(), lineno: None, message, text: None };
             return Event::rejected(name.clone(), Reason::MaximumEventsReached, finding);
         }
         let path = target.as_ref().unwrap_or(name);
-        let own = self.read(path).map(|file| Part { path: path.clone(), file }).map_err(|why| Unloadable { path: path.clone(), why });
+        let own = self.read(dir, path).map(|file| Part { path: path.clone(), file }).map_err(|why| Unloadable { path: path.clone(), why });
         Event::load(name.clone(), own, self, &self.options.context)
     }
 
@@ -175,17 +191,22 @@ impl Loader<'_> {
         Ok(self.nodes.get_key_value(target.as_str()).map(|(key, _)| key.clone()).expect("resolve ends at a scanned file"))
     }
 
-    /// The processed content of the regular file at tree path `path`.
-    fn read(&self, path: &Arc<str>) -> FileRead {
+    /// The processed content of the regular file at tree path `path`,
+    /// opened relative to `dir` (which moves to the file's directory).
+    fn read(&self, dir: &mut Dir, path: &Arc<str>) -> FileRead {
         if let Some((_, cached)) = self.cache.lock().expect("cache lock").get(path) {
             return cached.clone();
         }
-        let os_path = self.root.join(&path[1..]);
+        let (parent, name) = path.rsplit_once('/').expect("tree paths start with /");
+        let fd = match dir.open(self.fs, self.root, parent) {
+            Ok(fd) => fd,
+            Err(error) => return Err(format!("cannot read: {error}")),
+        };
         // A file read before is stamped first, to be re-read only if it changed;
         // a new one is stamped by the fstat of its reading.
         let mut known = None;
         if let Some((old, read)) = self.previous.files.get(path) {
-            let stamp = match self.fs.stamp(&os_path) {
+            let stamp = match self.fs.stamp_at(fd, name) {
                 Ok(stamp) => stamp,
                 Err(error) => return Err(format!("cannot read: {error}")),
             };
@@ -196,7 +217,7 @@ impl Loader<'_> {
             known = Some(stamp);
         }
         let limit = self.options.max_file_size;
-        let (read, stamp) = match self.fs.read_file(&os_path, limit) {
+        let (read, stamp) = match self.fs.read_file_at(fd, name, limit) {
             Ok((bytes, stamp)) => match std::str::from_utf8(&bytes) {
                 Ok(text) => (Ok(Arc::new(SourceFile::parse(text))), Some(stamp)),
                 Err(error) => (Err(format!("not valid UTF-8 (invalid byte at offset {})", error.valid_up_to())), Some(stamp)),
@@ -208,7 +229,7 @@ impl Loader<'_> {
                     ReadError::Unsafe(why) => format!("refused: {why}"),
                     ReadError::Io(error) => format!("cannot read: {error}"),
                 };
-                (Err(why), known.or_else(|| self.fs.stamp(&os_path).ok()))
+                (Err(why), known.or_else(|| self.fs.stamp_at(fd, name).ok()))
             }
         };
         if let Some(stamp) = stamp {
@@ -218,9 +239,30 @@ impl Loader<'_> {
     }
 }
 
+/// The directory a worker read its last file from, kept open: the files
+/// of a directory come one after the other in tree order, and opening each
+/// relative to its directory spares the kernel a walk of the whole path.
+#[derive(Default)]
+struct Dir {
+    open: Option<(Box<str>, OwnedFd)>,
+}
+
+impl Dir {
+    /// A descriptor of the directory at tree path `parent` (`` for the root).
+    fn open(&mut self, fs: &dyn TreeFs, root: &Path, parent: &str) -> io::Result<BorrowedFd<'_>> {
+        if self.open.as_ref().is_none_or(|(open, _)| **open != *parent) {
+            self.open = None;
+            let fd = fs.open_dir(&root.join(parent.trim_start_matches('/')))?;
+            self.open = Some((parent.into(), fd));
+        }
+        Ok(self.open.as_ref().expect("opened above").1.as_fd())
+    }
+}
+
 impl IncludeSource for Loader<'_> {
     fn include(&self, path: &str) -> Option<Arc<SourceFile>> {
         let target = self.resolve(path).ok()?;
-        self.read(&target).ok()
+        // Shared files, read once: their own descriptor is no loss.
+        self.read(&mut Dir::default(), &target).ok()
     }
 }
