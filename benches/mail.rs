@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hcron::engine::Message;
-use hcron::mail::{Smtp, Spool, Transport, compose, run_sender};
+use hcron::mail::{MailSettings, Smtp, Spool, Transport, compose, run_sender};
 use lettre::AsyncTransport;
 
 const MESSAGES: usize = 1000;
@@ -47,8 +47,9 @@ fn main() {
     }
     let started = Instant::now();
     let transport = Transport::Smtp(Smtp { server: "127.0.0.1".into(), port, ..Smtp::default() });
-    let sender =
-        runtime.spawn(run_sender(spool, transport, Duration::from_secs(1), Duration::from_secs(1), Arc::default(), Box::new(|_, _| {})));
+    let settings = MailSettings { transport, retry_initial: Duration::from_secs(1), retry_max: Duration::from_secs(1) };
+    let (_settings, receiver) = tokio::sync::watch::channel(settings);
+    let sender = runtime.spawn(run_sender(spool, receiver, Arc::default(), Box::new(|_, _| {})));
     while count() < MESSAGES {
         assert!(started.elapsed() < Duration::from_secs(120), "only {} delivered", count());
         std::thread::sleep(Duration::from_millis(5));

@@ -131,8 +131,15 @@ pub fn prune(connection: &Connection, retention: Retention) -> rusqlite::Result<
 
 /// Applies changes in a background thread.
 pub struct HistoryWriter {
-    sender: Option<mpsc::Sender<Change>>,
+    sender: Option<mpsc::Sender<Order>>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What the writer's thread is asked to do.
+enum Order {
+    Record(Change),
+    /// Keep what this keeps from now on, starting with a prune at once.
+    Retain(Retention),
 }
 
 impl HistoryWriter {
@@ -140,10 +147,11 @@ impl HistoryWriter {
     /// `retention` keeps (applied at start and hourly).
     pub fn start(path: &Path, retention: Retention) -> rusqlite::Result<HistoryWriter> {
         let mut connection = open(path)?;
-        let (sender, receiver) = mpsc::channel::<Change>();
+        let (sender, receiver) = mpsc::channel::<Order>();
         let thread = std::thread::Builder::new()
             .name("history".into())
             .spawn(move || {
+                let mut retention = retention;
                 let mut pruned: Option<std::time::Instant> = None;
                 loop {
                     if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
@@ -157,7 +165,16 @@ impl HistoryWriter {
                         Err(mpsc::RecvTimeoutError::Timeout) => continue,
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     };
-                    let batch: Vec<Change> = std::iter::once(first).chain(receiver.try_iter()).collect();
+                    let mut batch = Vec::new();
+                    for order in std::iter::once(first).chain(receiver.try_iter()) {
+                        match order {
+                            Order::Record(change) => batch.push(change),
+                            Order::Retain(new) => {
+                                retention = new;
+                                pruned = None;
+                            }
+                        }
+                    }
                     if let Err(error) = apply(&mut connection, &batch) {
                         eprintln!("hcron-scheduler: cannot write the job history: {error}");
                     }
@@ -169,8 +186,18 @@ impl HistoryWriter {
 
     /// Records a change (never blocks).
     pub fn record(&self, change: Change) {
+        self.order(Order::Record(change));
+    }
+
+    /// Keeps what `retention` keeps from now on (a reloaded
+    /// configuration), pruning at once.
+    pub fn retain(&self, retention: Retention) {
+        self.order(Order::Retain(retention));
+    }
+
+    fn order(&self, order: Order) {
         if let Some(sender) = &self.sender {
-            let _ = sender.send(change);
+            let _ = sender.send(order);
         }
     }
 
@@ -344,6 +371,27 @@ mod tests {
         assert_eq!(prune(&connection, retention).unwrap(), 2);
         assert_eq!(ids("alice"), ["a0", "a3", "a4"], "the old one, and past the newest two; never a queued one");
         assert_eq!(ids("bob"), ["b1"]);
+    }
+
+    #[test]
+    fn a_new_retention_prunes_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let mut writer = HistoryWriter::start(&path, Retention::default()).unwrap();
+        let now = crate::clock::log_datetime(&jiff::Zoned::now().datetime());
+        for (id, scheduled) in [("a1", "2020-01-01 00:00:01"), ("a2", "2020-01-01 00:00:02"), ("a3", "2020-01-01 00:00:03")] {
+            writer.record(Change::Queued(Box::new(JobRecord {
+                finished: Some(now.clone()),
+                result: "success".into(),
+                ..record(id, "alice", scheduled)
+            })));
+        }
+        writer.retain(Retention { max_age: None, max_per_user: Some(1) });
+        // Still queued: never pruned.
+        writer.record(Change::Queued(Box::new(record("a4", "alice", "2020-01-01 00:00:04"))));
+        writer.close();
+        let ids: Vec<String> = query(&path, "alice", None, None).unwrap().into_iter().map(|j| j.id).collect();
+        assert_eq!(ids, ["a3", "a4"]);
     }
 
     #[test]

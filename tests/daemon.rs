@@ -221,6 +221,35 @@ fn sighup_reloads_and_a_slow_start_raises_an_alarm() {
 }
 
 #[test]
+fn sighup_applies_the_engine_limits_and_names_the_keys_that_wait_for_a_restart() {
+    let setup = Setup::new();
+    setup.event("a", &writer(&setup.out("a"), "next_event=b\n"));
+    setup.event("b", &writer(&setup.out("b"), "next_event=c\n"));
+    setup.event("c", &writer(&setup.out("c"), ""));
+    let config = setup.dir.path().join("hcron.toml");
+    std::fs::write(&config, "max_chain_events = 2\n").unwrap();
+    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
+    assert_eq!(daemon.hcron(&["activate", "/a"]).2, 0);
+    assert!(
+        eventually(Duration::from_secs(5), || daemon.log_text().contains("event chain limit (2) reached at (/c).")),
+        "{}",
+        daemon.log_text()
+    );
+    assert!(setup.out("b").exists() && !setup.out("c").exists());
+
+    std::fs::write(&config, "max_chain_events = 3\nserver_name = \"elsewhere\"\n").unwrap();
+    let reloads = daemon.log_text().matches("received signal to reload.").count();
+    daemon.signal(libc::SIGHUP);
+    let warning = "configuration key (server_name) changed: it takes effect at the next start";
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains(warning)), "{}", daemon.log_text());
+    assert_eq!(daemon.log_text().matches("received signal to reload.").count(), reloads + 1);
+    assert!(!daemon.log_text().contains("(max_chain_events) changed"), "applied, not deferred");
+    assert_eq!(daemon.hcron(&["activate", "/a"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || setup.out("c").exists()), "the chain goes one further: {}", daemon.log_text());
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn past_max_queued_jobs_a_job_is_dropped_logged_and_recorded() {
     // decisions.md 13: max_queued_jobs works.
     let setup = Setup::new();

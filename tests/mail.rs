@@ -198,6 +198,50 @@ fn smtp_down_never_delays_jobs_and_every_message_arrives_once() {
 }
 
 #[test]
+fn sighup_applies_the_mail_transport_sender_and_back_off() {
+    let setup = MailSetup::new("smtp");
+    setup.event("job", &mailer("ops@example.com", "before"));
+    setup.event("job2", &mailer("ops@example.com", "after"));
+    let config = setup.dir.path().join("hcron.toml");
+    let written = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        written.replace("mail_retry_initial = 1\nmail_retry_max = 1", "mail_retry_initial = 3600\nmail_retry_max = 7200"),
+    )
+    .unwrap();
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron(&["activate", "/job"]).2, 0);
+    // Nothing listens: the first message waits an hour.
+    assert!(eventually(Duration::from_secs(10), || daemon.log_text().contains("; attempt 1, next in 3600 s")), "{}", daemon.log_text());
+
+    // Another server, another sender, and a short back-off.
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let reloaded = written
+        .replace(&format!("smtp_port = {}", setup.port), &format!("smtp_port = {other}"))
+        .replace("mail_retry_max = 1", "mail_retry_max = 2")
+        + "mail_from = \"reloaded@example.com\"\n";
+    std::fs::write(&config, reloaded).unwrap();
+    let sink = SmtpSink::start(other, &setup.dir.path().join("other"));
+    daemon.signal(libc::SIGHUP);
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains("received signal to reload.")), "{}", daemon.log_text());
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().matches("|load-events|").count() >= 2), "{}", daemon.log_text());
+    assert_eq!(daemon.hcron(&["activate", "/job2"]).2, 0);
+    assert!(eventually(Duration::from_secs(10), || !sink.messages().is_empty()), "{}", daemon.log_text());
+    let message = &sink.messages()[0];
+    assert!(message.contains("X-MailFrom: reloaded@example.com"), "{message}");
+    assert!(message.trim_end().ends_with("after"), "{message}");
+    assert_eq!(setup.spooled(), 1, "the first message keeps the wait it was given");
+
+    // The new back-off: a failure now waits a second, not an hour.
+    drop(sink);
+    setup.event("job3", &mailer("ops@example.com", "third"));
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().matches("|load-events|").count() >= 3), "{}", daemon.log_text());
+    assert_eq!(daemon.hcron(&["activate", "/job3"]).2, 0);
+    assert!(eventually(Duration::from_secs(10), || daemon.log_text().contains("; attempt 1, next in 1 s")), "{}", daemon.log_text());
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn spooled_messages_survive_kill_9_and_arrive_once_after_a_restart() {
     let setup = MailSetup::new("smtp");
     setup.event("a", &mailer("a@example.com", "for a"));

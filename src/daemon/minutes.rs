@@ -30,17 +30,16 @@ pub enum Plan {
     },
 }
 
-/// The next unprocessed minute and the catch-up limit.
+/// The next unprocessed minute.
 #[derive(Debug, Clone)]
 pub struct MinutePlanner {
     next: DateTime,
-    max_catchup: i64,
 }
 
 impl MinutePlanner {
     /// Starts after the minute of `now` (as the original without `--immediate`).
-    pub fn new(now: DateTime, max_catchup: u32) -> MinutePlanner {
-        MinutePlanner { next: floor(now).checked_add(1.minute()).expect("in range"), max_catchup: i64::from(max_catchup) }
+    pub fn new(now: DateTime) -> MinutePlanner {
+        MinutePlanner { next: floor(now).checked_add(1.minute()).expect("in range") }
     }
 
     /// The next minute that will be processed.
@@ -48,17 +47,19 @@ impl MinutePlanner {
         self.next
     }
 
-    /// What to do at local time `now`; a `Run` marks its minutes processed.
-    pub fn plan(&mut self, now: DateTime) -> Plan {
+    /// What to do at local time `now`, running at most the last
+    /// `max_catchup` of the skipped minutes; a `Run` marks its minutes processed.
+    pub fn plan(&mut self, now: DateTime, max_catchup: u32) -> Plan {
+        let max_catchup = i64::from(max_catchup);
         let current = floor(now);
         if current < self.next {
             return Plan::Wait { until: self.next };
         }
         let behind = minutes_between(self.next, current);
-        let (first, missed) = if behind > self.max_catchup {
-            let first = current.checked_sub(self.max_catchup.minutes()).expect("in range");
+        let (first, missed) = if behind > max_catchup {
+            let first = current.checked_sub(max_catchup.minutes()).expect("in range");
             let last_missed = first.checked_sub(1.minute()).expect("in range");
-            (first, Some((self.next, last_missed, behind - self.max_catchup)))
+            (first, Some((self.next, last_missed, behind - max_catchup)))
         } else {
             (self.next, None)
         };
@@ -95,56 +96,56 @@ mod tests {
 
     #[test]
     fn each_minute_once_on_time() {
-        let mut planner = MinutePlanner::new(at("2020-01-01T10:00:20"), 60);
-        assert_eq!(planner.plan(at("2020-01-01T10:00:59.9")), Plan::Wait { until: at("2020-01-01T10:01") });
-        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:01:00.01"))), ["10:01"]);
-        assert_eq!(planner.plan(at("2020-01-01T10:01:30")), Plan::Wait { until: at("2020-01-01T10:02") }, "never twice");
-        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:02:00"))), ["10:02"]);
+        let mut planner = MinutePlanner::new(at("2020-01-01T10:00:20"));
+        assert_eq!(planner.plan(at("2020-01-01T10:00:59.9"), 60), Plan::Wait { until: at("2020-01-01T10:01") });
+        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:01:00.01"), 60)), ["10:01"]);
+        assert_eq!(planner.plan(at("2020-01-01T10:01:30"), 60), Plan::Wait { until: at("2020-01-01T10:02") }, "never twice");
+        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:02:00"), 60)), ["10:02"]);
     }
 
     #[test]
     fn forward_step_runs_the_skipped_minutes_in_order() {
-        let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"), 60);
-        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:01:00"))), ["10:01"]);
-        let plan = planner.plan(at("2020-01-01T10:05:00.2"));
+        let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"));
+        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:01:00"), 60)), ["10:01"]);
+        let plan = planner.plan(at("2020-01-01T10:05:00.2"), 60);
         assert_eq!(minutes(&plan), ["10:02", "10:03", "10:04", "10:05"]);
         assert!(matches!(plan, Plan::Run { missed: None, .. }));
     }
 
     #[test]
     fn backward_step_of_a_minute_waits() {
-        let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"), 60);
-        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:01:00"))), ["10:01"]);
-        assert_eq!(planner.plan(at("2020-01-01T10:00:10")), Plan::Wait { until: at("2020-01-01T10:02") });
-        assert_eq!(planner.plan(at("2020-01-01T10:01:59")), Plan::Wait { until: at("2020-01-01T10:02") });
-        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:02:00"))), ["10:02"]);
+        let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"));
+        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:01:00"), 60)), ["10:01"]);
+        assert_eq!(planner.plan(at("2020-01-01T10:00:10"), 60), Plan::Wait { until: at("2020-01-01T10:02") });
+        assert_eq!(planner.plan(at("2020-01-01T10:01:59"), 60), Plan::Wait { until: at("2020-01-01T10:02") });
+        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:02:00"), 60)), ["10:02"]);
     }
 
     #[test]
     fn backward_step_of_two_days_never_runs_early() {
-        let mut planner = MinutePlanner::new(at("2020-01-03T10:00:00"), 60);
-        assert_eq!(minutes(&planner.plan(at("2020-01-03T10:01:00"))), ["10:01"]);
+        let mut planner = MinutePlanner::new(at("2020-01-03T10:00:00"));
+        assert_eq!(minutes(&planner.plan(at("2020-01-03T10:01:00"), 60)), ["10:01"]);
         for now in ["2020-01-01T10:01:00", "2020-01-02T00:00:00", "2020-01-03T10:01:59"] {
-            assert_eq!(planner.plan(at(now)), Plan::Wait { until: at("2020-01-03T10:02") }, "{now}");
+            assert_eq!(planner.plan(at(now), 60), Plan::Wait { until: at("2020-01-03T10:02") }, "{now}");
         }
-        assert_eq!(minutes(&planner.plan(at("2020-01-03T10:02:00"))), ["10:02"]);
+        assert_eq!(minutes(&planner.plan(at("2020-01-03T10:02:00"), 60)), ["10:02"]);
     }
 
     #[test]
     fn a_long_stall_runs_the_last_hour_and_reports_the_rest() {
-        let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"), 60);
-        let plan = planner.plan(at("2020-01-01T13:00:30"));
+        let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"));
+        let plan = planner.plan(at("2020-01-01T13:00:30"), 60);
         let ran = minutes(&plan);
         assert_eq!(ran.len(), 61, "60 skipped minutes and the current one");
         assert_eq!((ran[0].as_str(), ran[60].as_str()), ("12:00", "13:00"));
         let Plan::Run { missed: Some((first, last, count)), .. } = plan else { panic!("{plan:?}") };
         assert_eq!((first, last, count), (at("2020-01-01T10:01"), at("2020-01-01T11:59"), 119));
-        assert_eq!(minutes(&planner.plan(at("2020-01-01T13:01:00"))), ["13:01"]);
+        assert_eq!(minutes(&planner.plan(at("2020-01-01T13:01:00"), 60)), ["13:01"]);
     }
 
     #[test]
     fn no_catch_up_at_all() {
-        let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"), 0);
-        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:03:00"))), ["10:03"]);
+        let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"));
+        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:03:00"), 0)), ["10:03"]);
     }
 }

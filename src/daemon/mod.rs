@@ -8,6 +8,7 @@
 //! work (the engine's bookkeeping and log lines); loading trees, spawning
 //! and history writes happen outside it.
 
+mod configure;
 mod descriptors;
 mod journal;
 pub mod minutes;
@@ -121,6 +122,8 @@ struct Daemon {
     started: Instant,
     /// Users whose tree changed on disk (fed by the watcher, read by the debouncer).
     changed: tokio::sync::mpsc::UnboundedSender<users::Watched>,
+    /// The mail sender's settings, replaced on SIGHUP.
+    mail: tokio::sync::watch::Sender<crate::mail::MailSettings>,
     watchers: Mutex<HashMap<String, users::Watch>>,
     /// Users whose last load failed for a reason that may pass, with the
     /// delay before the retry after the next failure.

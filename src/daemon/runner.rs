@@ -20,12 +20,16 @@ impl Daemon {
     /// Processes each minute once, on time (decisions 14).
     pub(super) async fn clock_loop(self: Arc<Self>) {
         let origin: Arc<str> = "hcron-scheduler".into();
-        let max_catchup = self.lock().config.max_catchup_minutes;
-        let mut planner = MinutePlanner::new(SystemClock.now().datetime(), max_catchup);
+        let mut planner = MinutePlanner::new(SystemClock.now().datetime());
         loop {
             let now = SystemClock.now();
-            self.lock().next_minute = planner.next();
-            match planner.plan(now.datetime()) {
+            // Read at each wake: a reloaded configuration applies to the next catch-up.
+            let max_catchup = {
+                let mut state = self.lock();
+                state.next_minute = planner.next();
+                state.config.max_catchup_minutes
+            };
+            match planner.plan(now.datetime(), max_catchup) {
                 Plan::Wait { until } => {
                     let target = local(now.time_zone(), until);
                     let wait = now.duration_until(&target).unsigned_abs().min(MAX_SLEEP);

@@ -1,7 +1,6 @@
 //! Starting the daemon: arguments, the paths of each mode, the pid lock,
 //! the control socket, the tasks, and signals.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -16,17 +15,17 @@ use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 
+use super::configure::{engine_settings, exec_config, for_mode, health, mail_settings, retention};
 use super::journal::{ActivityLog, DaemonJournal, LogTarget};
 use super::pidfile::PidFile;
 use super::{Daemon, Mode, Setup, State};
 use crate::account::Account;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::engine::{Engine, Settings};
-use crate::exec::health::Health;
-use crate::exec::{ExecConfig, Spawner};
+use crate::engine::Engine;
+use crate::exec::Spawner;
 use crate::history::HistoryWriter;
-use crate::mail::{Smtp, Spool, Transport};
+use crate::mail::Spool;
 use crate::state_files::{create_dirs, make_private};
 
 /// How long SIGTERM waits for running spawns.
@@ -114,15 +113,9 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
     let history = HistoryWriter::start(&setup.history, retention(&setup.config))
         .with_context(|| format!("cannot open the job history {}", setup.history.display()))?;
     let config = setup.config.clone();
-    let settings = Settings {
-        max_chain_events: config.max_chain_events as usize,
-        max_next_events: config.max_next_events as usize,
-        max_email_notifications: config.max_email_notifications as usize,
-        fqdn: setup.fqdn.clone(),
-        server_name: setup.server_name.clone(),
-    };
-    let health = Arc::new(Mutex::new(Health::new(config.host_attempts_count, Duration::from_secs(config.host_offline_timeout))));
-    let exec = exec_config(&config, &setup, spawner, health);
+    let settings = engine_settings(&config, &setup);
+    let exec = exec_config(&config, &setup, spawner, Arc::new(Mutex::new(health(&config))), Arc::default());
+    let (mail, mail_settings) = tokio::sync::watch::channel(mail_settings(&config, &setup));
     let (changed, changes) = tokio::sync::mpsc::unbounded_channel();
     let last =
         crate::history::last_id(&setup.history).with_context(|| format!("cannot read the job history {}", setup.history.display()))?;
@@ -148,6 +141,7 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
         history: Mutex::new(history),
         started: Instant::now(),
         changed,
+        mail,
         watchers: Mutex::default(),
         retries: Mutex::default(),
     });
@@ -193,20 +187,13 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
         tokio::spawn(daemon.clone().check_roots()),
         tokio::spawn(daemon.clone().serve(listener)),
         tokio::spawn(daemon.clone().hangups(hangup)),
-        tokio::spawn(crate::mail::run_sender(
-            spool,
-            transport(&daemon.setup),
-            Duration::from_secs(daemon.setup.config.mail_retry_initial.max(1)),
-            Duration::from_secs(daemon.setup.config.mail_retry_max.max(1)),
-            sender,
-            {
-                let daemon = daemon.clone();
-                Box::new(move |level: &str, text: &str| {
-                    let mut state = daemon.lock();
-                    state.message("", text, level);
-                })
-            },
-        )),
+        tokio::spawn(crate::mail::run_sender(spool, mail_settings, sender, {
+            let daemon = daemon.clone();
+            Box::new(move |level: &str, text: &str| {
+                let mut state = daemon.lock();
+                state.message("", text, level);
+            })
+        })),
     ];
     stop.await;
     {
@@ -231,70 +218,6 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
     Ok(())
 }
 
-impl Daemon {
-    /// SIGHUP: re-read the configuration, the allow file and every tree.
-    async fn hangups(self: Arc<Self>, mut hangup: tokio::signal::unix::Signal) {
-        while hangup.recv().await.is_some() {
-            self.lock().message("", "received signal to reload.", "info");
-            if let Some(path) = &self.setup.config_path {
-                match Config::read(path) {
-                    Ok(mut config) => {
-                        if matches!(self.setup.mode, Mode::Standalone { .. }) {
-                            config.allow_localhost = true;
-                            config.allow_root_events = true;
-                        }
-                        let mut state = self.lock();
-                        for warning in &config.warnings {
-                            state.message("", warning, "warning");
-                        }
-                        // Host health survives a reload: an offline host stays offline.
-                        state.exec = exec_config(&config, &self.setup, state.exec.spawner.clone(), state.exec.health.clone());
-                        state.config = config;
-                    }
-                    Err(error) => {
-                        let mut state = self.lock();
-                        let state = &mut *state;
-                        let text = format!("configuration not reloaded: {error}");
-                        state.message("", &text, "error");
-                    }
-                }
-            }
-            self.sync_users().await;
-        }
-    }
-}
-
-/// What the job history keeps.
-fn retention(config: &Config) -> crate::history::Retention {
-    crate::history::Retention {
-        max_age: (config.history_max_age_days > 0).then(|| Duration::from_secs(config.history_max_age_days.saturating_mul(86_400))),
-        max_per_user: (config.history_max_jobs_per_user > 0).then_some(config.history_max_jobs_per_user),
-    }
-}
-
-/// The configured mail transport; standalone defaults to the mailbox directory.
-fn transport(setup: &Setup) -> Transport {
-    let config = &setup.config;
-    let standalone = matches!(setup.mode, Mode::Standalone { .. });
-    let smtp = || {
-        Transport::Smtp(Smtp {
-            server: config.smtp_server.clone(),
-            port: config.smtp_port,
-            starttls: config.smtp_starttls,
-            ca_file: config.smtp_ca_file.clone(),
-            credentials: config.smtp_username.clone().map(|user| (user, config.smtp_password.clone().unwrap_or_default().0)),
-            timeout: Duration::from_secs(config.smtp_timeout.max(1)),
-        })
-    };
-    match config.mail_transport.as_deref() {
-        Some("smtp") => smtp(),
-        Some("sendmail") => Transport::Sendmail(config.sendmail_path.clone()),
-        Some(_) => Transport::Mailbox(setup.mailbox.clone()),
-        None if standalone => Transport::Mailbox(setup.mailbox.clone()),
-        None => smtp(),
-    }
-}
-
 /// Tells systemd the daemon is ready (`Type=notify`), when it asks.
 fn notify_ready() {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return };
@@ -308,42 +231,6 @@ fn notify_ready() {
     if let Err(error) = sent {
         eprintln!("hcron-scheduler: cannot notify systemd: {error}");
     }
-}
-
-fn exec_config(config: &Config, setup: &Setup, spawner: Arc<Spawner>, health: Arc<Mutex<Health>>) -> ExecConfig {
-    ExecConfig {
-        allow_localhost: config.allow_localhost,
-        allow_root_events: config.allow_root_events,
-        error_on_empty_command: config.error_on_empty_command,
-        remote_shell_type: config.remote_shell_type.clone(),
-        local_names: local_names(&setup.fqdn),
-        switch_user: matches!(setup.mode, Mode::Root { .. }),
-        spawner,
-        spawn_timeout: Duration::from_secs(config.command_spawn_timeout),
-        remote_shell_exec: config.remote_shell_exec.clone(),
-        control_dir: setup.ssh_dir.clone(),
-        control_persist: config.ssh_control_persist,
-        output_limit: config.exec_output_limit,
-        health,
-        sessions: Arc::default(),
-    }
-}
-
-/// Names and addresses that mean this machine (§11.1 compared only names; addresses count too here).
-fn local_names(fqdn: &str) -> HashSet<String> {
-    let mut names: HashSet<String> = ["localhost", "127.0.0.1", "::1"].map(str::to_owned).into();
-    names.insert(fqdn.to_owned());
-    names.insert(crate::host::short_name());
-    if let Ok(addresses) = nix::ifaddrs::getifaddrs() {
-        for address in addresses.filter_map(|a| a.address) {
-            if let Some(v4) = address.as_sockaddr_in() {
-                names.insert(v4.ip().to_string());
-            } else if let Some(v6) = address.as_sockaddr_in6() {
-                names.insert(v6.ip().to_string());
-            }
-        }
-    }
-    names
 }
 
 /// The root daemon's set-up: `/etc/hcron`, `/var/lib/hcron`, `/run/hcron`.
@@ -407,14 +294,11 @@ fn allow_warnings(path: &Path, users: &[String]) -> Vec<String> {
 /// The standalone set-up: everything under the user's `~/.hcron/<server_name>/`.
 fn standalone(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
     let account = Account::current().context("cannot find the current user")?;
-    let mut config = match &args.config {
+    let config = match &args.config {
         Some(path) => Config::read(path)?,
         None => Config::default(),
     };
-    // The invoking user runs their own events on this machine, as themselves
-    // (root included: nobody else's privileges are involved).
-    config.allow_localhost = true;
-    config.allow_root_events = true;
+    let config = for_mode(config, true);
     let server_name = config.server_name();
     // The same place `hcron` looks for the socket: under $HOME, as user programs do.
     let home = crate::account::caller_home().unwrap_or_else(|| account.home.clone());

@@ -110,6 +110,12 @@ impl<C: Clock> Engine<C> {
         &self.settings
     }
 
+    /// Replaces the settings (a reloaded configuration): jobs activated
+    /// from now on follow the new limits.
+    pub fn configure(&mut self, settings: Settings) {
+        self.settings = settings;
+    }
+
     /// An entry stamped with the clock's time.
     pub fn entry(&self, kind: &'static str, user: &str) -> Entry {
         Entry::new(log_timestamp(&self.clock.now().datetime()), kind, user)

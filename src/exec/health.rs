@@ -63,6 +63,12 @@ impl Health {
         Health { attempts: attempts.max(1), offline_for, hosts: BTreeMap::new() }
     }
 
+    /// New thresholds (a reloaded configuration); every host's state is kept.
+    pub fn configure(&mut self, attempts: u32, offline_for: Duration) {
+        self.attempts = attempts.max(1);
+        self.offline_for = offline_for;
+    }
+
     /// Whether a job may go to `host` at `now`.
     pub fn admit(&mut self, host: &str, now: Timestamp) -> Admission {
         let Some(state) = self.hosts.get_mut(host) else { return Admission::Go };
@@ -166,5 +172,17 @@ mod tests {
         health.failure("a", at(10), "x");
         health.failure("b", at(0), "x");
         assert_eq!(health.soonest(&["a", "b"]), Some("b"));
+    }
+
+    #[test]
+    fn new_thresholds_keep_every_host_state() {
+        let mut health = Health::new(3, Duration::from_secs(60));
+        assert_eq!(health.failure("h", at(0), "x"), None);
+        assert_eq!(health.failure("down", at(0), "x"), None);
+        assert_eq!(health.failure("down", at(1), "x"), None);
+        assert_eq!(health.failure("down", at(2), "x"), Some(Change::Offline(at(62))));
+        health.configure(2, Duration::from_secs(10));
+        assert_eq!(health.admit("down", at(30)), Admission::Offline(at(62)), "an offline host stays offline");
+        assert_eq!(health.failure("h", at(5), "x"), Some(Change::Offline(at(15))), "its earlier failure counts towards the new threshold");
     }
 }

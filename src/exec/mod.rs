@@ -23,6 +23,9 @@ use crate::event::py_strip;
 use health::{Admission, Change, Health};
 pub use spawner::{Finished, SpawnRequest, Spawner, Wait};
 
+/// The jobs sharing each SSH master connection, by its control path.
+pub type Sessions = Arc<Mutex<std::collections::HashMap<PathBuf, Arc<tokio::sync::Semaphore>>>>;
+
 /// What the executor needs from the configuration, and the shared parts.
 #[derive(Clone)]
 pub struct ExecConfig {
@@ -53,7 +56,7 @@ pub struct ExecConfig {
     /// Every host's health, shared by all jobs.
     pub health: Arc<Mutex<Health>>,
     /// Sessions in use per master connection (see [`MAX_SESSIONS_PER_MASTER`]).
-    pub sessions: Arc<Mutex<std::collections::HashMap<PathBuf, Arc<tokio::sync::Semaphore>>>>,
+    pub sessions: Sessions,
 }
 
 /// Jobs sharing one master connection at once. OpenSSH servers refuse

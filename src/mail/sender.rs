@@ -72,6 +72,17 @@ impl std::fmt::Debug for Smtp {
     }
 }
 
+/// What the sender delivers with; the daemon sends new settings on SIGHUP.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// How messages leave.
+    pub transport: Transport,
+    /// The wait after a message's first transient failure, doubled at each further one.
+    pub retry_initial: Duration,
+    /// The longest wait between two attempts.
+    pub retry_max: Duration,
+}
+
 /// Why a delivery failed.
 struct Failure {
     /// The server refused for good (5xx): the message goes to `failed/`.
@@ -84,17 +95,12 @@ pub type Report = Box<dyn Fn(&str, &str) + Send + Sync>;
 
 /// Delivers the spool until the task is dropped: every due message in
 /// order; a transient failure reschedules it with exponential back-off
-/// (`retry_initial` doubled per attempt, at most `retry_max`).
-pub async fn run_sender(
-    spool: Spool,
-    transport: Transport,
-    retry_initial: Duration,
-    retry_max: Duration,
-    wake: Arc<Notify>,
-    report: Report,
-) {
+/// (`retry_initial` doubled per attempt, at most `retry_max`). New
+/// `settings` apply from the next delivery on, over a new connection.
+pub async fn run_sender(spool: Spool, mut settings: tokio::sync::watch::Receiver<MailSettings>, wake: Arc<Notify>, report: Report) {
     let mut connection: Option<AsyncSmtpConnection> = None;
     loop {
+        let MailSettings { transport, retry_initial, retry_max } = settings.borrow_and_update().clone();
         let now = jiff::Timestamp::now().as_second();
         let mut next_due: Option<i64> = None;
         for (path, mut message) in spool.messages() {
@@ -150,6 +156,8 @@ pub async fn run_sender(
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
+            // Disabled once the daemon's end is gone (it is stopping).
+            Ok(()) = settings.changed() => {}
         }
     }
 }
