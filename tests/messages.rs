@@ -162,7 +162,7 @@ const MESSAGES: &[(&str, &str, &str, Here)] = &[
         "trackablefile.py:80",
         "error",
         "cannot load hcron.config file (%s).",
-        Differs("src/daemon/setup.rs", "configuration not reloaded: {}", "decisions 8: the error names the file, the key and the reason"),
+        Differs("src/daemon/configure.rs", "configuration not reloaded: {}", "decisions 8: the error names the file, the key and the reason"),
     ),
     (
         "trackablefile.py:121",
@@ -172,7 +172,7 @@ const MESSAGES: &[(&str, &str, &str, Here)] = &[
     ),
     ("trackablefile.py:131", "error", "cannot stat signal directory (%s).", Gone("signal files are gone")),
     ("hcron-scheduler.py:56", "info", "received signal to dump.", Gone("hcron info answers over the control socket")),
-    ("hcron-scheduler.py:105", "info", "received signal to reload.", Same("src/daemon/setup.rs")),
+    ("hcron-scheduler.py:105", "info", "received signal to reload.", Same("src/daemon/configure.rs")),
     ("hcron-scheduler.py:110", "info", "received signal to exit.", Same("src/daemon/setup.rs")),
     (
         "hcron-scheduler.py:182",
