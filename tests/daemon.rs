@@ -94,9 +94,13 @@ fn chains_run_through_the_daemon() {
     let daemon = setup.start();
     assert_eq!(daemon.hcron(&["activate", "/a/start"]).2, 0);
     assert_eq!(daemon.hcron(&["activate", "/a/remote"]).2, 0);
-    assert!(eventually(Duration::from_secs(5), || setup.out("second").exists() && setup.out("fo").exists()));
-    assert!(std::fs::read_to_string(setup.out("second")).unwrap().starts_with("/a/second next\n"));
-    assert!(std::fs::read_to_string(setup.out("fo")).unwrap().starts_with("/fo failover\n"));
+    // The file exists from the redirection on: wait for what is written into it.
+    let wrote = |name: &str, text: &str| std::fs::read_to_string(setup.out(name)).is_ok_and(|t| t.starts_with(text));
+    assert!(
+        eventually(Duration::from_secs(5), || wrote("second", "/a/second next\n") && wrote("fo", "/fo failover\n")),
+        "{}",
+        daemon.log_text()
+    );
     assert!(!setup.out("never").exists());
     let log = daemon.log_text();
     assert!(log.lines().any(|l| l.contains("|execute|") && l.contains("host=127.0.0.14") && l.contains("|rv=255")), "{log}");
@@ -284,6 +288,95 @@ fn an_expired_job_runs_nothing_and_fails_over() {
     assert_eq!(daemon.log_lines("expire", "/late").len(), 1, "{}", daemon.log_text());
     assert!(daemon.log_lines("execute", "/late").is_empty());
     assert_eq!(daemon.history(None, &["/late"])[0]["result"], "failure: expired");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_job_that_waits_past_a_positive_when_expire_expires_and_one_within_it_runs() {
+    // §9.5: seconds since the scheduled time. One slot, taken for 3 s: the
+    // job allowed 1 s expires, the one allowed a minute runs.
+    let setup = Setup::new();
+    setup.event("block", "as_user=\nhost=localhost\ncommand=sleep 3\nexec_wait=yes\nnotify_email=\nnotify_message=\n");
+    setup.event("late", &writer(&setup.out("late"), "when_expire=1\nfailover_event=fo\n"));
+    setup.event("patient", &writer(&setup.out("patient"), "when_expire=00:01:00\n"));
+    setup.event("fo", &writer(&setup.out("fo"), ""));
+    let config = setup.dir.path().join("hcron.toml");
+    std::fs::write(&config, "max_activated_events = 1\n").unwrap();
+    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
+    assert_eq!(daemon.hcron(&["activate", "/block"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || !daemon.log_lines("activate", "/block").is_empty()), "{}", daemon.log_text());
+    assert_eq!(daemon.hcron(&["activate", "/late"]).2, 0);
+    assert_eq!(daemon.hcron(&["activate", "/patient"]).2, 0);
+    assert!(eventually(Duration::from_secs(15), || setup.out("fo").exists() && setup.out("patient").exists()), "{}", daemon.log_text());
+    assert!(!setup.out("late").exists(), "expired: never run");
+    assert_eq!(daemon.log_lines("expire", "/late").len(), 1, "{}", daemon.log_text());
+    assert!(daemon.log_lines("expire", "/patient").is_empty());
+    assert_eq!(daemon.history(None, &["/late"])[0]["result"], "failure: expired");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_waited_for_local_command_succeeds_by_its_exit_status_within_its_timeout_and_its_output_is_cut() {
+    let setup = Setup::new();
+    let head = "as_user=\nhost=localhost\nnotify_email=\nnotify_message=\nexec_wait=yes\n";
+    setup.event("fails", &format!("{head}command=echo 0123456789abcdef; echo oops >&2; exit 3\nnext_event=never\nfailover_event=fo\n"));
+    setup.event("works", &format!("{head}command=echo fine\nnext_event=next\nfailover_event=never\n"));
+    setup.event("slow", &format!("{head}command=sleep 30\nexec_timeout=1\nfailover_event=fo2\n"));
+    for name in ["fo", "fo2", "next", "never"] {
+        setup.event(name, &writer(&setup.out(name), ""));
+    }
+    let config = setup.dir.path().join("hcron.toml");
+    std::fs::write(&config, "exec_output_limit = 10\n").unwrap();
+    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
+    for event in ["/fails", "/works", "/slow"] {
+        assert_eq!(daemon.hcron(&["activate", event]).2, 0);
+    }
+    let all = || ["fo", "fo2", "next"].iter().all(|n| setup.out(n).exists());
+    assert!(eventually(Duration::from_secs(15), all), "{}", daemon.log_text());
+    assert!(!setup.out("never").exists(), "{}", daemon.log_text());
+    let fails = &daemon.history(None, &["/fails"])[0];
+    assert_eq!(fails["exit_status"], 3, "{fails}");
+    assert_eq!(fails["stdout"], "0123456789\n[... 7 more bytes not kept]", "cut at exec_output_limit: {fails}");
+    assert_eq!(fails["stderr"], "oops\n", "{fails}");
+    assert!(fails["result"].as_str().unwrap().starts_with("failure"), "{fails}");
+    let works = &daemon.history(None, &["/works"])[0];
+    assert_eq!(
+        (works["exit_status"].clone(), works["stdout"].clone(), works["result"].clone()),
+        (0.into(), "fine\n".into(), "success".into())
+    );
+    let slow = &daemon.history(None, &["/slow"])[0];
+    assert!(slow["result"].as_str().unwrap().starts_with("failure"), "{slow}");
+    let (started, finished) = (slow["started"].as_str().unwrap(), slow["finished"].as_str().unwrap());
+    let seconds = |t: &str| jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S%.f", t).unwrap();
+    let took = seconds(finished).duration_since(seconds(started)).as_secs_f64();
+    assert!((1.0..10.0).contains(&took), "killed after its second, not its thirty: {took} s");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn the_configured_fan_out_and_recipient_limits_hold_in_the_daemon() {
+    let setup = Setup::new();
+    setup.event("fan", &writer(&setup.out("fan"), "next_event=t1:t2:t3\n"));
+    setup.event("two", &writer(&setup.out("two"), "next_event=t1:t2\n"));
+    for n in 1..=3 {
+        setup.event(&format!("t{n}"), &writer(&setup.out(&format!("t{n}")), ""));
+    }
+    setup.event("mail", "as_user=\nhost=localhost\ncommand=true\nnotify_email=a@x,b@x,c@x\nnotify_message=hello\n");
+    let config = setup.dir.path().join("hcron.toml");
+    std::fs::write(&config, "max_next_events = 2\nmax_email_notifications = 2\n").unwrap();
+    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
+    assert_eq!(daemon.hcron(&["activate", "/fan"]).2, 0);
+    let limit = "next event limit (2) reached at (/t1:/t2:/t3).";
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains(limit)), "{}", daemon.log_text());
+    assert!(!setup.out("t1").exists(), "all or nothing");
+    assert_eq!(daemon.hcron(&["activate", "/two"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || setup.out("t1").exists() && setup.out("t2").exists()), "{}", daemon.log_text());
+    assert_eq!(daemon.hcron(&["activate", "/mail"]).2, 0);
+    let limited = "event (/mail) email notification recipients from (3) to (2)";
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains(limited)), "{}", daemon.log_text());
+    let sent: Vec<String> = daemon.log_lines("notify-email", "/mail");
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent[0].contains("addrs=a@x") && sent[1].contains("addrs=b@x"), "{sent:?}");
     assert!(daemon.stop().success());
 }
 

@@ -141,8 +141,10 @@ impl RunningDaemon {
 
     /// The log lines of `kind` (`done`, `execute`, ...) for `event` so far.
     pub fn log_lines(&self, kind: &str, event: &str) -> Vec<String> {
-        let (kind, event) = (format!("|{kind}|"), format!("eventname={event}|"));
-        self.log_text().lines().filter(|l| l.contains(&kind) && l.contains(&event)).map(str::to_owned).collect()
+        let (kind, event) = (format!("|{kind}|"), format!("eventname={event}"));
+        // The field is followed by another, or ends the line.
+        let of_event = |l: &str| l.split('|').any(|field| field == event);
+        self.log_text().lines().filter(|l| l.contains(&kind) && of_event(l)).map(str::to_owned).collect()
     }
 
     /// `hcron history ARGS... --json` as `user`, parsed; panics on output

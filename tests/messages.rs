@@ -162,7 +162,11 @@ const MESSAGES: &[(&str, &str, &str, Here)] = &[
         "trackablefile.py:80",
         "error",
         "cannot load hcron.config file (%s).",
-        Differs("src/daemon/configure.rs", "configuration not reloaded: {}", "decisions 8: the error names the file, the key and the reason"),
+        Differs(
+            "src/daemon/configure.rs",
+            "configuration not reloaded: {}",
+            "decisions 8: the error names the file, the key and the reason",
+        ),
     ),
     (
         "trackablefile.py:121",

@@ -513,3 +513,51 @@ fn notify_on_failure_says_failed_and_why() {
     );
     assert!(out.contains("\n    it broke\n"), "{out}");
 }
+
+#[test]
+fn the_configured_chain_fan_out_and_recipient_limits_hold_in_the_simulation() {
+    let tree = TreeBuilder::new()
+        .file("loop", full("when_minute=0\nwhen_hour=0\nnext_event=loop\n"))
+        .file("fan", full("when_minute=1\nwhen_hour=0\nnext_event=t1:t2\n"))
+        .file("t1", "as_user=\nhost=h\ncommand=t1\n")
+        .file("t2", "as_user=\nhost=h\ncommand=t2\n")
+        .file("mail", full("when_minute=2\nwhen_hour=0\nnotify_email=u1@x,u2@x\n"));
+    let config = tree.root().parent().unwrap().join("run.conf");
+    std::fs::write(&config, "{'max_chain_events': 2, 'max_next_events': 1, 'max_email_notifications': 1}").unwrap();
+    let (out, err, code) = tree.simulate(&["-c", config.to_str().unwrap()], "202001010000", "202001010003");
+    assert_eq!((code, err.as_str()), (0, ""));
+    let activations = |event: &str| out.lines().filter(|l| l.contains("|activate|") && l.contains(&format!("|eventname={event}|"))).count();
+    assert_eq!(activations("/loop"), 2, "{out}");
+    assert!(out.contains("|message=event chain limit (2) reached at (/loop).|type=error"), "{out}");
+    assert_eq!((activations("/t1"), activations("/t2")), (0, 0), "{out}");
+    assert!(out.contains("|message=next event limit (1) reached at (/t1:/t2).|type=error"), "{out}");
+    assert!(out.contains("email notification recipients from (2) to (1)|type=error"), "{out}");
+    assert_eq!(out.matches("|notify-email|").count(), 1, "{out}");
+}
+
+#[test]
+fn every_hour_and_minute_of_a_day_fires_its_events_through_the_schedule_index() {
+    let mut tree = TreeBuilder::new();
+    for hour in 0..24 {
+        for minute in 0..60 {
+            tree = tree.file(&format!("h{hour:02}/m{minute:02}"), full(&format!("when_hour={hour}\nwhen_minute={minute}\n")));
+        }
+    }
+    let (out, err, code) = tree.simulate(&[], "202001010000", "202001020000");
+    assert_eq!((code, err.as_str()), (0, ""));
+    let mut fired: Vec<(String, String)> = out
+        .lines()
+        .filter(|l| l.contains("|activate|") && l.contains("|triggername=clock|"))
+        .map(|l| {
+            let time = l.split('|').next().unwrap().to_owned();
+            let event = l.split('|').find_map(|f| f.strip_prefix("eventname=")).unwrap().to_owned();
+            (time, event)
+        })
+        .collect();
+    fired.sort();
+    let want: Vec<(String, String)> =
+        (0..24).flat_map(|h| (0..60).map(move |m| (format!("2020-01-01T{h:02}:{m:02}:00"), format!("/h{h:02}/m{m:02}")))).collect();
+    let wrong = fired.iter().zip(&want).find(|(got, want)| got != want);
+    assert_eq!(wrong, None, "each event once, at its own minute");
+    assert_eq!(fired.len(), 1440);
+}
