@@ -154,6 +154,38 @@ fn garbage_on_the_socket_gets_an_error_and_the_daemon_keeps_serving() {
 }
 
 #[test]
+fn get_servername_and_info_say_what_the_daemon_runs() {
+    let setup = Setup::new();
+    setup.event("a", &writer(&setup.out("a"), ""));
+    setup.event("b", &format!("{}when_month=*\nwhen_day=*\nwhen_hour=*\nwhen_minute=*\nwhen_dow=*\n", writer(&setup.out("b"), "")));
+    setup.event("c", "no equals sign\n");
+    let config = setup.dir.path().join("hcron.toml");
+    std::fs::write(&config, "server_name = \"testserver\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config]);
+    assert_eq!(daemon.hcron(&["get", "servername", "-c", config]), ("testserver\n".into(), String::new(), 0));
+    let (out, err, code) = daemon.hcron(&["info"]);
+    assert_eq!(code, 0, "{err}");
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::trim))
+            .unwrap_or_else(|| panic!("no {name} in {out}"))
+            .to_owned()
+    };
+    assert_eq!(field("servername"), "testserver");
+    assert_eq!((field("users"), field("events")), ("1".into(), "3".into()), "{out}");
+    assert_eq!((field("jobs queued"), field("jobs running")), ("0".into(), "0".into()));
+    let uptime: u64 = field("uptime").trim_end_matches(" s").parse().unwrap();
+    assert!(uptime < 60, "{out}");
+    // The next minute to process: the coming minute boundary, in local time.
+    let next = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", field("next minute")).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let now = jiff::Zoned::now().datetime();
+    let ahead = next.duration_since(now).as_secs_f64();
+    assert!((0.0..=61.0).contains(&ahead) && next.second() == 0, "{next} is not the next minute after {now}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn a_bad_configuration_fails_at_start_naming_the_key() {
     let setup = Setup::new();
     let config = setup.dir.path().join("hcron.toml");

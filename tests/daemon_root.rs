@@ -132,3 +132,46 @@ fn the_root_daemon_refuses_an_unknown_key() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("bogus_key"));
 }
+
+#[test]
+fn each_refusal_is_a_failure_that_follows_failover_event() {
+    // decisions 6: the local host, an empty host, and a tree owned by root.
+    let setup = RootSetup::new(&["root"], "");
+    let base = setup.dir.path().join("base");
+    let config = setup.dir.path().join("etc/hcron.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace("allow_localhost = true", "allow_localhost = false");
+    std::fs::write(&config, format!("{text}events_base_path = \"{}\"\n", base.display())).unwrap();
+    let a = TestUser::create("a", &setup.homes());
+    std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\nroot\n", a.name)).unwrap();
+    let event = |host: &str| format!("as_user=\nhost={host}\ncommand=true\nnotify_email=\nnotify_message=\nfailover_event=fo\n");
+    let fo = "as_user=\nhost=127.0.0.99\ncommand=true\nnotify_email=\nnotify_message=\n";
+    // a's tree is below the base, owned by a.
+    let tree = base.join(&a.name);
+    std::fs::create_dir_all(&tree).unwrap();
+    for (name, content) in [("local", event("localhost")), ("empty", event(" , ")), ("fo", fo.to_owned())] {
+        std::fs::write(tree.join(name), content).unwrap();
+    }
+    run("chown", &["-R", &format!("{}:{}", a.uid, a.gid), tree.to_str().unwrap()]);
+    let root_tree = base.join("root");
+    std::fs::create_dir_all(&root_tree).unwrap();
+    std::fs::write(root_tree.join("mine"), event("127.0.0.99")).unwrap();
+    std::fs::write(root_tree.join("fo"), fo).unwrap();
+    let daemon = setup.start();
+    for (user, name) in [(a.as_ids(), "/local"), (a.as_ids(), "/empty"), (None, "/mine")] {
+        assert_eq!(daemon.hcron_as(user, &["activate", name]).2, 0, "{name}");
+    }
+    let reasons = [
+        ("/local", "Execution on local host is not allowed."),
+        ("/empty", "Missing host name for event (/empty)."),
+        ("/mine", "Root user not allowed to execute."),
+    ];
+    for (name, reason) in reasons {
+        let done = || daemon.log_lines("done", name);
+        assert!(eventually(Duration::from_secs(10), || !done().is_empty()), "{name}: {}", daemon.log_text());
+        assert!(done()[0].contains("|nexteventnames=/fo|nexteventtype=failover|"), "{name} follows its failover: {:?}", done());
+        let user = if name == "/mine" { None } else { a.as_ids() };
+        let record = &daemon.history(user, &[name])[0];
+        assert_eq!(record["result"], format!("failure: {reason}"), "{name}: {record}");
+    }
+    assert!(daemon.stop().success());
+}
