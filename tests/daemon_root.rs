@@ -42,8 +42,9 @@ fn commands_run_as_the_user_with_their_groups_and_users_are_isolated() {
     // b's /x runs b's event, never a's.
     std::fs::remove_file(a.home.join("a_ran")).unwrap();
     assert_eq!(daemon.hcron_as(b.as_ids(), &["activate", "/x"]).2, 0);
-    assert!(eventually(Duration::from_secs(5), || b.home.join("b_ran").exists()));
-    std::thread::sleep(Duration::from_millis(200));
+    // b's command has finished, and it is the only one started since a's.
+    assert!(eventually(Duration::from_secs(5), || std::fs::read_to_string(b.home.join("b_ran")).is_ok_and(|t| t.lines().count() == 2)));
+    assert_eq!(daemon.log_lines("execute", "/x").len(), 2, "{}", daemon.log_text());
     assert!(!a.home.join("a_ran").exists());
     assert!(std::fs::read_to_string(b.home.join("b_ran")).unwrap().starts_with(&format!("uid={}(", b.uid)));
 

@@ -409,7 +409,9 @@ fn edits_that_never_pause_do_not_starve_the_reload() {
             }
         })
     };
-    std::thread::sleep(Duration::from_millis(500));
+    // Edits are already coming when b is written.
+    let edits = || std::fs::read_to_string(events.join("scratch")).ok().and_then(|t| t.trim().strip_prefix("# edit ")?.parse::<u32>().ok());
+    assert!(eventually(Duration::from_secs(5), || edits().is_some_and(|n| n >= 4)));
     std::fs::write(events.join("b"), "as_user=\nhost=localhost\ncommand=true\nnotify_email=\n").unwrap();
     let loaded = eventually(Duration::from_secs(8), || daemon.hcron(&["list"]).0.contains("/b\n"));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -540,7 +542,7 @@ fn a_stopping_daemon_queues_nothing_new() {
     assert!(eventually(Duration::from_secs(5), || !processes(long).is_empty()));
     assert!(eventually(Duration::from_secs(10), || second() == 58));
     daemon.signal(libc::SIGTERM);
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(eventually(Duration::from_secs(2), || daemon.log_text().contains("received signal to exit.")), "{}", daemon.log_text());
     let (_, err, code) = daemon.hcron(&["activate", "/q1"]);
     assert!(code != 0 && err.contains("stopping"), "{err}");
     assert!(daemon.stop().success());
@@ -567,10 +569,10 @@ fn a_replaced_events_directory_is_noticed_and_watched_again() {
     // The new directory is the one watched now: an edit is live at once.
     std::fs::write(events.join("c"), event).unwrap();
     assert!(eventually(Duration::from_secs(3), || listed() == "/b\n/c\n"), "{}", listed());
-    // And the old one no longer is: editing it changes nothing.
+    // And the old one no longer is: an edit there is not what makes the next reload.
     std::fs::write(dir.path().join("events.old/x"), event).unwrap();
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(listed(), "/b\n/c\n");
+    std::fs::write(events.join("d"), event).unwrap();
+    assert!(eventually(Duration::from_secs(3), || listed() == "/b\n/c\n/d\n"), "{}", listed());
 }
 
 /// The inotify watches process `pid` holds.

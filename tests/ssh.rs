@@ -257,7 +257,6 @@ fn exec_wait_records_the_exit_status_and_output_and_enforces_the_timeout() {
     assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(5), "killed near 2 s, took {took:?}");
     let execute = remote.execute_lines("/slow")[0].clone();
     assert!(execute.contains("|rv=125"), "{execute}");
-    std::thread::sleep(Duration::from_millis(500));
-    let sleeping = Command::new("pgrep").args(["-u", &remote.user.name, "-f", "sleep 30"]).output().unwrap();
-    assert!(sleeping.stdout.is_empty(), "the remote command was killed too");
+    let sleeping = || Command::new("pgrep").args(["-u", &remote.user.name, "-f", "sleep 30"]).output().unwrap().stdout;
+    assert!(eventually(Duration::from_secs(3), || sleeping().is_empty()), "the remote command was killed too");
 }

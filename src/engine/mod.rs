@@ -342,3 +342,23 @@ impl<C: Clock> Engine<C> {
         self.entry("message", user).field("message", text).field("type", kind)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_configuration_replaces_every_limit() {
+        let settings = |n| Settings {
+            max_chain_events: n,
+            max_next_events: n + 1,
+            max_email_notifications: n + 2,
+            fqdn: "f".into(),
+            server_name: "s".into(),
+        };
+        let mut engine = Engine::new(crate::clock::ManualClock::new(jiff::Zoned::now()), settings(1));
+        engine.configure(settings(7));
+        let now = engine.settings();
+        assert_eq!((now.max_chain_events, now.max_next_events, now.max_email_notifications), (7, 8, 9));
+    }
+}
