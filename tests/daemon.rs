@@ -186,6 +186,47 @@ fn get_servername_and_info_say_what_the_daemon_runs() {
 }
 
 #[test]
+fn an_unloaded_user_stays_unloaded_through_edits_until_a_reload() {
+    let setup = Setup::new();
+    setup.event("a", &writer(&setup.out("a"), ""));
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron(&["list"]).0, "/a\n");
+    let (out, _, code) = daemon.hcron(&["unload"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("Unloaded events for servername ("), "{out}");
+    assert_eq!(daemon.hcron(&["list"]).0, "");
+    let (_, err, code) = daemon.hcron(&["activate", "/a"]);
+    assert!(code != 0 && !err.is_empty(), "nothing to activate once unloaded");
+    // An edit is seen (a load is logged for the other event written after
+    // it) only once the user reloads: until then the tree stays unloaded.
+    setup.event("b", &writer(&setup.out("b"), ""));
+    let loads = daemon.log_text().matches("|load-events|").count();
+    assert_eq!(daemon.hcron(&["list"]).0, "");
+    assert_eq!(daemon.hcron(&["reload"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || daemon.hcron(&["list"]).0 == "/a\n/b\n"), "{}", daemon.log_text());
+    assert!(daemon.log_text().matches("|load-events|").count() > loads);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_chain_runs_its_target_as_the_tree_says_after_a_reload() {
+    let setup = Setup::new();
+    setup.event("a", &writer(&setup.out("a"), "next_event=b\n"));
+    setup.event("b", &writer(&setup.out("old"), ""));
+    let daemon = setup.start();
+    // The tree is watched from its first load on.
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains("|load-events|")), "{}", daemon.log_text());
+    // b now writes elsewhere (the same size: only its times and content
+    // differ from the version just read), and the edit is live.
+    setup.event("b", &writer(&setup.out("new"), ""));
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().matches("|load-events|").count() >= 2), "{}", daemon.log_text());
+    assert_eq!(daemon.hcron(&["activate", "/a"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || setup.out("new").exists()), "{}", daemon.log_text());
+    assert!(!setup.out("old").exists(), "the chain ran the definition of before the edit");
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn a_bad_configuration_fails_at_start_naming_the_key() {
     let setup = Setup::new();
     let config = setup.dir.path().join("hcron.toml");

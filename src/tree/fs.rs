@@ -63,6 +63,14 @@ impl Stamp {
         }
     }
 
+    /// When the file last changed (the later of its modification and
+    /// status change times); `None` before the epoch.
+    pub fn changed(&self) -> Option<std::time::SystemTime> {
+        let (seconds, nanos) = self.mtime.max(self.ctime);
+        let since = std::time::Duration::new(u64::try_from(seconds).ok()?, u32::try_from(nanos).ok()?);
+        std::time::UNIX_EPOCH.checked_add(since)
+    }
+
     /// The stamp of what `fstatat` said.
     fn of_stat(stat: &FileStat) -> Stamp {
         Stamp {

@@ -13,6 +13,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
@@ -77,6 +78,23 @@ pub struct Loaded {
 #[derive(Debug, Default)]
 pub struct FileCache {
     files: PathMap<(Stamp, FileRead)>,
+    /// When the load that read them began.
+    started: Option<SystemTime>,
+}
+
+/// How far a file's timestamps may lag the clock: the kernel stamps writes
+/// with a coarse clock (one tick, at most 10 ms), and a write that lands in
+/// the tick its previous version was read in leaves the same stamp.
+const STAMP_LAG: Duration = Duration::from_millis(50);
+
+impl FileCache {
+    /// Whether a file with this stamp may have changed since it was read
+    /// with the stamp unchanged: it was written at most [`STAMP_LAG`] before
+    /// the load that read it began (git's "racily clean" entries). Such a
+    /// file is read again.
+    fn racy(&self, stamp: &Stamp) -> bool {
+        self.started.is_none_or(|started| stamp.changed().is_none_or(|changed| changed + STAMP_LAG >= started))
+    }
 }
 
 impl Tree {
@@ -111,6 +129,7 @@ pub fn load(fs: &dyn TreeFs, root: &Path, options: &Options) -> io::Result<Loade
 /// caller that switched its own thread to a user's file-system credentials
 /// reads the whole tree with them.
 pub fn reload(fs: &dyn TreeFs, root: &Path, options: &Options, previous: &FileCache) -> io::Result<Loaded> {
+    let started = SystemTime::now();
     let scan = scan::scan(fs, root, options.ignore.as_ref())?;
     let mut issues = scan.issues;
     // Every file read is a scanned regular file: the cache never grows past
@@ -126,7 +145,7 @@ pub fn reload(fs: &dyn TreeFs, root: &Path, options: &Options, previous: &FileCa
     }
     let events = loader.load_all(sources);
     let index = events.iter().enumerate().map(|(i, e)| (e.name().clone(), i)).collect();
-    let files = FileCache { files: loader.cache.into_inner().expect("cache lock") };
+    let files = FileCache { files: loader.cache.into_inner().expect("cache lock"), started: Some(started) };
     Ok(Loaded { tree: Tree { events, index }, issues, files, directories: scan.directories })
 }
 
@@ -210,7 +229,7 @@ impl Loader<'_> {
                 Ok(stamp) => stamp,
                 Err(error) => return Err(format!("cannot read: {error}")),
             };
-            if *old == stamp {
+            if *old == stamp && !self.previous.racy(&stamp) {
                 self.cache.lock().expect("cache lock").insert(path.clone(), (stamp, read.clone()));
                 return read.clone();
             }
@@ -264,5 +283,24 @@ impl IncludeSource for Loader<'_> {
         let target = self.resolve(path).ok()?;
         // Shared files, read once: their own descriptor is no loss.
         self.read(&mut Dir::default(), &target).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stamp_is_trusted_only_when_the_file_changed_well_before_the_load_that_read_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e");
+        std::fs::write(&path, "x=1\n").unwrap();
+        let stamp = LocalFs.stamp(&path).unwrap();
+        let changed = stamp.changed().unwrap();
+        let cache = |started| FileCache { files: PathMap::default(), started: Some(started) };
+        assert!(cache(changed).racy(&stamp), "changed as the load began");
+        assert!(cache(changed + STAMP_LAG).racy(&stamp), "within the clock's lag");
+        assert!(!cache(changed + STAMP_LAG + Duration::from_millis(1)).racy(&stamp), "well before");
+        assert!(FileCache::default().racy(&stamp), "no load to compare with");
     }
 }
