@@ -41,6 +41,29 @@ impl Setup {
     fn start(&self) -> RunningDaemon {
         RunningDaemon::standalone(&self.events(), &self.dir.path().join("state"), &[])
     }
+
+    /// `/block`: a command that keeps its slot for `seconds`.
+    fn blocker(&self, seconds: u32) {
+        self.event("block", &format!("as_user=\nhost=localhost\ncommand=sleep {seconds}\nexec_wait=yes\nnotify_email=\nnotify_message=\n"));
+    }
+
+    /// The configuration file [`Setup::start_configured`] writes.
+    fn config(&self) -> std::path::PathBuf {
+        self.dir.path().join("hcron.toml")
+    }
+
+    /// Starts the daemon with `config` as its `hcron.toml`.
+    fn start_configured(&self, config: &str) -> RunningDaemon {
+        std::fs::write(self.config(), config).unwrap();
+        let config = self.config();
+        RunningDaemon::standalone(&self.events(), &self.dir.path().join("state"), &["--config", config.to_str().unwrap()])
+    }
+}
+
+/// Starts `/block` (see [`Setup::blocker`]) and waits until it runs.
+fn occupy(daemon: &RunningDaemon) {
+    assert_eq!(daemon.hcron(&["activate", "/block"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || !daemon.log_lines("activate", "/block").is_empty()), "{}", daemon.log_text());
 }
 
 #[test]
@@ -159,11 +182,8 @@ fn get_servername_and_info_say_what_the_daemon_runs() {
     setup.event("a", &writer(&setup.out("a"), ""));
     setup.event("b", &format!("{}when_month=*\nwhen_day=*\nwhen_hour=*\nwhen_minute=*\nwhen_dow=*\n", writer(&setup.out("b"), "")));
     setup.event("c", "no equals sign\n");
-    let config = setup.dir.path().join("hcron.toml");
-    std::fs::write(&config, "server_name = \"testserver\"\n").unwrap();
-    let config = config.to_str().unwrap();
-    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config]);
-    assert_eq!(daemon.hcron(&["get", "servername", "-c", config]), ("testserver\n".into(), String::new(), 0));
+    let daemon = setup.start_configured("server_name = \"testserver\"\n");
+    assert_eq!(daemon.hcron(&["get", "servername", "-c", setup.config().to_str().unwrap()]), ("testserver\n".into(), String::new(), 0));
     let (out, err, code) = daemon.hcron(&["info"]);
     assert_eq!(code, 0, "{err}");
     let field = |name: &str| {
@@ -268,10 +288,9 @@ fn sighup_reloads_and_a_slow_start_raises_an_alarm() {
     let setup = Setup::new();
     setup.event("slow", &writer(&setup.out("slow"), "failover_event=fo\n"));
     setup.event("fo", &writer(&setup.out("fo"), ""));
-    let config = setup.dir.path().join("hcron.toml");
     // A timeout of zero seconds: no start can make it.
-    std::fs::write(&config, "command_spawn_timeout = 0\n").unwrap();
-    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
+    let daemon = setup.start_configured("command_spawn_timeout = 0\n");
+    let config = setup.config();
     assert_eq!(daemon.hcron(&["activate", "/slow"]).2, 0);
     // Wait for the job's end: its done line is written after the alarm and the execute line.
     assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains("|done|")), "{}", daemon.log_text());
@@ -303,9 +322,7 @@ fn sighup_applies_the_engine_limits_and_names_the_keys_that_wait_for_a_restart()
     setup.event("a", &writer(&setup.out("a"), "next_event=b\n"));
     setup.event("b", &writer(&setup.out("b"), "next_event=c\n"));
     setup.event("c", &writer(&setup.out("c"), ""));
-    let config = setup.dir.path().join("hcron.toml");
-    std::fs::write(&config, "max_chain_events = 2\n").unwrap();
-    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
+    let daemon = setup.start_configured("max_chain_events = 2\n");
     assert_eq!(daemon.hcron(&["activate", "/a"]).2, 0);
     assert!(
         eventually(Duration::from_secs(5), || daemon.log_text().contains("event chain limit (2) reached at (/c).")),
@@ -314,7 +331,7 @@ fn sighup_applies_the_engine_limits_and_names_the_keys_that_wait_for_a_restart()
     );
     assert!(setup.out("b").exists() && !setup.out("c").exists());
 
-    std::fs::write(&config, "max_chain_events = 3\nserver_name = \"elsewhere\"\n").unwrap();
+    std::fs::write(setup.config(), "max_chain_events = 3\nserver_name = \"elsewhere\"\n").unwrap();
     let reloads = daemon.log_text().matches("received signal to reload.").count();
     daemon.signal(libc::SIGHUP);
     let warning = "configuration key (server_name) changed: it takes effect at the next start";
@@ -330,14 +347,11 @@ fn sighup_applies_the_engine_limits_and_names_the_keys_that_wait_for_a_restart()
 fn past_max_queued_jobs_a_job_is_dropped_logged_and_recorded() {
     // decisions.md 13: max_queued_jobs works.
     let setup = Setup::new();
-    setup.event("block", "as_user=\nhost=localhost\ncommand=sleep 2\nexec_wait=yes\nnotify_email=\nnotify_message=\n");
+    setup.blocker(2);
     setup.event("queued", &writer(&setup.out("queued"), ""));
     setup.event("dropped", &writer(&setup.out("dropped"), ""));
-    let config = setup.dir.path().join("hcron.toml");
-    std::fs::write(&config, "max_activated_events = 1\nmax_queued_jobs = 1\n").unwrap();
-    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
-    assert_eq!(daemon.hcron(&["activate", "/block"]).2, 0);
-    assert!(eventually(Duration::from_secs(5), || !daemon.log_lines("activate", "/block").is_empty()), "{}", daemon.log_text());
+    let daemon = setup.start_configured("max_activated_events = 1\nmax_queued_jobs = 1\n");
+    occupy(&daemon);
     assert_eq!(daemon.hcron(&["activate", "/queued"]).2, 0);
     assert_eq!(daemon.hcron(&["activate", "/dropped"]).2, 0);
     let log = daemon.log_text();
@@ -369,15 +383,12 @@ fn a_job_that_waits_past_a_positive_when_expire_expires_and_one_within_it_runs()
     // §9.5: seconds since the scheduled time. One slot, taken for 3 s: the
     // job allowed 1 s expires, the one allowed a minute runs.
     let setup = Setup::new();
-    setup.event("block", "as_user=\nhost=localhost\ncommand=sleep 3\nexec_wait=yes\nnotify_email=\nnotify_message=\n");
+    setup.blocker(3);
     setup.event("late", &writer(&setup.out("late"), "when_expire=1\nfailover_event=fo\n"));
     setup.event("patient", &writer(&setup.out("patient"), "when_expire=00:01:00\n"));
     setup.event("fo", &writer(&setup.out("fo"), ""));
-    let config = setup.dir.path().join("hcron.toml");
-    std::fs::write(&config, "max_activated_events = 1\n").unwrap();
-    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
-    assert_eq!(daemon.hcron(&["activate", "/block"]).2, 0);
-    assert!(eventually(Duration::from_secs(5), || !daemon.log_lines("activate", "/block").is_empty()), "{}", daemon.log_text());
+    let daemon = setup.start_configured("max_activated_events = 1\n");
+    occupy(&daemon);
     assert_eq!(daemon.hcron(&["activate", "/late"]).2, 0);
     assert_eq!(daemon.hcron(&["activate", "/patient"]).2, 0);
     assert!(eventually(Duration::from_secs(15), || setup.out("fo").exists() && setup.out("patient").exists()), "{}", daemon.log_text());
@@ -398,9 +409,7 @@ fn a_waited_for_local_command_succeeds_by_its_exit_status_within_its_timeout_and
     for name in ["fo", "fo2", "next", "never"] {
         setup.event(name, &writer(&setup.out(name), ""));
     }
-    let config = setup.dir.path().join("hcron.toml");
-    std::fs::write(&config, "exec_output_limit = 10\n").unwrap();
-    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
+    let daemon = setup.start_configured("exec_output_limit = 10\n");
     for event in ["/fails", "/works", "/slow"] {
         assert_eq!(daemon.hcron(&["activate", event]).2, 0);
     }
@@ -435,9 +444,7 @@ fn the_configured_fan_out_and_recipient_limits_hold_in_the_daemon() {
         setup.event(&format!("t{n}"), &writer(&setup.out(&format!("t{n}")), ""));
     }
     setup.event("mail", "as_user=\nhost=localhost\ncommand=true\nnotify_email=a@x,b@x,c@x\nnotify_message=hello\n");
-    let config = setup.dir.path().join("hcron.toml");
-    std::fs::write(&config, "max_next_events = 2\nmax_email_notifications = 2\n").unwrap();
-    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
+    let daemon = setup.start_configured("max_next_events = 2\nmax_email_notifications = 2\n");
     assert_eq!(daemon.hcron(&["activate", "/fan"]).2, 0);
     let limit = "next event limit (2) reached at (/t1:/t2:/t3).";
     assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains(limit)), "{}", daemon.log_text());
@@ -492,9 +499,7 @@ fn a_tree_past_max_events_per_user_is_logged_once_with_the_limit_and_its_size() 
     for name in ["a", "b", "c", "d"] {
         setup.event(name, &writer(&setup.out(name), ""));
     }
-    let config = setup.dir.path().join("hcron.toml");
-    std::fs::write(&config, "max_events_per_user = 2\n").unwrap();
-    let daemon = RunningDaemon::standalone(&setup.events(), &setup.dir.path().join("state"), &["--config", config.to_str().unwrap()]);
+    let daemon = setup.start_configured("max_events_per_user = 2\n");
     assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains("|load-events|")), "{}", daemon.log_text());
     let log = daemon.log_text();
     let said: Vec<&str> = log.lines().filter(|l| l.contains("max_events_per_user")).collect();
