@@ -1,11 +1,12 @@
 //! Property tests: nothing a user can write makes the event language or the
-//! tree loader panic, and links never resolve outside the tree.
+//! tree loader panic, every rejected event says why and, for a bad line,
+//! where, and links never resolve outside the tree.
 
 use std::sync::Arc;
 
 use hcron::event::subst::substitute;
 use hcron::event::when::{Field, parse_field};
-use hcron::event::{Event, IncludeSource, Part, SourceFile, Vars};
+use hcron::event::{Event, IncludeSource, Kind, Part, Reason, Severity, SourceFile, Vars};
 use proptest::prelude::*;
 
 use crate::util::{TreeBuilder, options};
@@ -64,11 +65,32 @@ proptest! {
     }
 
     #[test]
-    fn line_processing_and_validation_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), text in language_text()) {
+    fn line_processing_and_validation_never_panic_and_every_rejection_says_where(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        text in language_text(),
+    ) {
         for content in [String::from_utf8_lossy(&bytes).into_owned(), text] {
             let file = Arc::new(SourceFile::parse(&content));
             let event = Event::load("/p/q".into(), Ok(Part { path: "/p/q".into(), file }), &NoIncludes, &options().context);
-            let _ = event.reason().to_string();
+            let findings = event.findings();
+            match event.kind() {
+                Kind::Normal => {
+                    prop_assert!(event.schedule().is_some());
+                    prop_assert!(findings.iter().all(|f| f.severity == Severity::Warning), "an accepted event has no error: {findings:?}");
+                }
+                Kind::Template => prop_assert!(event.schedule().is_none()),
+                Kind::Partial | Kind::Unknown => {
+                    prop_assert!(event.schedule().is_none());
+                    prop_assert!(findings.iter().any(|f| f.severity == Severity::Error), "a rejection says why: {:?}", event.reason());
+                    prop_assert!(findings.iter().all(|f| &*f.path == "/p/q"), "{findings:?}");
+                    if matches!(event.reason(), Reason::BadDefinition | Reason::BadWhen) {
+                        // The physical line the offending logical line starts on.
+                        let lines = content.split('\n').count() as u32;
+                        let at_a_line = findings.iter().any(|f| f.lineno.is_some_and(|n| (1..=lines).contains(&n)) && f.text.is_some());
+                        prop_assert!(at_a_line, "{:?} names no line of the file: {findings:?}", event.reason());
+                    }
+                }
+            }
         }
     }
 
