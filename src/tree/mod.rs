@@ -229,7 +229,8 @@ impl Loader<'_> {
                 Ok(stamp) => stamp,
                 Err(error) => return Err(format!("cannot read: {error}")),
             };
-            if *old == stamp && !self.previous.racy(&stamp) {
+            // The stamp of the version read then: can that read be trusted?
+            if *old == stamp && !self.previous.racy(old) {
                 self.cache.lock().expect("cache lock").insert(path.clone(), (stamp, read.clone()));
                 return read.clone();
             }
