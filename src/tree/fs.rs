@@ -129,10 +129,14 @@ pub trait TreeFs: Sync {
 
     /// [`TreeFs::read_file`] of the entry `name` of the directory `dir`.
     fn read_file_at(&self, dir: BorrowedFd<'_>, name: &str, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError> {
-        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-        let fd = openat(dir, name, flags, Mode::empty()).map_err(|e| ReadError::Io(e.into()))?;
-        read_checked(self, File::from(fd), limit)
+        read_checked(self, open_at(dir, name).map_err(ReadError::Io)?, limit)
     }
+}
+
+/// Opens the entry `name` of `dir` for reading as [`open_no_follow`] does.
+fn open_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    Ok(File::from(openat(dir, name, flags, Mode::empty())?))
 }
 
 /// Reads an opened file that `fs` accepts, if regular and within `limit` bytes, with its stamp.
@@ -277,6 +281,44 @@ mod tests {
         // A link to a directory is not opened as one.
         std::os::unix::fs::symlink(".", dir.path().join("dirlink")).unwrap();
         assert_eq!(LocalFs.open_dir(&dir.path().join("dirlink")).unwrap_err().raw_os_error(), Some(libc::ENOTDIR));
+    }
+
+    #[test]
+    fn files_and_directories_are_opened_without_blocking_and_closed_across_exec() {
+        use std::os::fd::AsFd;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("e"), "x=1\n").unwrap();
+        let descriptor = LocalFs.open_dir(dir.path()).unwrap();
+        let file = open_at(descriptor.as_fd(), "e").unwrap();
+        for fd in [descriptor.as_fd(), file.as_fd()] {
+            let flags = nix::fcntl::FdFlag::from_bits_truncate(nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).unwrap());
+            assert!(flags.contains(nix::fcntl::FdFlag::FD_CLOEXEC), "a command started meanwhile must not inherit it");
+        }
+        let status = OFlag::from_bits_truncate(nix::fcntl::fcntl(file.as_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap());
+        assert!(status.contains(OFlag::O_NONBLOCK), "{status:?}");
+        // A FIFO swapped in for a file: refused at once, not waited on for a writer.
+        nix::unistd::mkfifo(&dir.path().join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        let path = dir.path().to_owned();
+        std::thread::spawn(move || {
+            let descriptor = LocalFs.open_dir(&path).unwrap();
+            let _ = done.send(matches!(LocalFs.read_file_at(descriptor.as_fd(), "fifo", 100), Err(ReadError::NotRegular)));
+        });
+        assert_eq!(finished.recv_timeout(std::time::Duration::from_secs(10)), Ok(true));
+    }
+
+    #[test]
+    fn the_checked_reader_lists_what_the_owner_alone_could_write_and_refuses_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("e"), "x=1\n").unwrap();
+        let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+        let checked = CheckedFs { uid, gid };
+        let names: Vec<OsString> = checked.read_dir(dir.path()).unwrap().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(names, [OsString::from("e")]);
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        let refused = checked.read_dir(dir.path()).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::PermissionDenied);
+        assert!(refused.to_string().contains("writable by everyone (mode 777)"), "{refused}");
     }
 
     #[test]
