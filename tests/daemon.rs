@@ -217,11 +217,13 @@ fn an_unloaded_user_stays_unloaded_through_edits_until_a_reload() {
     assert_eq!(daemon.hcron(&["list"]).0, "");
     let (_, err, code) = daemon.hcron(&["activate", "/a"]);
     assert!(code != 0 && !err.is_empty(), "nothing to activate once unloaded");
-    // An edit is seen (a load is logged for the other event written after
-    // it) only once the user reloads: until then the tree stays unloaded.
-    setup.event("b", &writer(&setup.out("b"), ""));
+    // An edit is noticed and left: the tree stays unloaded until the user reloads.
     let loads = daemon.log_text().matches("|load-events|").count();
+    setup.event("b", &writer(&setup.out("b"), ""));
+    let left = "changed while unloaded: not loaded until hcron reload";
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains(left)), "{}", daemon.log_text());
     assert_eq!(daemon.hcron(&["list"]).0, "");
+    assert_eq!(daemon.log_text().matches("|load-events|").count(), loads, "{}", daemon.log_text());
     assert_eq!(daemon.hcron(&["reload"]).2, 0);
     assert!(eventually(Duration::from_secs(5), || daemon.hcron(&["list"]).0 == "/a\n/b\n"), "{}", daemon.log_text());
     assert!(daemon.log_text().matches("|load-events|").count() > loads);

@@ -390,6 +390,22 @@ fn a_wide_and_deep_tree_loads_in_tree_order_with_its_issues_in_walk_order() {
     want_issues.extend(links.iter().filter(|l| l.ends_with("/bad")).map(String::as_str));
     assert_eq!(issues, want_issues, "the FIFO as the walk met it, then the links as tried in order");
     assert_eq!(loaded.directories, 1 + 40 * 3);
+
+    // A directory that cannot be read, among readable siblings at its level
+    // and the one below: skipped in its place, the others intact.
+    for dir in ["d05", "d09/sub"] {
+        std::fs::set_permissions(tree.root().join(dir), std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    }
+    let checked = hcron::tree::CheckedFs { uid: nix::unistd::getuid().as_raw(), gid: nix::unistd::getgid().as_raw() };
+    let loaded = hcron::tree::load(&checked, &tree.root(), &crate::util::options()).unwrap();
+    let names: Vec<&str> = loaded.tree.events().iter().map(|e| &**e.name()).collect();
+    let skipped = |name: &&str| name.starts_with("/d05/") || name.starts_with("/d09/sub/");
+    let want: Vec<&str> = want.iter().copied().filter(|n| !skipped(n)).collect();
+    assert_eq!(names, want);
+    let refused: Vec<&str> =
+        loaded.issues.iter().filter(|i| i.message.starts_with("cannot read the directory")).map(|i| i.path.as_str()).collect();
+    assert_eq!(refused, ["/d05", "/d09/sub"]);
+    assert_eq!(loaded.directories, 1 + 40 * 3 - 3 - 2);
 }
 
 #[test]

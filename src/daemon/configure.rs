@@ -52,9 +52,15 @@ pub fn engine_settings(config: &Config, setup: &Setup) -> Settings {
     }
 }
 
+/// The host health thresholds: failures before a host is offline, and for how long.
+fn health_thresholds(config: &Config) -> (u32, Duration) {
+    (config.host_attempts_count, Duration::from_secs(config.host_offline_timeout))
+}
+
 /// A new host health record with the configured thresholds.
 pub fn health(config: &Config) -> Health {
-    Health::new(config.host_attempts_count, Duration::from_secs(config.host_offline_timeout))
+    let (attempts, offline_for) = health_thresholds(config);
+    Health::new(attempts, offline_for)
 }
 
 /// How commands are run, with what outlives a reload: the spawner, the
@@ -166,12 +172,8 @@ impl Daemon {
             }
         }
         state.engine.configure(engine_settings(&config, &self.setup));
-        state
-            .exec
-            .health
-            .lock()
-            .expect("health lock")
-            .configure(config.host_attempts_count, Duration::from_secs(config.host_offline_timeout));
+        let (attempts, offline_for) = health_thresholds(&config);
+        state.exec.health.lock().expect("health lock").configure(attempts, offline_for);
         let exec = &state.exec;
         state.exec = exec_config(&config, &self.setup, exec.spawner.clone(), exec.health.clone(), exec.sessions.clone());
         state.journal.mail_from = config.mail_from.clone();

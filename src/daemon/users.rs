@@ -324,7 +324,11 @@ impl Daemon {
                         due.remove(&name);
                         if name == ALLOW_FILE {
                             self.sync_users().await;
-                        } else if !self.lock().users.get(&name).is_some_and(|u| u.unloaded) && self.is_allowed(&name) {
+                        } else if self.lock().users.get(&name).is_some_and(|u| u.unloaded) {
+                            // Said, so that an edit that changes nothing is not a mystery.
+                            let text = format!("events of user ({name}) changed while unloaded: not loaded until hcron reload");
+                            self.lock().message(&name, &text, "info");
+                        } else if self.is_allowed(&name) {
                             // A failure is logged and retried by reload itself.
                             let _ = self.reload(&name).await;
                         }

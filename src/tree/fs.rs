@@ -84,15 +84,11 @@ impl Stamp {
 
 /// Read access to a tree.
 ///
-/// Files are read by path, or by name relative to an open directory (a
-/// load reads the files of a directory through one descriptor of it, which
-/// spares the kernel a walk of the whole path for each).
+/// Directories are listed by path; files are read and stamped by name
+/// relative to an open directory (a load reads the files of a directory
+/// through one descriptor of it, which spares the kernel a walk of the
+/// whole path for each).
 pub trait TreeFs: Sync {
-    /// The stamp of the entry at `path`, without following a link.
-    fn stamp(&self, path: &Path) -> io::Result<Stamp> {
-        fs::symlink_metadata(path).map(|m| Stamp::of(&m))
-    }
-
     /// The stamp of the entry `name` of the directory `dir`, without following a link.
     fn stamp_at(&self, dir: BorrowedFd<'_>, name: &str) -> io::Result<Stamp> {
         Ok(Stamp::of_stat(&fstatat(dir, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?))
@@ -118,18 +114,16 @@ pub trait TreeFs: Sync {
         Ok(())
     }
 
-    /// Contents of the regular file at `path`, refusing links, what
-    /// [`TreeFs::check`] refuses, non-regular files (opened without blocking,
-    /// so a FIFO swapped in cannot hang the reader) and files larger than
-    /// `limit` bytes; with the stamp of the opened file (so that a first
-    /// load needs no separate `lstat`).
-    fn read_file(&self, path: &Path, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError> {
-        read_checked(self, open_no_follow(path).map_err(ReadError::Io)?, limit)
-    }
-
-    /// [`TreeFs::read_file`] of the entry `name` of the directory `dir`.
+    /// Contents of the regular file `name` of the directory `dir`, refusing
+    /// links, what [`TreeFs::check`] refuses, non-regular files (opened
+    /// without blocking, so a FIFO swapped in cannot hang the reader) and
+    /// files larger than `limit` bytes; with the stamp of the opened file (so
+    /// that a first load needs no separate `lstat`).
     fn read_file_at(&self, dir: BorrowedFd<'_>, name: &str, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError> {
-        read_checked(self, open_at(dir, name).map_err(ReadError::Io)?, limit)
+        let file = open_at(dir, name).map_err(ReadError::Io)?;
+        let metadata = file.metadata().map_err(ReadError::Io)?;
+        self.check(&metadata).map_err(ReadError::Unsafe)?;
+        read_regular(file, &metadata, limit)
     }
 }
 
@@ -137,13 +131,6 @@ pub trait TreeFs: Sync {
 fn open_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
     Ok(File::from(openat(dir, name, flags, Mode::empty())?))
-}
-
-/// Reads an opened file that `fs` accepts, if regular and within `limit` bytes, with its stamp.
-fn read_checked<F: TreeFs + ?Sized>(fs: &F, file: File, limit: u64) -> Result<(Vec<u8>, Stamp), ReadError> {
-    let metadata = file.metadata().map_err(ReadError::Io)?;
-    fs.check(&metadata).map_err(ReadError::Unsafe)?;
-    read_regular(file, &metadata, limit)
 }
 
 /// Reads with the credentials of the current process.
@@ -250,6 +237,8 @@ pub fn classify(file_type: fs::FileType) -> EntryKind {
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsFd;
+
     use super::*;
 
     #[test]
@@ -257,27 +246,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e");
         std::fs::write(&path, "command=x\n").unwrap();
-        let (content, stamp) = LocalFs.read_file(&path, 100).unwrap();
+        let fd = LocalFs.open_dir(dir.path()).unwrap();
+        let read = |limit| LocalFs.read_file_at(fd.as_fd(), "e", limit);
+        let (content, stamp) = read(100).unwrap();
         assert_eq!(content, b"command=x\n");
         assert_eq!(stamp, Stamp::of(&std::fs::symlink_metadata(&path).unwrap()));
-        assert!(matches!(LocalFs.read_file(&path, 9), Err(ReadError::TooLarge(10))));
-        assert_eq!(LocalFs.read_file(&path, 10).unwrap().0.len(), 10);
+        assert!(matches!(read(9), Err(ReadError::TooLarge(10))));
+        assert_eq!(read(10).unwrap().0.len(), 10);
     }
 
     #[test]
-    fn a_file_read_relative_to_its_directory_is_read_and_stamped_as_by_path() {
-        use std::os::fd::AsFd;
+    fn a_file_is_stamped_as_read_and_links_are_neither_followed_nor_read() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("e");
-        std::fs::write(&path, "command=x\n").unwrap();
+        std::fs::write(dir.path().join("e"), "command=x\n").unwrap();
         std::os::unix::fs::symlink("e", dir.path().join("link")).unwrap();
         let fd = LocalFs.open_dir(dir.path()).unwrap();
-        let by_path = LocalFs.read_file(&path, 100).unwrap();
-        assert_eq!(LocalFs.read_file_at(fd.as_fd(), "e", 100).unwrap(), by_path);
-        assert_eq!(LocalFs.stamp_at(fd.as_fd(), "e").unwrap(), by_path.1);
-        assert_eq!(LocalFs.stamp_at(fd.as_fd(), "link").unwrap(), LocalFs.stamp(&dir.path().join("link")).unwrap(), "not followed");
+        let read = LocalFs.read_file_at(fd.as_fd(), "e", 100).unwrap();
+        assert_eq!(LocalFs.stamp_at(fd.as_fd(), "e").unwrap(), read.1);
+        let link = Stamp::of(&std::fs::symlink_metadata(dir.path().join("link")).unwrap());
+        assert_eq!(LocalFs.stamp_at(fd.as_fd(), "link").unwrap(), link, "not followed");
         assert!(matches!(LocalFs.read_file_at(fd.as_fd(), "link", 100), Err(ReadError::Io(e)) if e.raw_os_error() == Some(libc::ELOOP)));
-        assert!(matches!(LocalFs.read_file_at(fd.as_fd(), "e", 9), Err(ReadError::TooLarge(10))));
         // A link to a directory is not opened as one.
         std::os::unix::fs::symlink(".", dir.path().join("dirlink")).unwrap();
         assert_eq!(LocalFs.open_dir(&dir.path().join("dirlink")).unwrap_err().raw_os_error(), Some(libc::ENOTDIR));
@@ -285,7 +273,6 @@ mod tests {
 
     #[test]
     fn files_and_directories_are_opened_without_blocking_and_closed_across_exec() {
-        use std::os::fd::AsFd;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("e"), "x=1\n").unwrap();
         let descriptor = LocalFs.open_dir(dir.path()).unwrap();
@@ -327,10 +314,12 @@ mod tests {
         // grew between fstat and read.
         let whole = std::fs::read("/proc/self/cmdline").unwrap();
         assert!(whole.len() > 8, "{whole:?}");
-        let path = Path::new("/proc/self/cmdline");
-        assert_eq!(LocalFs.read_file(path, 1 << 20).unwrap().0, whole);
+        // /proc/self is a link, which a directory is never opened through.
+        let fd = LocalFs.open_dir(Path::new(&format!("/proc/{}", std::process::id()))).unwrap();
+        let read = |limit| LocalFs.read_file_at(fd.as_fd(), "cmdline", limit);
+        assert_eq!(read(1 << 20).unwrap().0, whole);
         let limit = whole.len() as u64 - 5;
-        assert!(matches!(LocalFs.read_file(path, limit), Err(ReadError::TooLarge(n)) if n == limit + 1), "never reads past limit + 1");
-        assert_eq!(LocalFs.read_file(path, whole.len() as u64).unwrap().0, whole);
+        assert!(matches!(read(limit), Err(ReadError::TooLarge(n)) if n == limit + 1), "never reads past limit + 1");
+        assert_eq!(read(whole.len() as u64).unwrap().0, whole);
     }
 }

@@ -296,7 +296,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e");
         std::fs::write(&path, "x=1\n").unwrap();
-        let stamp = LocalFs.stamp(&path).unwrap();
+        let stamp = Stamp::of(&std::fs::symlink_metadata(&path).unwrap());
         let changed = stamp.changed().unwrap();
         let cache = |started| FileCache { files: PathMap::default(), started: Some(started) };
         assert!(cache(changed).racy(&stamp), "changed as the load began");

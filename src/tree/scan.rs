@@ -36,34 +36,27 @@ pub struct Scan {
 /// below it that cannot be read becomes an [`Issue`].
 pub fn scan(fs: &dyn TreeFs, root: &Path, ignore: Option<&Regex>) -> io::Result<Scan> {
     let entries = fs.read_dir(root)?;
-    // Every directory found, in the order found (level by level), and its listing.
+    // Every directory's listing, level by level, in the order found: the
+    // subdirectories of listing n have the listings from first_child[n] on.
     let mut listings: Vec<io::Result<Listing>> = vec![Ok(list(fs, ignore, root, "", entries))];
-    let mut dirs: Vec<(Arc<str>, PathBuf)> = Vec::new();
-    let mut read = 0;
-    loop {
-        // Number the subdirectories the last level found (listing n reads dirs[n - 1]).
-        for listing in listings[read..].iter_mut().flatten() {
-            for item in &mut listing.items {
-                if let Item::Found { path, os_path } = item {
-                    dirs.push((path.clone(), std::mem::take(os_path)));
-                    *item = Item::Dir(dirs.len());
-                }
-            }
+    let mut first_child = Vec::new();
+    let mut level = 0..1;
+    while !level.is_empty() {
+        let mut below: Vec<(Arc<str>, PathBuf)> = Vec::new();
+        for listing in &listings[level.clone()] {
+            first_child.push(listings.len() + below.len());
+            let items = listing.as_ref().map_or(&[][..], |l| &l.items);
+            below.extend(items.iter().filter_map(|item| match item {
+                Item::Dir { path, os_path } => Some((path.clone(), os_path.clone())),
+                _ => None,
+            }));
         }
-        read = listings.len();
-        if read > dirs.len() {
-            break;
-        }
-        let level = &dirs[read - 1..];
-        listings.extend(parallel_map(
-            level,
-            || (),
-            |(), _, (path, os_path)| fs.read_dir(os_path).map(|e| list(fs, ignore, os_path, path, e)),
-        ));
+        let start = listings.len();
+        listings.extend(parallel_map(&below, || (), |(), _, (path, dir)| fs.read_dir(dir).map(|e| list(fs, ignore, dir, path, e))));
+        level = start..listings.len();
     }
-    let mut walk = Walk { scan: Scan { directories: 1, ..Scan::default() }, nodes: Vec::new(), dirs: &dirs };
-    let root_items = listings[0].as_mut().map(|l| std::mem::take(&mut l.items)).unwrap_or_default();
-    walk.assemble(&mut listings, root_items);
+    let mut walk = Walk { scan: Scan { directories: 1, ..Scan::default() }, nodes: Vec::new(), first_child: &first_child };
+    walk.assemble(&mut listings, 0);
     // Built once at its final size: a map grown entry by entry rehashes
     // and touches fresh memory at every doubling, which cost a 100,000-event
     // walk more than its system calls.
@@ -81,10 +74,8 @@ struct Listing {
 enum Item {
     /// A file, a link or something else: a node of the tree.
     Node(Arc<str>, Node),
-    /// A subdirectory, not yet numbered.
-    Found { path: Arc<str>, os_path: PathBuf },
-    /// A subdirectory: the index of its listing.
-    Dir(usize),
+    /// A subdirectory.
+    Dir { path: Arc<str>, os_path: PathBuf },
     /// An entry that cannot be an event.
     Issue(Issue),
 }
@@ -118,7 +109,7 @@ fn list(fs: &dyn TreeFs, ignore: Option<&Regex>, dir: &Path, prefix: &str, mut e
                 },
                 Err(error) => issue(path.to_string(), &format!("cannot read the link ({error}); dropped")),
             },
-            EntryKind::Dir => Item::Found { path, os_path: os_path() },
+            EntryKind::Dir => Item::Dir { path, os_path: os_path() },
             EntryKind::Other(what) => {
                 items.push(issue(path.to_string(), &format!("a {what}, not a regular file; skipped without opening it")));
                 Item::Node(path, Node::Other)
@@ -134,13 +125,15 @@ struct Walk<'a> {
     scan: Scan,
     /// What becomes `scan.nodes`, in tree order.
     nodes: Vec<(Arc<str>, Node)>,
-    /// The directories below the root, listing n's at n - 1.
-    dirs: &'a [(Arc<str>, PathBuf)],
+    /// Where each listing's subdirectories' listings begin.
+    first_child: &'a [usize],
 }
 
 impl Walk<'_> {
-    /// Adds `items`, a listing's, in order, and the listings of their subdirectories in place.
-    fn assemble(&mut self, listings: &mut [io::Result<Listing>], items: Vec<Item>) {
+    /// Adds listing `at`'s entries in order, each subdirectory's listing in its place.
+    fn assemble(&mut self, listings: &mut [io::Result<Listing>], at: usize) {
+        let items = listings[at].as_mut().map(|l| std::mem::take(&mut l.items)).unwrap_or_default();
+        let mut child = self.first_child[at];
         for item in items {
             match item {
                 Item::Node(path, node) => {
@@ -152,22 +145,20 @@ impl Walk<'_> {
                     self.nodes.push((path, node));
                 }
                 Item::Issue(issue) => self.scan.issues.push(issue),
-                Item::Dir(child) => {
-                    let path = self.dirs[child - 1].0.clone();
-                    match &mut listings[child] {
-                        Ok(listing) => {
-                            let items = std::mem::take(&mut listing.items);
+                Item::Dir { path, .. } => {
+                    match &listings[child] {
+                        Ok(_) => {
                             self.nodes.push((path, Node::Dir));
                             self.scan.directories += 1;
-                            self.assemble(listings, items);
+                            self.assemble(listings, child);
                         }
                         Err(error) => {
                             let message = format!("cannot read the directory ({error}); skipped with everything in it");
                             self.scan.issues.push(Issue { path: path.to_string(), message });
                         }
                     }
+                    child += 1;
                 }
-                Item::Found { .. } => unreachable!("every subdirectory is numbered before the next level"),
             }
         }
     }
