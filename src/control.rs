@@ -191,9 +191,16 @@ pub fn frame_length(header: [u8; 4], limit: usize) -> Result<usize, String> {
     }
 }
 
-/// Sends `request` over a blocking stream and reads the answer (the client side).
+/// Sends `request` over a blocking stream and reads the answer (the client
+/// side). A daemon that refuses a caller answers before reading the request
+/// and closes: the answer is still read when the request could not be sent.
 pub fn call(stream: &mut (impl Read + Write), request: &Request) -> io::Result<Response> {
-    stream.write_all(&encode(request))?;
+    let sent = stream.write_all(&encode(request));
+    read_response(stream).map_err(|error| sent.err().unwrap_or(error))
+}
+
+/// Reads one framed response.
+fn read_response(stream: &mut impl Read) -> io::Result<Response> {
     let mut header = [0; 4];
     stream.read_exact(&mut header)?;
     let len = frame_length(header, MAX_FRAME as usize).map_err(io::Error::other)?;
@@ -223,5 +230,18 @@ mod tests {
         assert!(decode::<Request>(br#"{"version":9,"body":{"request":"list"}}"#).unwrap_err().contains("version 9"));
         assert!(decode::<Request>(br#"{"version":1,"body":{"request":"format-disk"}}"#).is_err());
         assert!(frame_length([0xff; 4], MAX_FRAME as usize).is_err());
+    }
+
+    #[test]
+    fn an_answer_sent_before_the_request_was_read_is_still_read() {
+        let (mut client, mut daemon) = std::os::unix::net::UnixStream::pair().unwrap();
+        daemon.write_all(&encode(&Response::Unloaded)).unwrap();
+        drop(daemon);
+        let request = Request::Activate { event: "/a".into() };
+        assert!(client.try_clone().unwrap().write_all(&encode(&request)).is_err(), "the request cannot be sent");
+        assert_eq!(call(&mut client, &request).unwrap(), Response::Unloaded);
+        let (mut client, daemon) = std::os::unix::net::UnixStream::pair().unwrap();
+        drop(daemon);
+        assert_eq!(call(&mut client, &request).unwrap_err().kind(), io::ErrorKind::BrokenPipe, "no answer: why it was not sent");
     }
 }

@@ -286,6 +286,53 @@ fn the_clock_wakes_right_after_the_minute() {
 }
 
 #[test]
+fn after_a_stall_across_two_minutes_the_daemon_catches_up_within_max_catchup_minutes() {
+    // decisions 14 through the daemon: stopped (SIGSTOP) across two minute boundaries, a daemon
+    // runs both minutes in order on waking; with max_catchup_minutes = 0 only the current one,
+    // and the skipped one is logged as missed.
+    let every_minute = "when_month=*\nwhen_day=*\nwhen_hour=*\nwhen_minute=*\nwhen_dow=*\n";
+    let (catching, strict) = (Setup::new(), Setup::new());
+    for setup in [&catching, &strict] {
+        setup.event("tick", &writer(&setup.out("tick"), every_minute));
+    }
+    // Far enough from a boundary that neither daemon processes a minute before it is stopped.
+    let second = || jiff::Zoned::now().second();
+    assert!(eventually(Duration::from_secs(15), || second() < 50));
+    let daemons = [catching.start(), strict.start_configured("max_catchup_minutes = 0\n")];
+    for daemon in &daemons {
+        assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains("|sleep|")), "{}", daemon.log_text());
+        daemon.signal(libc::SIGSTOP);
+    }
+    let now = jiff::Zoned::now().datetime();
+    assert!(now.second() < 58, "stopped too late in the minute: {now}");
+    let first = now.with().second(0).subsec_nanosecond(0).build().unwrap().checked_add(jiff::ToSpan::minute(1)).unwrap();
+    let second_minute = first.checked_add(jiff::ToSpan::minute(1)).unwrap();
+    // Held stopped until a second past the second boundary.
+    let resume = second_minute.checked_add(jiff::ToSpan::second(1)).unwrap();
+    assert!(eventually(Duration::from_secs(125), || jiff::Zoned::now().datetime() >= resume));
+    for daemon in &daemons {
+        daemon.signal(libc::SIGCONT);
+    }
+    let schedtimes = |daemon: &RunningDaemon| -> Vec<String> {
+        daemon
+            .log_lines("queue", "/tick")
+            .iter()
+            .filter_map(|l| l.split("schedtime=").nth(1)?.split('|').next().map(str::to_string))
+            .collect()
+    };
+    let minute = |m: jiff::civil::DateTime| m.strftime("%Y-%m-%d %H:%M:00").to_string();
+    let [catching_daemon, strict_daemon] = daemons;
+    assert!(eventually(Duration::from_secs(5), || schedtimes(&catching_daemon).len() == 2), "{}", catching_daemon.log_text());
+    assert_eq!(schedtimes(&catching_daemon), [minute(first), minute(second_minute)], "both, oldest first");
+    assert!(catching_daemon.log_text().contains("behind schedule ("), "{}", catching_daemon.log_text());
+    assert!(eventually(Duration::from_secs(5), || !schedtimes(&strict_daemon).is_empty()), "{}", strict_daemon.log_text());
+    assert_eq!(schedtimes(&strict_daemon), [minute(second_minute)], "only the current minute");
+    let missed = format!("missed 1 minute(s) from {} to {}: more than max_catchup_minutes (0) behind", minute(first), minute(first));
+    assert!(strict_daemon.log_text().contains(&missed), "{}", strict_daemon.log_text());
+    assert!(catching_daemon.stop().success() && strict_daemon.stop().success());
+}
+
+#[test]
 fn sighup_reloads_and_a_slow_start_raises_an_alarm() {
     let setup = Setup::new();
     setup.event("slow", &writer(&setup.out("slow"), "failover_event=fo\n"));

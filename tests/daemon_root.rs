@@ -77,6 +77,10 @@ fn files_the_user_cannot_read_or_others_could_write_are_refused() {
     std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n", a.name)).unwrap();
     a.event("ok", &writer(&a.home.join("ok"), ""));
     a.event("shared", &writer(&a.home.join("never"), ""));
+    a.event("foreign", &writer(&a.home.join("never"), ""));
+    a.event("team", &writer(&a.home.join("never"), ""));
+    a.event("own_group", &writer(&a.home.join("ok"), ""));
+    let b = TestUser::create("q", &setup.homes());
     // A root-only file inside the tree, and a link to it.
     let secret = a.events().join("secret");
     std::fs::write(&secret, "TOPSECRET=1\n").unwrap();
@@ -85,19 +89,30 @@ fn files_the_user_cannot_read_or_others_could_write_are_refused() {
     std::os::unix::fs::symlink("secret", a.events().join("leak")).unwrap();
     // A file everyone may write.
     std::fs::set_permissions(a.events().join("shared"), std::fs::Permissions::from_mode(0o666)).unwrap();
+    // Files another user owns or may write through a group: readable by the owner, still refused.
+    run("chown", &[&b.name, a.events().join("foreign").to_str().unwrap()]);
+    run("chgrp", &[&b.name, a.events().join("team").to_str().unwrap()]);
+    for (name, mode) in [("foreign", 0o644), ("team", 0o664), ("own_group", 0o664)] {
+        std::fs::set_permissions(a.events().join(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
     let daemon = setup.start();
     let (out, _, _) = daemon.hcron_as(a.as_ids(), &["list", "--show-all"]);
     assert_eq!(
         out,
-        "rejected:unknown:cannot load file:/leak\n\
+        "rejected:unknown:cannot load file:/foreign\n\
+         rejected:unknown:cannot load file:/leak\n\
          rejected:partial:not fully specified, missing field (when_month):/ok\n\
+         rejected:partial:not fully specified, missing field (when_month):/own_group\n\
          rejected:unknown:cannot load file:/secret\n\
-         rejected:unknown:cannot load file:/shared\n"
+         rejected:unknown:cannot load file:/shared\n\
+         rejected:unknown:cannot load file:/team\n"
     );
     let log = daemon.log_text();
     assert!(!log.contains("TOPSECRET"));
     assert!(log.contains("writable by everyone"), "{log}");
     assert!(log.contains("Permission denied"), "{log}");
+    assert!(log.contains(&format!("owned by another user (uid {})", b.uid)), "{log}");
+    assert!(log.contains(&format!("writable by group {} (mode 664)", b.gid)), "{log}");
     assert!(daemon.stop().success());
 }
 

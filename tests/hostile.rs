@@ -440,6 +440,76 @@ fn exec_timeout_kills_what_the_command_started_too() {
 }
 
 #[test]
+fn a_file_swapped_for_a_link_out_of_the_tree_is_never_read_through_it() {
+    // The user swaps an event file for a link to a file outside the tree as fast as they can, so that
+    // loads list a regular file and find a link when they open it: opened without following a
+    // final link, the outside file is never read. Outside, a complete event; inside, a partial one.
+    let (_setup, user, daemon) = root_daemon("");
+    let complete = "as_user=\nhost=localhost\ncommand=true\nnotify_email=\nnotify_message=\nwhen_month=*\nwhen_day=*\nwhen_hour=*\nwhen_minute=*\nwhen_dow=*\n";
+    let outside = user_file(&user, "outside", complete, 0o644);
+    // The same content inside the tree: every load accepts exactly this one.
+    user.event("control", complete);
+    // Many files before it, so that its opening comes long after the listing that called it a file.
+    user.event("z/ev", "command=true\n");
+    std::fs::create_dir_all(user.events().join("a")).unwrap();
+    for n in 0..1000 {
+        std::fs::write(user.events().join(format!("a/{n:04}")), "command=true\n").unwrap();
+    }
+    let (events, stage) = (user.events().join("z"), user.home.join("stage"));
+    std::fs::create_dir_all(&stage).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, target, events, stage) = (stop.clone(), outside.clone(), events.clone(), stage.clone());
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::os::unix::fs::symlink(&target, stage.join("link")).unwrap();
+                std::fs::rename(stage.join("link"), events.join("ev")).unwrap();
+                std::fs::write(stage.join("file"), "command=true\n").unwrap();
+                std::fs::rename(stage.join("file"), events.join("ev")).unwrap();
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let loads = || daemon.log_text().matches("|load-events|").count();
+    let before = loads();
+    for _ in 0..200 {
+        daemon.hcron_as(user.as_ids(), &["reload"]);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    let log = daemon.log_text();
+    assert!(loads() > before + 100 && swaps > 1000, "the race was run: {} loads, {swaps} swaps", loads() - before);
+    let accepted: Vec<&str> = log.lines().filter(|l| l.contains("|load-events|") && !l.contains("|naccepted=1|")).collect();
+    assert!(accepted.is_empty(), "a load read the file outside the tree: {accepted:?}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_standalone_daemon_answers_only_its_own_user_even_root() {
+    // The standalone daemon of a user: root can reach its socket, and is still turned away.
+    let base = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(base.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let user = crate::root_util::TestUser::create("s", base.path());
+    user.event("mine", "as_user=\nhost=localhost\ncommand=true\nnotify_email=\n");
+    let state = user.home.join("state");
+    let daemon = RunningDaemon::standalone_with(&user.events(), &state, &[], |command| {
+        command.uid(user.uid).gid(user.gid).env("HOME", &user.home);
+    });
+    let (out, err, code) = daemon.hcron_as(user.as_ids(), &["activate", "/mine"]);
+    assert_eq!(code, 0, "its user is served: {out}{err}");
+    for args in [&["activate", "/mine"][..], &["list"], &["info"]] {
+        let (out, err, code) = daemon.hcron(args);
+        assert_ne!(code, 0, "root served by {args:?}: {out}");
+        assert!(err.contains(&format!("this standalone hcron-scheduler serves only {}", user.name)), "{args:?}: {err}");
+    }
+    assert!(eventually(Duration::from_secs(5), || daemon.log_lines("done", "/mine").len() == 1), "{}", daemon.log_text());
+    assert_eq!(daemon.log_lines("queue", "/mine").len(), 1, "only its user's activation was queued: {}", daemon.log_text());
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn a_second_daemon_with_only_its_socket_moved_is_refused() {
     let (setup, _user, _daemon) = root_daemon("");
     let etc = setup.dir.path().join("etc");
