@@ -13,6 +13,7 @@ use crate::root_util::{RootSetup, TestUser, run};
 /// A test user, an sshd on .11 and .12, a drop rule for .13, and a root daemon.
 struct Remote {
     sshd: Child,
+    sshd_log: PathBuf,
     nft_table: Option<String>,
     user: TestUser,
     daemon: RunningDaemon,
@@ -41,21 +42,29 @@ impl Remote {
         run("chown", &["-R", &format!("{0}:{0}", user.name), ssh.to_str().unwrap()]);
         let config = format!(
             "ListenAddress 127.0.0.11:{port}\nListenAddress 127.0.0.12:{port}\nListenAddress 127.0.0.13:{port}\nHostKey {}\nPidFile {}\nUsePAM no\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\nStrictModes no\nMaxStartups 100:30:200\nMaxSessions 100\nAllowUsers {}\nLogLevel ERROR\n",
+             KbdInteractiveAuthentication no\nStrictModes no\nMaxStartups 100:30:200\nMaxSessions 100\nAllowUsers {}\nLogLevel INFO\n",
             dir.join("host_key").display(),
             dir.join("sshd.pid").display(),
             user.name
         );
         std::fs::write(dir.join("sshd_config"), config).unwrap();
-        let sshd =
-            Command::new("/usr/sbin/sshd").args(["-D", "-e", "-f"]).arg(dir.join("sshd_config")).stderr(Stdio::null()).spawn().unwrap();
+        // Its log says each connection it accepts.
+        let sshd_log = dir.join("sshd.log");
+        let sshd = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-E"])
+            .arg(&sshd_log)
+            .arg("-f")
+            .arg(dir.join("sshd_config"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         assert!(eventually(Duration::from_secs(5), || std::net::TcpStream::connect(("127.0.0.11", port)).is_ok()), "sshd did not start");
         let table = format!("hcron_test_{}", user.name);
         run("nft", &["add", "table", "inet", &table]);
         run("nft", &["add", "chain", "inet", &table, "out", "{ type filter hook output priority 0; }"]);
         run("nft", &["add", "rule", "inet", &table, "out", "ip", "daddr", "127.0.0.13", "tcp", "dport", &port.to_string(), "drop"]);
         let daemon = setup.start();
-        Remote { sshd, nft_table: Some(table), user, daemon, _setup: setup }
+        Remote { sshd, sshd_log, nft_table: Some(table), user, daemon, _setup: setup }
     }
 
     fn event(&self, name: &str, host: &str, command: &str, extra: &str) {
@@ -86,6 +95,18 @@ impl Remote {
     /// This user's history of `event`.
     fn history(&self, event: &str) -> Vec<serde_json::Value> {
         self.daemon.history(self.user.as_ids(), &[event])
+    }
+
+    /// How many connections sshd has accepted so far.
+    fn connections(&self) -> usize {
+        std::fs::read_to_string(&self.sshd_log).unwrap_or_default().matches("Accepted publickey for ").count()
+    }
+
+    /// The row of `host` in `hcron info hosts`.
+    fn host_row(&self, host: &str) -> String {
+        let (out, err, code) = self.daemon.hcron_as(self.user.as_ids(), &["info", "hosts"]);
+        assert_eq!(code, 0, "{err}");
+        out.lines().find(|l| l.starts_with(&format!("{host} "))).unwrap_or_else(|| panic!("no {host} in {out}")).to_owned()
     }
 
     fn file(&self, name: &str) -> PathBuf {
@@ -140,6 +161,27 @@ fn a_job_runs_as_the_user_on_the_remote_and_reuses_the_connection() {
     let done = remote.wait_done("/run", 2, Duration::from_secs(10));
     assert!(eventually(Duration::from_secs(5), || remote.file("remote_ran").exists()), "{done}");
     assert!(remote.execute_lines("/run")[1].contains("|rv=0"));
+    assert_eq!(remote.connections(), 2, "a new master for the killed one");
+}
+
+#[test]
+fn jobs_share_one_master_connection_unless_ssh_control_persist_is_zero() {
+    for (persist, expected) in [("", 1), ("ssh_control_persist = 0\n", 4)] {
+        let remote = Remote::start(persist);
+        remote.event("run", "h11", &format!("echo $HCRON_JOBID >> {}", remote.file("ran").display()), "exec_wait=yes\n");
+        remote.reload();
+        // Two one after the other, then two at once.
+        for n in 1..=2 {
+            remote.activate("/run");
+            remote.wait_done("/run", n, Duration::from_secs(10));
+        }
+        remote.activate("/run");
+        remote.activate("/run");
+        remote.wait_done("/run", 4, Duration::from_secs(10));
+        assert!(remote.execute_lines("/run").iter().all(|l| l.contains("|rv=0")), "{}", remote.daemon.log_text());
+        assert_eq!(std::fs::read_to_string(remote.file("ran")).unwrap().lines().count(), 4);
+        assert_eq!(remote.connections(), expected, "connections accepted by sshd with {persist:?}");
+    }
 }
 
 #[test]
@@ -181,9 +223,21 @@ fn refused_and_timed_out_hosts_fail_over_and_go_offline() {
     let jobs = remote.history("/dropped");
     assert!(jobs.last().unwrap()["result"].as_str().unwrap().starts_with("failure: host offline until "), "{jobs:?}");
 
+    // Host health survives a SIGHUP: re-reading the configuration keeps each host's state.
+    let before = remote.host_row("h13");
+    assert!(before.contains(" offline "), "{before}");
+    let reloads = remote.daemon.log_text().matches("received signal to reload.").count();
+    remote.daemon.signal(libc::SIGHUP);
+    assert!(eventually(Duration::from_secs(5), || remote.daemon.log_text().matches("received signal to reload.").count() > reloads));
+    assert_eq!(remote.host_row("h13"), before, "the same state, failures and offline time");
+
     // After the offline period, with the rule lifted, the probe brings it back.
     remote.lift_drop_rule();
-    std::thread::sleep(Duration::from_secs(4));
+    // `offline until` is shown to the second: past it once a second later.
+    let fields: Vec<&str> = before.split_whitespace().collect();
+    let until: jiff::civil::DateTime = format!("{}T{}", fields[3], fields[4]).parse().unwrap();
+    let past = until.checked_add(jiff::ToSpan::second(1)).unwrap();
+    assert!(eventually(Duration::from_secs(10), || jiff::Zoned::now().datetime() >= past), "offline until {until}");
     remote.activate("/dropped");
     let done = remote.wait_done("/dropped", 5, Duration::from_secs(10));
     assert!(done.contains("nexteventtype=None"), "the probe succeeded: {done}");
@@ -220,13 +274,10 @@ fn host_lists_fail_over_between_hosts() {
     assert!(eventually(Duration::from_secs(5), || remote.file("list_ran").exists()));
     assert_eq!(remote.history("/list")[0]["host"], "h11");
 
-    let (out, _, code) = remote.daemon.hcron_as(remote.user.as_ids(), &["info", "hosts"]);
-    assert_eq!(code, 0);
-    let row =
-        |host: &str| out.lines().find(|l| l.starts_with(&format!("{host} "))).unwrap_or_else(|| panic!("no {host} in {out}")).to_owned();
-    assert!(row("h11").contains(" online "), "{out}");
-    assert!(row("h13").contains(" offline ") && row("h13").contains("timed out"), "{out}");
-    assert!(row("h14").contains(" offline ") && row("h14").contains("refused"), "{out}");
+    let row = |host: &str| remote.host_row(host);
+    assert!(row("h11").contains(" online "), "{}", row("h11"));
+    assert!(row("h13").contains(" offline ") && row("h13").contains("timed out"), "{}", row("h13"));
+    assert!(row("h14").contains(" offline ") && row("h14").contains("refused"), "{}", row("h14"));
 }
 
 #[test]
