@@ -16,9 +16,19 @@ struct SmtpSink {
 
 impl SmtpSink {
     fn start(port: u16, dir: &Path) -> SmtpSink {
+        SmtpSink::with_handler(port, dir, "aiosmtpd.handlers.Mailbox")
+    }
+
+    /// A sink that defers recipients starting with `later` (`tests/fixtures/deferring_smtp.py`).
+    fn deferring(port: u16, dir: &Path) -> SmtpSink {
+        SmtpSink::with_handler(port, dir, "deferring_smtp.DeferringMailbox")
+    }
+
+    fn with_handler(port: u16, dir: &Path, handler: &str) -> SmtpSink {
         let child = Command::new("/usr/bin/python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", handler])
             .arg(dir)
+            .env("PYTHONPATH", Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -30,10 +40,15 @@ impl SmtpSink {
         SmtpSink { child, dir: dir.to_owned() }
     }
 
-    /// Every message received, as text.
+    /// Every message received, as text, in the order received (the Maildir
+    /// file names of Python's `mailbox` count messages after `Q`).
     fn messages(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.dir.join("new")) else { return Vec::new() };
-        entries.filter_map(Result::ok).filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect()
+        let counter = |name: &str| -> u64 { name.split('Q').nth(1).and_then(|n| n.split('.').next()?.parse().ok()).unwrap_or(u64::MAX) };
+        let mut files: Vec<(u64, PathBuf)> =
+            entries.filter_map(Result::ok).map(|e| (counter(&e.file_name().to_string_lossy()), e.path())).collect();
+        files.sort();
+        files.iter().filter_map(|(_, path)| std::fs::read_to_string(path).ok()).collect()
     }
 }
 
@@ -60,6 +75,13 @@ impl MailSetup {
         std::fs::write(dir.path().join("hcron.toml"), config).unwrap();
         std::fs::create_dir_all(dir.path().join("events")).unwrap();
         MailSetup { dir, port }
+    }
+
+    /// Replaces the retry settings with `retry` (`mail_retry_initial` and `mail_retry_max` lines).
+    fn configure(&self, retry: &str) {
+        let config = self.dir.path().join("hcron.toml");
+        let written = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, written.replace("mail_retry_initial = 1\nmail_retry_max = 1\n", retry)).unwrap();
     }
 
     fn event(&self, name: &str, content: &str) {
@@ -190,10 +212,68 @@ fn smtp_down_never_delays_jobs_and_every_message_arrives_once() {
     let sink = setup.sink();
     // Once the spool is empty nothing is left to send again.
     assert!(eventually(Duration::from_secs(15), || setup.spooled() == 0 && sink.messages().len() >= 3), "{}", daemon.log_text());
-    let mut bodies: Vec<String> = sink.messages().iter().map(|m| m.trim_end().rsplit('\n').next().unwrap().to_owned()).collect();
+    let mut bodies = bodies(&sink.messages());
     bodies.sort();
     assert_eq!(bodies, ["message 1", "message 2", "message 3"], "each exactly once");
     assert_eq!(setup.spooled(), 0);
+    assert!(daemon.stop().success());
+}
+
+/// The body's last line of each message.
+fn bodies(messages: &[String]) -> Vec<String> {
+    messages.iter().map(|m| m.trim_end().rsplit('\n').next().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn while_the_server_is_down_the_oldest_message_waits_with_a_growing_back_off_and_all_leave_in_order() {
+    let setup = MailSetup::new("smtp");
+    setup.configure("mail_retry_initial = 1\nmail_retry_max = 4\n");
+    for n in 1..=3 {
+        setup.event(&format!("job{n}"), &mailer("ops@example.com", &format!("message {n}")));
+    }
+    let daemon = setup.start();
+    let attempts = |event: &str| -> Vec<String> {
+        let log = daemon.log_text();
+        let lines = log.lines().filter(|l| l.contains(&format!("for event ({event}) to (ops@example.com); attempt ")));
+        lines.map(|l| l.split("; ").last().unwrap().split('|').next().unwrap().to_owned()).collect()
+    };
+    assert_eq!(daemon.hcron(&["activate", "/job1"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || attempts("/job1").len() == 1), "{}", daemon.log_text());
+    // Queued while the server is known to be down: they wait behind the first, untried.
+    for n in 2..=3 {
+        assert_eq!(daemon.hcron(&["activate", &format!("/job{n}")]).2, 0);
+    }
+    assert!(eventually(Duration::from_secs(5), || setup.spooled() == 3));
+    assert!(eventually(Duration::from_secs(15), || attempts("/job1").len() == 4), "{}", daemon.log_text());
+    assert_eq!(
+        attempts("/job1"),
+        ["attempt 1, next in 1 s", "attempt 2, next in 2 s", "attempt 3, next in 4 s", "attempt 4, next in 4 s"],
+        "doubled, then capped at mail_retry_max"
+    );
+    assert!(attempts("/job2").is_empty() && attempts("/job3").is_empty(), "{}", daemon.log_text());
+    let sink = setup.sink();
+    assert!(eventually(Duration::from_secs(10), || setup.spooled() == 0 && sink.messages().len() == 3), "{}", daemon.log_text());
+    assert_eq!(bodies(&sink.messages()), ["message 1", "message 2", "message 3"], "in the order they were queued");
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_message_the_server_defers_waits_alone_and_the_others_go_on() {
+    let setup = MailSetup::new("smtp");
+    setup.configure("mail_retry_initial = 1\nmail_retry_max = 1\n");
+    setup.event("later", &mailer("later@example.com", "deferred"));
+    setup.event("now", &mailer("now@example.com", "at once"));
+    let sink = SmtpSink::deferring(setup.port, &setup.dir.path().join("received"));
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron(&["activate", "/later"]).2, 0);
+    let deferred = "for event (/later) to (later@example.com); attempt ";
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().matches(deferred).count() >= 2), "{}", daemon.log_text());
+    assert!(daemon.log_text().contains("450"), "{}", daemon.log_text());
+    assert_eq!(daemon.hcron(&["activate", "/now"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || sink.messages().len() == 1), "{}", daemon.log_text());
+    assert_eq!(bodies(&sink.messages()), ["at once"]);
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().matches(deferred).count() >= 4), "it keeps its own retries");
+    assert_eq!(setup.spooled(), 1);
     assert!(daemon.stop().success());
 }
 
@@ -204,11 +284,7 @@ fn sighup_applies_the_mail_transport_sender_and_back_off() {
     setup.event("job2", &mailer("ops@example.com", "after"));
     let config = setup.dir.path().join("hcron.toml");
     let written = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        written.replace("mail_retry_initial = 1\nmail_retry_max = 1", "mail_retry_initial = 3600\nmail_retry_max = 7200"),
-    )
-    .unwrap();
+    setup.configure("mail_retry_initial = 3600\nmail_retry_max = 7200\n");
     let daemon = setup.start();
     assert_eq!(daemon.hcron(&["activate", "/job"]).2, 0);
     // Nothing listens: the first message waits an hour.

@@ -113,7 +113,7 @@ pub struct Config {
     pub sendmail_path: PathBuf,
     /// Envelope sender and `From:` of every notification [default: `<owner>@<fqdn>`].
     pub mail_from: Option<String>,
-    /// Seconds before the first retry of a notification that could not be sent; doubled each time.
+    /// Seconds before the first retry when the mail server cannot be reached (or defers a message); doubled each time.
     pub mail_retry_initial: u64,
     /// Longest wait between two attempts, in seconds.
     pub mail_retry_max: u64,

@@ -85,68 +85,97 @@ pub struct MailSettings {
 
 /// Why a delivery failed.
 struct Failure {
-    /// The server refused for good (5xx): the message goes to `failed/`.
-    permanent: bool,
+    /// Whom the failure concerns, which decides what waits.
+    kind: FailureKind,
     detail: String,
+}
+
+/// Whom a failed delivery concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailureKind {
+    /// The server refused this message for good (5xx): it goes to `failed/`.
+    Permanent,
+    /// The server deferred this message (4xx to its envelope or data): it
+    /// waits on its own, the others go on.
+    Deferred,
+    /// The server cannot be reached or spoken to (or the transport failed):
+    /// the whole spool waits, and starts again from its oldest message.
+    Unavailable,
 }
 
 /// What the sender reports, for the activity log: (level, text).
 pub type Report = Box<dyn Fn(&str, &str) + Send + Sync>;
 
-/// Delivers the spool until the task is dropped: every due message in
-/// order; a transient failure reschedules it with exponential back-off
-/// (`retry_initial` doubled per attempt, at most `retry_max`). New
-/// `settings` apply from the next delivery on, over a new connection.
+/// The wait after the `n`th consecutive transient failure (n >= 1):
+/// `initial` doubled per further failure, at most `max`.
+fn back_off(initial: Duration, max: Duration, n: u32) -> Duration {
+    initial.saturating_mul(1 << n.clamp(1, 21) - 1).min(max)
+}
+
+/// Delivers the spool until the task is dropped, oldest message first. A
+/// server that cannot be reached holds every message back (so that they
+/// still leave in order once it answers), waiting with exponential back-off
+/// (`retry_initial` doubled per consecutive failure, at most `retry_max`);
+/// a message the server defers waits with its own back-off, the others go
+/// on. New `settings` apply from the next delivery on, over a new connection.
 pub async fn run_sender(spool: Spool, mut settings: tokio::sync::watch::Receiver<MailSettings>, wake: Arc<Notify>, report: Report) {
     let mut connection: Option<AsyncSmtpConnection> = None;
+    // Consecutive failures to reach the server, and when to try it again.
+    let mut server_down: (u32, i64) = (0, 0);
     loop {
         let MailSettings { transport, retry_initial, retry_max } = settings.borrow_and_update().clone();
         let now = jiff::Timestamp::now().as_second();
-        let mut next_due: Option<i64> = None;
+        let mut next_due: Option<i64> = (server_down.1 > now).then_some(server_down.1);
         for (path, mut message) in spool.messages() {
+            if server_down.1 > now {
+                break;
+            }
             if message.next_attempt > now {
                 earliest(&mut next_due, message.next_attempt);
                 continue;
             }
-            match deliver(&transport, &mut connection, &message).await {
+            let failure = match deliver(&transport, &mut connection, &message).await {
                 Ok(()) => {
+                    server_down.0 = 0;
                     let _ = std::fs::remove_file(&path);
                     report("info", &format!("email to ({}) for event ({}) delivered", message.to, message.event));
+                    continue;
                 }
-                Err(failure) if failure.permanent => {
-                    message.last_error = Some(failure.detail.clone());
-                    let kept = spool.fail(&path, &message).map(|p| p.display().to_string()).unwrap_or_else(|e| format!("nowhere ({e})"));
-                    report(
-                        "error",
-                        &format!(
-                            "failed to send email ({}) for event ({}) to ({}); kept in {kept}",
-                            failure.detail, message.event, message.to
-                        ),
-                    );
-                }
-                Err(failure) => {
-                    connection = None;
-                    message.attempts += 1;
-                    let delay = retry_initial.saturating_mul(1 << message.attempts.min(20).saturating_sub(1)).min(retry_max);
-                    message.next_attempt = now + delay.as_secs().max(1) as i64;
-                    message.last_error = Some(failure.detail.clone());
-                    let _ = spool.write(&path, &message);
-                    report(
-                        "warning",
-                        &format!(
-                            "failed to send email ({}) for event ({}) to ({}); attempt {}, next in {} s",
-                            failure.detail,
-                            message.event,
-                            message.to,
-                            message.attempts,
-                            delay.as_secs()
-                        ),
-                    );
-                    // The server is down for the others too: wait like them.
-                    earliest(&mut next_due, message.next_attempt);
-                    break;
-                }
+                Err(failure) => failure,
+            };
+            if failure.kind == FailureKind::Permanent {
+                message.last_error = Some(failure.detail.clone());
+                let kept = spool.fail(&path, &message).map(|p| p.display().to_string()).unwrap_or_else(|e| format!("nowhere ({e})"));
+                let text =
+                    format!("failed to send email ({}) for event ({}) to ({}); kept in {kept}", failure.detail, message.event, message.to);
+                report("error", &text);
+                continue;
             }
+            connection = None;
+            message.attempts += 1;
+            let delay = if failure.kind == FailureKind::Unavailable {
+                server_down.0 += 1;
+                back_off(retry_initial, retry_max, server_down.0)
+            } else {
+                back_off(retry_initial, retry_max, message.attempts)
+            };
+            let due = now + delay.as_secs().max(1) as i64;
+            if failure.kind == FailureKind::Unavailable {
+                server_down.1 = due;
+            }
+            message.next_attempt = due;
+            message.last_error = Some(failure.detail.clone());
+            let _ = spool.write(&path, &message);
+            let text = format!(
+                "failed to send email ({}) for event ({}) to ({}); attempt {}, next in {} s",
+                failure.detail,
+                message.event,
+                message.to,
+                message.attempts,
+                delay.as_secs()
+            );
+            report("warning", &text);
+            earliest(&mut next_due, due);
         }
         if let Some(mut open) = connection.take() {
             let _ = tokio::time::timeout(QUIT_TIMEOUT, open.quit()).await;
@@ -156,8 +185,9 @@ pub async fn run_sender(spool: Spool, mut settings: tokio::sync::watch::Receiver
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
-            // Disabled once the daemon's end is gone (it is stopping).
-            Ok(()) = settings.changed() => {}
+            // Disabled once the daemon's end is gone (it is stopping). Another
+            // server, perhaps: it is tried at once.
+            Ok(()) = settings.changed() => server_down = (0, 0),
         }
     }
 }
@@ -179,7 +209,7 @@ async fn deliver(transport: &Transport, connection: &mut Option<AsyncSmtpConnect
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(error)) => {
                     *connection = None;
-                    Err(Failure { permanent: error.is_permanent(), detail: error.to_string() })
+                    Err(Failure { kind: kind_of(&error), detail: error.to_string() })
                 }
                 Err(timed_out) => {
                     *connection = None;
@@ -189,10 +219,10 @@ async fn deliver(transport: &Transport, connection: &mut Option<AsyncSmtpConnect
         }
         Transport::Sendmail(program) => {
             let sendmail = AsyncSendmailTransport::<Tokio1Executor>::new_with_command(program);
-            sendmail.send_raw(&envelope, message.raw.as_bytes()).await.map(|_| ()).map_err(|e| transient(e.to_string()))
+            sendmail.send_raw(&envelope, message.raw.as_bytes()).await.map(|_| ()).map_err(|e| unavailable(e.to_string()))
         }
         Transport::Mailbox(dir) => {
-            crate::daemon::Mailbox::new(dir).deliver_raw(&message.raw).map(|_| ()).map_err(|e| transient(e.to_string()))
+            crate::daemon::Mailbox::new(dir).deliver_raw(&message.raw).map(|_| ()).map_err(|e| unavailable(e.to_string()))
         }
     }
 }
@@ -203,30 +233,30 @@ async fn connect(smtp: &Smtp) -> Result<AsyncSmtpConnection, Failure> {
     let (server, port) = (smtp.server.as_str(), smtp.port);
     let stream = within(smtp, "connecting", tokio::net::TcpStream::connect((server, port)))
         .await?
-        .map_err(|e| transient(format!("cannot connect to {server}:{port}: {e}")))?;
-    stream.set_nodelay(true).map_err(|e| transient(e.to_string()))?;
+        .map_err(|e| unavailable(format!("cannot connect to {server}:{port}: {e}")))?;
+    stream.set_nodelay(true).map_err(|e| unavailable(e.to_string()))?;
     let hello = ClientId::default();
     let mut connection = within(smtp, "waiting for its greeting", AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello))
         .await?
-        .map_err(|e| transient(e.to_string()))?;
+        .map_err(|e| unavailable(e.to_string()))?;
     if smtp.starttls {
         if !connection.can_starttls() {
-            return Err(transient(format!("{server}:{port} does not offer STARTTLS")));
+            return Err(unavailable(format!("{server}:{port} does not offer STARTTLS")));
         }
         let mut tls = TlsParameters::builder(server.to_owned());
         if let Some(path) = &smtp.ca_file {
-            let pem = std::fs::read(path).map_err(|e| transient(format!("cannot read {}: {e}", path.display())))?;
-            tls = tls.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| transient(e.to_string()))?);
+            let pem = std::fs::read(path).map_err(|e| unavailable(format!("cannot read {}: {e}", path.display())))?;
+            tls = tls.add_root_certificate(Certificate::from_pem(&pem).map_err(|e| unavailable(e.to_string()))?);
         }
-        let tls = tls.build_native().map_err(|e| transient(e.to_string()))?;
-        within(smtp, "STARTTLS", connection.starttls(tls, &hello)).await?.map_err(|e| transient(format!("STARTTLS: {e}")))?;
+        let tls = tls.build_native().map_err(|e| unavailable(e.to_string()))?;
+        within(smtp, "STARTTLS", connection.starttls(tls, &hello)).await?.map_err(|e| unavailable(format!("STARTTLS: {e}")))?;
     }
     if let Some((user, password)) = &smtp.credentials {
         let credentials = Credentials::new(user.clone(), password.clone());
         // A refused login is the configuration's fault, not the message's: retried.
         within(smtp, "AUTH", connection.auth(&[Mechanism::Plain, Mechanism::Login], &credentials))
             .await?
-            .map_err(|e| transient(format!("AUTH: {e}")))?;
+            .map_err(|e| unavailable(format!("AUTH: {e}")))?;
     }
     Ok(connection)
 }
@@ -237,7 +267,7 @@ const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// `step` with the server's timeout; a transient failure naming the step when it passes.
 async fn within<T>(smtp: &Smtp, step: &str, future: impl std::future::Future<Output = T>) -> Result<T, Failure> {
     tokio::time::timeout(smtp.timeout, future).await.map_err(|_| {
-        transient(format!("SMTP server {}:{} did not answer within {} s ({step})", smtp.server, smtp.port, smtp.timeout.as_secs()))
+        unavailable(format!("SMTP server {}:{} did not answer within {} s ({step})", smtp.server, smtp.port, smtp.timeout.as_secs()))
     })
 }
 
@@ -245,10 +275,36 @@ fn parse(address: &str) -> Result<lettre::Address, Failure> {
     address.parse().map_err(|e| permanent(format!("bad address ({address}): {e}")))
 }
 
-fn permanent(detail: String) -> Failure {
-    Failure { permanent: true, detail }
+/// Whom a failed SMTP exchange concerns: a 5xx answer the message, a 4xx
+/// answer the message too unless it closes the session (421), anything
+/// else (the connection broke, an answer that is not SMTP) the server.
+fn kind_of(error: &lettre::transport::smtp::Error) -> FailureKind {
+    match error.status().map(u16::from) {
+        _ if error.is_permanent() => FailureKind::Permanent,
+        Some(code) if error.is_transient() && code != 421 => FailureKind::Deferred,
+        _ => FailureKind::Unavailable,
+    }
 }
 
-fn transient(detail: String) -> Failure {
-    Failure { permanent: false, detail }
+fn permanent(detail: String) -> Failure {
+    Failure { kind: FailureKind::Permanent, detail }
+}
+
+/// The server (or the transport) cannot take messages now.
+fn unavailable(detail: String) -> Failure {
+    Failure { kind: FailureKind::Unavailable, detail }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_back_off_doubles_from_the_initial_wait_up_to_the_longest() {
+        let (initial, max) = (Duration::from_secs(60), Duration::from_secs(600));
+        let waits: Vec<u64> = (1..=6).map(|n| back_off(initial, max, n).as_secs()).collect();
+        assert_eq!(waits, [60, 120, 240, 480, 600, 600]);
+        assert_eq!(back_off(initial, max, 0), initial, "a first failure however counted");
+        assert_eq!(back_off(initial, Duration::MAX, u32::MAX), initial * (1 << 20), "no overflow");
+    }
 }
