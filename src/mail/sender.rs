@@ -109,7 +109,7 @@ pub type Report = Box<dyn Fn(&str, &str) + Send + Sync>;
 /// The wait after the `n`th consecutive transient failure (n >= 1):
 /// `initial` doubled per further failure, at most `max`.
 fn back_off(initial: Duration, max: Duration, n: u32) -> Duration {
-    initial.saturating_mul(1 << n.clamp(1, 21) - 1).min(max)
+    initial.saturating_mul(1 << (n.clamp(1, 21) - 1)).min(max)
 }
 
 /// Delivers the spool until the task is dropped, oldest message first. A
