@@ -478,8 +478,12 @@ fn s62_arguments() {
     assert_eq!((err.as_str(), code), ("error: bad/missing argument\n", 1));
     let (out, _, code) = tree.simulate(&["-d", "0.01"], "202001010000", "202001010003");
     assert_eq!((out.matches("|work|").count(), code), (3, 0), "-d pauses between minutes");
-    let (_, err, code) = tree.simulate(&["-d", "-1"], "202001010000", "202001010003");
+    // As the original (its `max(0, float(delay))`; the oracle exits 1 with this message for `-d soon`
+    // and runs `-d -1` without pausing): a delay that is not a number is refused, a negative one is none.
+    let (_, err, code) = tree.simulate(&["-d", "soon"], "202001010000", "202001010003");
     assert!(err.starts_with("error: bad/missing argument\n") && code == 1, "{err}");
+    let (out, err, code) = tree.simulate(&["-d", "-1"], "202001010000", "202001010003");
+    assert_eq!((out.matches("|work|").count(), err.as_str(), code), (3, "", 0));
 
     let other = tempfile::tempdir().unwrap();
     std::fs::write(other.path().join("e"), full("")).unwrap();
@@ -560,4 +564,28 @@ fn every_hour_and_minute_of_a_day_fires_its_events_through_the_schedule_index() 
     let wrong = fired.iter().zip(&want).find(|(got, want)| got != want);
     assert_eq!(wrong, None, "each event once, at its own minute");
     assert_eq!(fired.len(), 1440);
+}
+
+#[test]
+fn a_delay_pauses_after_each_minute_whose_lines_are_shown_before_the_pause() {
+    use std::io::BufRead;
+    let tree = TreeBuilder::new().file("tick", full(""));
+    let delay = std::time::Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
+        .args(["run", "-d", "0.3"])
+        .arg(tree.root())
+        .args(["202001010000", "202001010004"])
+        .env("TZ", "UTC")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first_done = lines.by_ref().map(Result::unwrap).find(|l| l.contains("|done|")).expect("a first job");
+    assert!(first_done.starts_with("2020-01-01T00:00:00|"), "{first_done}");
+    assert!(child.try_wait().unwrap().is_none(), "the first minute is shown while three pauses are still to come");
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(rest.iter().filter(|l| l.contains("|done|")).count(), 3, "{rest:?}");
+    assert!(started.elapsed() >= delay * 4, "four minutes, four pauses: {:?}", started.elapsed());
 }

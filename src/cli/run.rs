@@ -47,8 +47,8 @@ pub struct RunArgs {
     /// Configuration file [default: the simulator's own].
     #[arg(short = 'c', value_name = "CONF")]
     config: Option<PathBuf>,
-    /// Seconds to pause between simulated minutes.
-    #[arg(short = 'd', value_name = "DELAY")]
+    /// Seconds to pause between simulated minutes (a negative delay is none, as in the original).
+    #[arg(short = 'd', value_name = "DELAY", allow_negative_numbers = true)]
     delay: Option<f64>,
     /// Events whose activations fail, `:`-separated absolute names.
     #[arg(long, value_name = "NAME[:NAME...]")]
@@ -88,7 +88,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let (Some(start), Some(end)) = (parse_time(start), parse_time(end)) else {
         return fail("bad/missing argument");
     };
-    let delay = match args.delay.map(Duration::try_from_secs_f64).transpose() {
+    // The original's max(0, delay): a negative delay (or NaN) pauses for nothing.
+    let delay = args.delay.map(|delay| if delay > 0.0 { delay } else { 0.0 });
+    let delay = match delay.map(Duration::try_from_secs_f64).transpose() {
         Ok(delay) => delay,
         Err(_) => return fail("bad/missing argument"),
     };
