@@ -395,6 +395,37 @@ fn sighup_applies_the_engine_limits_and_names_the_keys_that_wait_for_a_restart()
 }
 
 #[test]
+fn use_syslog_sends_each_log_line_to_the_syslog_socket_and_finds_it_again() {
+    let setup = Setup::new();
+    setup.event("a", &writer(&setup.out("a"), ""));
+    let path = setup.dir.path().join("log.sock");
+    let daemon = setup.start_configured(&format!("use_syslog = true\nsyslog_socket = \"{}\"\n", path.display()));
+    // No syslog daemon at start: its messages are lost, nothing else.
+    assert_eq!(daemon.hcron(&["activate", "/a"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || daemon.log_lines("done", "/a").len() == 1), "{}", daemon.log_text());
+    // One starts: the next lines reach it.
+    let syslog = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    syslog.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(daemon.hcron(&["activate", "/a"]).2, 0);
+    let prefix = format!(" hcron-scheduler[{}]: ", daemon.pid());
+    let mut received = Vec::new();
+    let mut buffer = vec![0; 65536];
+    while !received.iter().any(|m: &String| m.contains("|done|")) {
+        let n = syslog.recv(&mut buffer).unwrap_or_else(|e| panic!("no done line by syslog ({e}): {received:?}"));
+        received.push(String::from_utf8(buffer[..n].to_vec()).unwrap());
+    }
+    let log = daemon.log_text();
+    for message in &received {
+        assert!(message.starts_with("<30>"), "facility daemon, level info: {message}");
+        let (stamp, line) = message[4..].split_once(&prefix).unwrap_or_else(|| panic!("{message}"));
+        assert!(jiff::fmt::strtime::parse("%b %e %H:%M:%S", stamp).is_ok(), "an RFC 3164 time stamp: {stamp:?}");
+        assert!(log.lines().any(|l| l == line), "a line of the log: {line}");
+    }
+    assert_eq!(received.iter().filter(|m| m.contains("|queue|")).count(), 1, "only what followed: {received:?}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn past_max_queued_jobs_a_job_is_dropped_logged_and_recorded() {
     // decisions.md 13: max_queued_jobs works.
     let setup = Setup::new();

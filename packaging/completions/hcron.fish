@@ -57,7 +57,7 @@ complete -c hcron -n "__fish_hcron_using_subcommand check" -l json -d 'Print a J
 complete -c hcron -n "__fish_hcron_using_subcommand check" -s h -l help -d 'Print help'
 complete -c hcron -n "__fish_hcron_using_subcommand check" -s V -l version -d 'Print version'
 complete -c hcron -n "__fish_hcron_using_subcommand run" -s c -d 'Configuration file [default: the simulator\'s own]' -r -F
-complete -c hcron -n "__fish_hcron_using_subcommand run" -s d -d 'Seconds to pause between simulated minutes' -r
+complete -c hcron -n "__fish_hcron_using_subcommand run" -s d -d 'Seconds to pause between simulated minutes (negative: none, as in the original)' -r
 complete -c hcron -n "__fish_hcron_using_subcommand run" -l fail-events -d 'Events whose activations fail, `:`-separated absolute names' -r
 complete -c hcron -n "__fish_hcron_using_subcommand run" -s h -l help -d 'Print the usage (and exit 1, as the original)'
 complete -c hcron -n "__fish_hcron_using_subcommand run" -l show-event -d 'Print each activated event\'s fields'

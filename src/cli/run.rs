@@ -47,7 +47,7 @@ pub struct RunArgs {
     /// Configuration file [default: the simulator's own].
     #[arg(short = 'c', value_name = "CONF")]
     config: Option<PathBuf>,
-    /// Seconds to pause between simulated minutes (a negative delay is none, as in the original).
+    /// Seconds to pause between simulated minutes (negative: none, as in the original).
     #[arg(short = 'd', value_name = "DELAY", allow_negative_numbers = true)]
     delay: Option<f64>,
     /// Events whose activations fail, `:`-separated absolute names.

@@ -73,6 +73,8 @@ pub struct Config {
     pub test_net_retry: u32,
     /// Log to syslog as well.
     pub use_syslog: bool,
+    /// The syslog daemon's datagram socket, for use_syslog.
+    pub syslog_socket: PathBuf,
     /// Skipped minutes run after a clock step or a stall; older ones are logged as missed.
     pub max_catchup_minutes: u32,
     /// Directories of one user's tree watched with inotify (one watch each, from a budget all users share); a larger tree is polled instead.
@@ -156,6 +158,7 @@ impl Default for Config {
             test_net_delay: 1,
             test_net_retry: 5,
             use_syslog: false,
+            syslog_socket: "/dev/log".into(),
             max_catchup_minutes: 60,
             max_watches_per_user: 10_000,
             tree_poll_interval: 60,

@@ -22,11 +22,12 @@ use crate::mail::{MailSettings, Smtp, Transport};
 type Value = fn(&Config) -> String;
 
 /// Keys that take effect only at the next start, with how each is read.
-pub const RESTART_KEYS: [(&str, Value); 5] = [
+pub const RESTART_KEYS: [(&str, Value); 6] = [
     ("control_socket", |c| c.control_socket.display().to_string()),
     ("history_path", |c| c.history_path.display().to_string()),
     ("log_path", |c| format!("{:?}", c.log_path)),
     ("use_syslog", |c| c.use_syslog.to_string()),
+    ("syslog_socket", |c| c.syslog_socket.display().to_string()),
     ("server_name", |c| format!("{:?}", c.server_name)),
 ];
 

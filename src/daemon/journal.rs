@@ -2,10 +2,10 @@
 //! standard error in standalone mode, syslog with `use_syslog`) and the
 //! mail spool; and the mailbox directory, one of the mail transports.
 
-use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -20,15 +20,15 @@ pub struct LogTarget {
     pub file: Option<PathBuf>,
     /// Also to standard error.
     pub stderr: bool,
-    /// Also to syslog (`use_syslog`).
-    pub syslog: bool,
+    /// Also to the syslog daemon at this socket (`use_syslog`, `syslog_socket`).
+    pub syslog: Option<PathBuf>,
 }
 
 /// The open activity log.
 pub struct ActivityLog {
     file: Option<File>,
     stderr: bool,
-    syslog: bool,
+    syslog: Option<Syslog>,
 }
 
 impl ActivityLog {
@@ -43,11 +43,8 @@ impl ActivityLog {
             }
             None => None,
         };
-        if target.syslog {
-            // SAFETY: the identity is a static C string, as openlog requires.
-            unsafe { libc::openlog(c"hcron-scheduler".as_ptr(), libc::LOG_PID, libc::LOG_DAEMON) };
-        }
-        Ok(ActivityLog { file, stderr: target.stderr, syslog: target.syslog })
+        let syslog = target.syslog.as_deref().map(Syslog::new).transpose()?;
+        Ok(ActivityLog { file, stderr: target.stderr, syslog })
     }
 
     /// Writes one line (each in one write, so concurrent appends never interleave).
@@ -61,12 +58,43 @@ impl ActivityLog {
         if self.stderr {
             let _ = io::stderr().write_all(text.as_bytes());
         }
-        if self.syslog
-            && let Ok(line) = CString::new(line)
-        {
-            // SAFETY: constant format string, one C-string argument.
-            unsafe { libc::syslog(libc::LOG_INFO, c"%s".as_ptr(), line.as_ptr()) };
+        if let Some(syslog) = &self.syslog {
+            syslog.send(line);
         }
+    }
+}
+
+/// A syslog daemon's datagram socket, written to as `syslog(3)` does (an
+/// RFC 3164 line: priority, local time stamp, tag and pid), but never
+/// blocking the daemon: a message the socket cannot take now is lost.
+struct Syslog {
+    socket: UnixDatagram,
+    path: PathBuf,
+}
+
+/// Facility daemon (3), level info (6).
+const DAEMON_INFO: u8 = 3 * 8 + 6;
+
+/// The longest message sent: more than most syslog daemons keep.
+const MAX_SYSLOG_MESSAGE: usize = 8192;
+
+impl Syslog {
+    fn new(path: &Path) -> io::Result<Syslog> {
+        let socket = UnixDatagram::unbound()?;
+        socket.set_nonblocking(true)?;
+        Ok(Syslog { socket, path: path.to_owned() })
+    }
+
+    /// Sends `line` as one message.
+    fn send(&self, line: &str) {
+        let stamp = jiff::Zoned::now().strftime("%b %e %H:%M:%S");
+        let mut message = format!("<{DAEMON_INFO}>{stamp} hcron-scheduler[{}]: {line}", std::process::id());
+        if message.len() > MAX_SYSLOG_MESSAGE {
+            let end = (0..=MAX_SYSLOG_MESSAGE).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
+            message.truncate(end);
+        }
+        // Addressed each time: a syslog daemon restarted meanwhile is found again.
+        let _ = self.socket.send_to(message.as_bytes(), &self.path);
     }
 }
 

@@ -251,8 +251,12 @@ fn root(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
         config.warnings.extend(allow_warnings(&allow_file, &allowed));
     }
     let log = match config.log_path.as_deref() {
-        None | Some("") => LogTarget { file: None, stderr: true, syslog: config.use_syslog },
-        Some(path) => LogTarget { file: Some(Path::new("/var/log/hcron").join(path)), stderr: false, syslog: config.use_syslog },
+        None | Some("") => LogTarget { file: None, stderr: true, syslog: config.use_syslog.then(|| config.syslog_socket.clone()) },
+        Some(path) => LogTarget {
+            file: Some(Path::new("/var/log/hcron").join(path)),
+            stderr: false,
+            syslog: config.use_syslog.then(|| config.syslog_socket.clone()),
+        },
     };
     let socket = config.control_socket.clone();
     // One daemon per state: the lock lives with the history, which a
@@ -306,7 +310,11 @@ fn standalone(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
     let events = args.events.clone().unwrap_or_else(|| state.join("events"));
     let events = std::path::absolute(&events).unwrap_or(events);
     let setup = Setup {
-        log: LogTarget { file: Some(state.join("hcron.log")), stderr: true, syslog: config.use_syslog },
+        log: LogTarget {
+            file: Some(state.join("hcron.log")),
+            stderr: true,
+            syslog: config.use_syslog.then(|| config.syslog_socket.clone()),
+        },
         mailbox: state.join("mailbox"),
         spool: state.join("spool"),
         history: state.join("history.sqlite"),
