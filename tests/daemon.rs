@@ -158,6 +158,27 @@ fn one_daemon_at_a_time_and_sigterm_exits_cleanly() {
 }
 
 #[test]
+fn sigterm_lets_a_running_job_finish_and_records_its_end() {
+    let setup = Setup::new();
+    let out = setup.out("finished");
+    setup.event(
+        "slow",
+        &format!("as_user=\nhost=localhost\ncommand=sleep 1; touch {}\nexec_wait=yes\nnotify_email=\nnotify_message=\n", out.display()),
+    );
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron(&["activate", "/slow"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || !daemon.log_lines("activate", "/slow").is_empty()), "{}", daemon.log_text());
+    let log = daemon.log.clone();
+    assert!(daemon.stop().success(), "SIGTERM while the job runs");
+    assert!(out.exists(), "the job ran to its end before the daemon exited");
+    let log = std::fs::read_to_string(log).unwrap();
+    let done = log.lines().find(|l| l.contains("|done|") && l.contains("eventname=/slow")).unwrap_or_else(|| panic!("{log}"));
+    assert!(done.contains("nexteventtype=None"), "{done}");
+    let unsettled = hcron::history::unsettled(&setup.dir.path().join("state/history.sqlite")).unwrap();
+    assert!(unsettled.is_empty(), "every job recorded as finished: {unsettled:?}");
+}
+
+#[test]
 fn garbage_on_the_socket_gets_an_error_and_the_daemon_keeps_serving() {
     use std::io::{Read, Write};
     let setup = Setup::new();
