@@ -256,13 +256,26 @@ fn completion_scripts() {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).args(["completions", shell]).output().unwrap();
         assert!(output.status.success());
         let script = String::from_utf8(output.stdout).unwrap();
-        for sub in ["check", "list", "run", "activate", "history", "show-log", "next"] {
-            assert!(script.contains(sub), "{shell} completion lacks {sub}");
-        }
         std::fs::write(dir.path().join(format!("hcron.{shell}")), script).unwrap();
     }
+    // What bash offers at a partial word, through the generated function.
     let bash = dir.path().join("hcron.bash");
-    assert!(std::process::Command::new("bash").arg("-n").arg(&bash).status().unwrap().success(), "valid bash");
+    let offered = |words: &str| -> Vec<String> {
+        let script = format!(
+            "source {}\nCOMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}}-1)); COMP_LINE=\"${{COMP_WORDS[*]}}\"; COMP_POINT=${{#COMP_LINE}}\n\
+             _hcron hcron \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            bash.display()
+        );
+        let output = std::process::Command::new("bash").args(["-c", &script]).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let mut words: Vec<String> = String::from_utf8(output.stdout).unwrap().lines().map(str::to_owned).collect();
+        words.sort();
+        words
+    };
+    assert_eq!(offered("hcron ac"), ["activate"]);
+    assert_eq!(offered("hcron sh"), ["show-log"]);
+    assert_eq!(offered("hcron run --sh"), ["--show-all", "--show-email", "--show-event"]);
+    assert_eq!(offered("hcron list --show-st"), ["--show-status"]);
 }
 
 #[test]

@@ -124,7 +124,7 @@ fn a_notification_over_smtp_has_every_header() {
     assert!(eventually(Duration::from_secs(10), || sink.messages().len() == 2), "{}", daemon.log_text());
     let messages = sink.messages();
     let ops = messages.iter().find(|m| m.contains("X-RcptTo: ops@example.com")).expect("one per recipient");
-    let (user, fqdn) = (user(), hcron::host::fqdn());
+    let (user, fqdn) = (user(), crate::util::fqdn());
     for header in [
         format!("X-MailFrom: {user}@{fqdn}"),
         format!("From: {user}@{fqdn}"),

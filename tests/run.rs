@@ -452,7 +452,7 @@ fn s49_every_late_builtin() {
     let tree = TreeBuilder::new()
         .file("a/b", full("when_minute=0\nwhen_hour=0\nnext_event=b\ncommand=$HCRON_JOBID/$HCRON_JOBGID/$HCRON_PJOBID $HCRON_EVENT_CHAIN [$HCRON_SELF_CHAIN] #HCRON_SELF_CHAIN $HCRON_TRIGGER_NAME $HCRON_TRIGGER_ORIGIN $HCRON_QUEUE_DATETIME $HCRON_ACTIVATE_EPOCHTIME\nnotify_subject=$HCRON_HOST_NAME $HCRON_SERVER_NAME\n"));
     let (out, _, _) = tree.simulate(&["--show-event", "-c", "/dev/null"], "202001010000", "202001010001");
-    let fqdn = hcron::host::fqdn();
+    let fqdn = crate::util::fqdn();
     let lines = commands(&out);
     assert_eq!(lines.len(), 5);
     let parts: Vec<&str> = lines[1].split(' ').collect();

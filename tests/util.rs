@@ -187,13 +187,24 @@ pub fn normalise(output: &str) -> String {
     out
 }
 
+/// The host's FQDN as hcron 1.5 finds it, asked of Python's
+/// `socket.getfqdn()` (which the original calls), never of the code under test.
+pub fn fqdn() -> String {
+    static FQDN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FQDN.get_or_init(|| {
+        let output = Command::new("/usr/bin/python3").args(["-c", "import socket; print(socket.getfqdn())"]).output().expect("python3");
+        String::from_utf8(output.stdout).unwrap().trim_end().to_owned()
+    })
+    .clone()
+}
+
 /// `expected` with `{user}`, `{fqdn}` and `{version}` filled in, each line's
 /// leading blanks up to a `|` margin removed (so tests can indent).
 pub fn expected(text: &str) -> String {
     let user = nix::unistd::User::from_uid(nix::unistd::getuid()).unwrap().unwrap().name;
     text.lines()
         .filter_map(|l| l.trim_start().strip_prefix('|'))
-        .map(|l| l.replace("{user}", &user).replace("{fqdn}", &hcron::host::fqdn()).replace("{version}", env!("CARGO_PKG_VERSION")) + "\n")
+        .map(|l| l.replace("{user}", &user).replace("{fqdn}", &fqdn()).replace("{version}", env!("CARGO_PKG_VERSION")) + "\n")
         .collect()
 }
 
