@@ -309,8 +309,8 @@ fn the_clock_wakes_right_after_the_minute() {
 #[test]
 fn after_a_stall_across_two_minutes_the_daemon_catches_up_within_max_catchup_minutes() {
     // decisions 14 through the daemon: stopped (SIGSTOP) across two minute boundaries, a daemon
-    // runs both minutes in order on waking; with max_catchup_minutes = 0 only the current one,
-    // and the skipped one is logged as missed.
+    // runs both minutes in order on waking; with max_catchup_minutes = 0 (set by SIGHUP) only the
+    // current one, and the skipped one is logged as missed.
     let every_minute = "when_month=*\nwhen_day=*\nwhen_hour=*\nwhen_minute=*\nwhen_dow=*\n";
     let (catching, strict) = (Setup::new(), Setup::new());
     for setup in [&catching, &strict] {
@@ -319,7 +319,16 @@ fn after_a_stall_across_two_minutes_the_daemon_catches_up_within_max_catchup_min
     // Far enough from a boundary that neither daemon processes a minute before it is stopped.
     let second = || jiff::Zoned::now().second();
     assert!(eventually(Duration::from_secs(15), || second() < 50));
-    let daemons = [catching.start(), strict.start_configured("max_catchup_minutes = 0\n")];
+    let daemons = [catching.start(), strict.start_configured("max_catchup_minutes = 60\n")];
+    // The strict one is given its limit by SIGHUP: the reloaded value is the one used.
+    std::fs::write(strict.config(), "max_catchup_minutes = 0\n").unwrap();
+    daemons[1].signal(libc::SIGHUP);
+    assert!(
+        eventually(Duration::from_secs(5), || daemons[1].log_text().contains("received signal to reload.")),
+        "{}",
+        daemons[1].log_text()
+    );
+    assert!(eventually(Duration::from_secs(5), || daemons[1].log_text().matches("|load-events|").count() >= 2));
     for daemon in &daemons {
         assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains("|sleep|")), "{}", daemon.log_text());
         daemon.signal(libc::SIGSTOP);

@@ -510,6 +510,44 @@ fn a_standalone_daemon_answers_only_its_own_user_even_root() {
 }
 
 #[test]
+fn a_sighup_as_soon_as_the_socket_exists_never_ends_the_daemon() {
+    // A reload sent the moment the socket appears (a client can connect from then on).
+    let dir = tempfile::tempdir().unwrap();
+    let (events, state) = (dir.path().join("events"), dir.path().join("state"));
+    std::fs::create_dir_all(&events).unwrap();
+    let socket = state.join("control.sock");
+    for round in 0..10 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"))
+            .args(["--standalone", "--events"])
+            .arg(&events)
+            .arg("--state-dir")
+            .arg(&state)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(std::time::Instant::now() < deadline, "no socket");
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+        let answered = eventually(Duration::from_secs(10), || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
+                .arg("info")
+                .env("HCRON_SOCKET", &socket)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        let alive = child.try_wait().unwrap().is_none();
+        // SAFETY: as above.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = child.wait().unwrap();
+        assert!(answered && alive && status.success(), "round {round}: the daemon ended with {status}");
+    }
+}
+
+#[test]
 fn a_second_daemon_with_only_its_socket_moved_is_refused() {
     let (setup, _user, _daemon) = root_daemon("");
     let etc = setup.dir.path().join("etc");

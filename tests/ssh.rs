@@ -245,6 +245,37 @@ fn refused_and_timed_out_hosts_fail_over_and_go_offline() {
 }
 
 #[test]
+fn host_health_thresholds_changed_by_sighup_apply_to_the_next_failure() {
+    let remote = Remote::start("host_attempts_count = 100\nhost_offline_timeout = 60\n");
+    remote.event("refused", "h14", "true", "");
+    remote.reload();
+    for n in 1..=2 {
+        remote.activate("/refused");
+        remote.wait_done("/refused", n, Duration::from_secs(10));
+    }
+    assert!(remote.host_row("h14").contains(" online "), "two of a hundred failures: {}", remote.host_row("h14"));
+    let config = remote._setup.dir.path().join("etc/hcron.toml");
+    let written = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        written.replace("host_attempts_count = 100\nhost_offline_timeout = 60", "host_attempts_count = 3\nhost_offline_timeout = 600"),
+    )
+    .unwrap();
+    let reloads = remote.daemon.log_text().matches("received signal to reload.").count();
+    remote.daemon.signal(libc::SIGHUP);
+    assert!(eventually(Duration::from_secs(5), || remote.daemon.log_text().matches("received signal to reload.").count() > reloads));
+    remote.activate("/refused");
+    remote.wait_done("/refused", 3, Duration::from_secs(10));
+    let row = remote.host_row("h14");
+    assert!(row.contains(" offline ") && row.contains(" 3 "), "the third failure reaches the new count: {row}");
+    // Offline for the new period: about ten minutes from now, not one.
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    let until: jiff::civil::DateTime = format!("{}T{}", fields[3], fields[4]).parse().unwrap();
+    let left = jiff::Zoned::now().datetime().until(until).unwrap().total(jiff::Unit::Second).unwrap();
+    assert!((500.0..=601.0).contains(&left), "offline for {left} s more: {row}");
+}
+
+#[test]
 fn host_lists_fail_over_between_hosts() {
     let remote = Remote::start("host_attempts_count = 1\nhost_offline_timeout = 60\n");
     remote.event("list", "h13,h11", &format!("touch {}", remote.file("list_ran").display()), "");

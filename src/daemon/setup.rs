@@ -78,10 +78,15 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     super::descriptors::raise_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let listener = bind(&socket, !args.standalone)?;
+        // Before the socket exists: a client can connect once it is bound, and
+        // a signal that came before its handler would end the daemon (the
+        // default action), as a reload right after a start does. A SIGHUP is
+        // kept until the daemon is ready for it.
+        let hangup = signal(SignalKind::hangup())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
         let mut quit = signal(SignalKind::quit())?;
+        let listener = bind(&socket, !args.standalone)?;
         let stop = async move {
             tokio::select! {
                 _ = terminate.recv() => {}
@@ -89,15 +94,21 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
                 _ = quit.recv() => {}
             }
         };
-        let result = run(setup, spawner, listener, stop).await;
+        let result = run(setup, spawner, listener, hangup, stop).await;
         let _ = std::fs::remove_file(&socket);
         result
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs the daemon on `listener` until `stop` completes.
-pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, stop: impl Future<Output = ()>) -> anyhow::Result<()> {
+/// Runs the daemon on `listener` until `stop` completes; `hangup` receives SIGHUP.
+pub async fn run(
+    setup: Setup,
+    spawner: Arc<Spawner>,
+    listener: UnixListener,
+    hangup: tokio::signal::unix::Signal,
+    stop: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let socket = listener.local_addr().ok().and_then(|a| a.as_pathname().map(Path::to_path_buf)).unwrap_or_default();
     let log = ActivityLog::open(&setup.log).with_context(|| format!("cannot open the log {:?}", setup.log.file))?;
     let spool = Spool::new(&setup.spool);
@@ -172,9 +183,6 @@ pub async fn run(setup: Setup, spawner: Arc<Spawner>, listener: UnixListener, st
             state.message("", &text, "info");
         }
     }
-    // Before anything answers: a SIGHUP that came before its handler would
-    // end the daemon (the default action), as a reload right after a start does.
-    let hangup = signal(SignalKind::hangup())?;
     daemon.sync_users().await;
     daemon.settle_previous_run();
     daemon.watch_allow_file();
