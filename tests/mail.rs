@@ -19,7 +19,8 @@ impl SmtpSink {
         SmtpSink::with_handler(port, dir, "aiosmtpd.handlers.Mailbox")
     }
 
-    /// A sink that defers recipients starting with `later` (`tests/fixtures/deferring_smtp.py`).
+    /// A sink that defers recipients starting with `later` and closes the session on those starting
+    /// with `busy` (`tests/fixtures/deferring_smtp.py`).
     fn deferring(port: u16, dir: &Path) -> SmtpSink {
         SmtpSink::with_handler(port, dir, "deferring_smtp.DeferringMailbox")
     }
@@ -232,19 +233,18 @@ fn while_the_server_is_down_the_oldest_message_waits_with_a_growing_back_off_and
         setup.event(&format!("job{n}"), &mailer("ops@example.com", &format!("message {n}")));
     }
     let daemon = setup.start();
-    let attempts = |event: &str| -> Vec<String> {
-        let log = daemon.log_text();
-        let lines = log.lines().filter(|l| l.contains(&format!("for event ({event}) to (ops@example.com); attempt ")));
-        lines.map(|l| l.split("; ").last().unwrap().split('|').next().unwrap().to_owned()).collect()
-    };
+    let attempts = |event: &str| attempts(&daemon, event, "ops@example.com");
     assert_eq!(daemon.hcron(&["activate", "/job1"]).2, 0);
     assert!(eventually(Duration::from_secs(5), || attempts("/job1").len() == 1), "{}", daemon.log_text());
+    let first = std::time::Instant::now();
     // Queued while the server is known to be down: they wait behind the first, untried.
     for n in 2..=3 {
         assert_eq!(daemon.hcron(&["activate", &format!("/job{n}")]).2, 0);
     }
     assert!(eventually(Duration::from_secs(5), || setup.spooled() == 3));
     assert!(eventually(Duration::from_secs(15), || attempts("/job1").len() == 4), "{}", daemon.log_text());
+    // 1 + 2 + 4 s of waits, each due at a whole second: at least 4 s in all.
+    assert!(first.elapsed() >= Duration::from_secs(4), "the waits were not kept: {:?}", first.elapsed());
     assert_eq!(
         attempts("/job1"),
         ["attempt 1, next in 1 s", "attempt 2, next in 2 s", "attempt 3, next in 4 s", "attempt 4, next in 4 s"],
@@ -257,23 +257,54 @@ fn while_the_server_is_down_the_oldest_message_waits_with_a_growing_back_off_and
     assert!(daemon.stop().success());
 }
 
+/// The `attempt N, next in D s` part of each failure logged for `event` to `to`.
+fn attempts(daemon: &RunningDaemon, event: &str, to: &str) -> Vec<String> {
+    let log = daemon.log_text();
+    let lines = log.lines().filter(|l| l.contains(&format!("for event ({event}) to ({to}); attempt ")));
+    lines.map(|l| l.split("; ").last().unwrap().split('|').next().unwrap().to_owned()).collect()
+}
+
 #[test]
-fn a_message_the_server_defers_waits_alone_and_the_others_go_on() {
+fn a_message_the_server_defers_waits_on_its_own_back_off_and_the_others_go_on() {
     let setup = MailSetup::new("smtp");
-    setup.configure("mail_retry_initial = 1\nmail_retry_max = 1\n");
-    setup.event("later", &mailer("later@example.com", "deferred"));
+    setup.configure("mail_retry_initial = 1\nmail_retry_max = 8\n");
+    for n in 1..=2 {
+        setup.event(&format!("later{n}"), &mailer(&format!("later{n}@example.com"), "deferred"));
+    }
     setup.event("now", &mailer("now@example.com", "at once"));
     let sink = SmtpSink::deferring(setup.port, &setup.dir.path().join("received"));
     let daemon = setup.start();
-    assert_eq!(daemon.hcron(&["activate", "/later"]).2, 0);
-    let deferred = "for event (/later) to (later@example.com); attempt ";
-    assert!(eventually(Duration::from_secs(5), || daemon.log_text().matches(deferred).count() >= 2), "{}", daemon.log_text());
+    for n in 1..=2 {
+        assert_eq!(daemon.hcron(&["activate", &format!("/later{n}")]).2, 0);
+    }
+    let tried = |n: u32| attempts(&daemon, &format!("/later{n}"), &format!("later{n}@example.com"));
+    assert!(eventually(Duration::from_secs(10), || tried(1).len() >= 2 && tried(2).len() >= 2), "{}", daemon.log_text());
+    for n in 1..=2 {
+        assert_eq!(tried(n)[..2], ["attempt 1, next in 1 s", "attempt 2, next in 2 s"], "each deferred message on its own back-off");
+    }
     assert!(daemon.log_text().contains("450"), "{}", daemon.log_text());
     assert_eq!(daemon.hcron(&["activate", "/now"]).2, 0);
     assert!(eventually(Duration::from_secs(5), || sink.messages().len() == 1), "{}", daemon.log_text());
     assert_eq!(bodies(&sink.messages()), ["at once"]);
-    assert!(eventually(Duration::from_secs(5), || daemon.log_text().matches(deferred).count() >= 4), "it keeps its own retries");
-    assert_eq!(setup.spooled(), 1);
+    assert_eq!(setup.spooled(), 2);
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_server_closing_the_session_holds_the_whole_spool_back() {
+    // 421: the server is going away, for every message; the next waits its turn.
+    let setup = MailSetup::new("smtp");
+    setup.event("busy", &mailer("busy@example.com", "first"));
+    setup.event("now", &mailer("now@example.com", "second"));
+    let sink = SmtpSink::deferring(setup.port, &setup.dir.path().join("received"));
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron(&["activate", "/busy"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || attempts(&daemon, "/busy", "busy@example.com").len() == 1), "{}", daemon.log_text());
+    assert_eq!(daemon.hcron(&["activate", "/now"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || setup.spooled() == 2));
+    assert!(eventually(Duration::from_secs(10), || attempts(&daemon, "/busy", "busy@example.com").len() >= 3), "{}", daemon.log_text());
+    assert!(daemon.log_text().contains("421"), "{}", daemon.log_text());
+    assert!(sink.messages().is_empty() && attempts(&daemon, "/now", "now@example.com").is_empty(), "{}", daemon.log_text());
     assert!(daemon.stop().success());
 }
 
@@ -427,7 +458,7 @@ fn starttls_and_login_and_permanent_refusals() {
     assert_eq!(daemon.hcron(&["activate", "/ok"]).2, 0);
     assert_eq!(daemon.hcron(&["activate", "/refused"]).2, 0);
     let received = || std::fs::read_dir(dir.join("received/new")).map_or(0, |d| d.count());
-    assert!(eventually(Duration::from_secs(10), || received() == 1), "{}", daemon.log_text());
+    assert!(eventually(Duration::from_secs(10), || received() == 1), "{} received: {}", daemon.log_text(), received());
     let failed = dir.join("state/spool/failed");
     assert!(eventually(Duration::from_secs(10), || std::fs::read_dir(&failed).is_ok_and(|d| d.count() == 1)), "{}", daemon.log_text());
     let log = daemon.log_text();

@@ -151,3 +151,28 @@ impl Journal for DaemonJournal {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_line_reaches_syslog_cut_at_a_character_boundary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let receiver = UnixDatagram::bind(&path).unwrap();
+        let syslog = Syslog::new(&path).unwrap();
+        let mut buffer = vec![0; 2 * MAX_SYSLOG_MESSAGE];
+        let mut receive = || {
+            let n = receiver.recv(&mut buffer).unwrap();
+            String::from_utf8(buffer[..n].to_vec()).expect("whole characters")
+        };
+        syslog.send("short");
+        assert!(receive().ends_with(&format!(" hcron-scheduler[{}]: short", std::process::id())));
+        // Two-byte characters, so that the limit falls inside one.
+        syslog.send(&"é".repeat(MAX_SYSLOG_MESSAGE));
+        let message = receive();
+        assert!(message.len() <= MAX_SYSLOG_MESSAGE && message.len() >= MAX_SYSLOG_MESSAGE - 1, "{}", message.len());
+        assert!(message.ends_with('é'));
+    }
+}

@@ -125,9 +125,10 @@ pub async fn run_sender(spool: Spool, mut settings: tokio::sync::watch::Receiver
     loop {
         let MailSettings { transport, retry_initial, retry_max } = settings.borrow_and_update().clone();
         let now = jiff::Timestamp::now().as_second();
-        let mut next_due: Option<i64> = (server_down.1 > now).then_some(server_down.1);
+        let mut next_due: Option<i64> = None;
         for (path, mut message) in spool.messages() {
             if server_down.1 > now {
+                earliest(&mut next_due, server_down.1);
                 break;
             }
             if message.next_attempt > now {
