@@ -145,8 +145,10 @@ fn a_user_cannot_make_root_read_a_file_through_the_ssh_log() {
         assert_eq!(code, 0, "{err}");
         assert!(eventually(Duration::from_secs(20), || daemon.log_lines("done", "/remote").len() > done), "{}", daemon.log_text());
         let history = serde_json::to_string(&daemon.history(user.as_ids(), &[])).unwrap();
-        // Left alone, the log says why, and that is the reason given.
-        assert!(history.contains("cannot reach host (127.0.0.11): Connection closed by UNKNOWN port 65535"), "{name}: {history}");
+        // Left alone, the log says why, and that is the reason given: ssh's own words for a proxy that
+        // exits, which depend on whether it was reading or still writing its banner then.
+        let reasons = ["Connection closed by UNKNOWN port 65535", "banner exchange: Connection to UNKNOWN port 65535: Broken pipe"];
+        assert!(reasons.iter().any(|reason| history.contains(&format!("cannot reach host (127.0.0.11): {reason}"))), "{name}: {history}");
         let (hosts, _, _) = daemon.hcron_as(user.as_ids(), &["info", "hosts"]);
         if name == "hardlink" {
             let log = logs.read_dir().unwrap().flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "log"));
