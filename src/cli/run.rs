@@ -89,7 +89,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         return fail("bad/missing argument");
     };
     // The original's max(0, delay): a negative delay (or NaN) pauses for nothing.
-    let delay = args.delay.map(|delay| if delay > 0.0 { delay } else { 0.0 });
+    let delay = args.delay.map(|delay| delay.max(0.0));
     let delay = match delay.map(Duration::try_from_secs_f64).transpose() {
         Ok(delay) => delay,
         Err(_) => return fail("bad/missing argument"),

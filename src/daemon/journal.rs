@@ -161,6 +161,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log");
         let receiver = UnixDatagram::bind(&path).unwrap();
+        receiver.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
         let syslog = Syslog::new(&path).unwrap();
         let mut buffer = vec![0; 2 * MAX_SYSLOG_MESSAGE];
         let mut receive = || {
