@@ -729,8 +729,8 @@ fn the_history_is_pruned_by_age_and_count_at_start() {
     let mut writer = hcron::history::HistoryWriter::start(&history, hcron::history::Retention::default()).unwrap();
     let today = jiff::Zoned::now().datetime();
     for n in 0..30u32 {
-        // Two of them finished long ago.
-        let finished = if n < 2 { "2001-01-01 00:00:00.000000".to_owned() } else { hcron::clock::log_datetime(&today) };
+        // The two newest finished long ago: only the age limit removes them.
+        let finished = if n >= 28 { "2001-01-01 00:00:00.000000".to_owned() } else { hcron::clock::log_datetime(&today) };
         let record = hcron::history::JobRecord {
             id: format!("{:x}", 0x1000 + n),
             user: user.clone(),
@@ -746,7 +746,44 @@ fn the_history_is_pruned_by_age_and_count_at_start() {
     let daemon = RunningDaemon::standalone(&events, &state, &["--config", config.to_str().unwrap()]);
     assert!(eventually(Duration::from_secs(5), || daemon.history(None, &[]).len() == 10), "{}", daemon.history(None, &[]).len());
     let kept: Vec<String> = daemon.history(None, &[]).iter().map(|j| j["scheduled"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(kept.first().map(String::as_str), Some("2020-01-01 00:00:20"), "the newest ten are kept: {kept:?}");
+    assert_eq!(kept.first().map(String::as_str), Some("2020-01-01 00:00:18"), "the newest ten of those young enough: {kept:?}");
+    assert!(!kept.iter().any(|k| k.ends_with(":28") || k.ends_with(":29")), "{kept:?}");
+    drop(daemon);
+
+    // Both limits 0: none, however old and however many.
+    let state = dir.path().join("state0");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(&config, "history_max_age_days = 0\nhistory_max_jobs_per_user = 0\n").unwrap();
+    let mut writer = hcron::history::HistoryWriter::start(&state.join("history.sqlite"), hcron::history::Retention::default()).unwrap();
+    for n in 0..3u32 {
+        let record = hcron::history::JobRecord {
+            id: format!("{:x}", 0x2000 + n),
+            user: user.clone(),
+            event: "/ancient".into(),
+            scheduled: format!("2001-01-01 00:00:{n:02}"),
+            finished: Some("2001-01-01 00:00:30.000000".into()),
+            result: "success".into(),
+            ..Default::default()
+        };
+        writer.record(hcron::history::Change::Queued(Box::new(record)));
+    }
+    writer.close();
+    std::fs::write(
+        events.join("now"),
+        "as_user=
+host=localhost
+command=true
+notify_email=
+notify_message=
+",
+    )
+    .unwrap();
+    let daemon = RunningDaemon::standalone(&events, &state, &["--config", config.to_str().unwrap()]);
+    // A new job's record is written after the start's prune: then all four are there.
+    assert_eq!(daemon.hcron(&["activate", "/now"]).2, 0);
+    let finished = || daemon.history(None, &[]).iter().filter(|j| j["finished"].is_string()).count();
+    assert!(eventually(Duration::from_secs(10), || finished() == 4), "kept whatever their age: {}", finished());
+    assert!(daemon.stop().success());
 }
 
 #[test]
