@@ -534,3 +534,30 @@ fn a_silent_smtp_server_fails_the_attempt_in_time_and_the_mail_follows_later() {
     assert!(eventually(Duration::from_secs(15), || sink.messages().len() == 1), "{}", daemon.log_text());
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn without_mail_transport_standalone_fills_the_mailbox_and_root_speaks_smtp() {
+    // Standalone: no key at all, and the message is a file in the state's mailbox.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("events")).unwrap();
+    std::fs::write(dir.path().join("events/job"), mailer("ops@example.com", "to the mailbox")).unwrap();
+    let daemon = RunningDaemon::standalone(&dir.path().join("events"), &dir.path().join("state"), &[]);
+    assert_eq!(daemon.hcron(&["activate", "/job"]).2, 0);
+    let mailbox = dir.path().join("state/mailbox/new");
+    let delivered = || std::fs::read_dir(&mailbox).map_or(0, |d| d.count());
+    assert!(eventually(Duration::from_secs(10), || delivered() == 1), "{}", daemon.log_text());
+    assert!(daemon.stop().success());
+
+    // As root, with only the server named: SMTP.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let setup = crate::root_util::RootSetup::new(&[], &format!("smtp_server = \"127.0.0.1\"\nsmtp_port = {port}\n"));
+    let user = crate::root_util::TestUser::create("m", &setup.homes());
+    std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n", user.name)).unwrap();
+    user.event("job", &mailer("ops@example.com", "over SMTP"));
+    let sink = SmtpSink::start(port, &setup.dir.path().join("received"));
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron_as(user.as_ids(), &["activate", "/job"]).2, 0);
+    assert!(eventually(Duration::from_secs(10), || sink.messages().len() == 1), "{}", daemon.log_text());
+    assert!(sink.messages()[0].trim_end().ends_with("over SMTP"));
+    assert!(daemon.stop().success());
+}
