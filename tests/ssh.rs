@@ -129,6 +129,12 @@ impl Drop for Remote {
     }
 }
 
+/// The `offline until` time of a row of `hcron info hosts` (host, state, failures, date, time, ...).
+fn offline_until(row: &str) -> jiff::civil::DateTime {
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    format!("{}T{}", fields[3], fields[4]).parse().unwrap_or_else(|e| panic!("{e}: {row}"))
+}
+
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.11:0").unwrap();
     listener.local_addr().unwrap().port()
@@ -234,8 +240,7 @@ fn refused_and_timed_out_hosts_fail_over_and_go_offline() {
     // After the offline period, with the rule lifted, the probe brings it back.
     remote.lift_drop_rule();
     // `offline until` is shown to the second: past it once a second later.
-    let fields: Vec<&str> = before.split_whitespace().collect();
-    let until: jiff::civil::DateTime = format!("{}T{}", fields[3], fields[4]).parse().unwrap();
+    let until = offline_until(&before);
     let past = until.checked_add(jiff::ToSpan::second(1)).unwrap();
     assert!(eventually(Duration::from_secs(10), || jiff::Zoned::now().datetime() >= past), "offline until {until}");
     remote.activate("/dropped");
@@ -269,8 +274,7 @@ fn host_health_thresholds_changed_by_sighup_apply_to_the_next_failure() {
     let row = remote.host_row("h14");
     assert!(row.contains(" offline ") && row.contains(" 3 "), "the third failure reaches the new count: {row}");
     // Offline for the new period: about ten minutes from now, not one.
-    let fields: Vec<&str> = row.split_whitespace().collect();
-    let until: jiff::civil::DateTime = format!("{}T{}", fields[3], fields[4]).parse().unwrap();
+    let until = offline_until(&row);
     let left = jiff::Zoned::now().datetime().until(until).unwrap().total(jiff::Unit::Second).unwrap();
     assert!((500.0..=601.0).contains(&left), "offline for {left} s more: {row}");
 }

@@ -259,12 +259,8 @@ fn root(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
         config.warnings.extend(allow_warnings(&allow_file, &allowed));
     }
     let log = match config.log_path.as_deref() {
-        None | Some("") => LogTarget { file: None, stderr: true, syslog: config.use_syslog.then(|| config.syslog_socket.clone()) },
-        Some(path) => LogTarget {
-            file: Some(Path::new("/var/log/hcron").join(path)),
-            stderr: false,
-            syslog: config.use_syslog.then(|| config.syslog_socket.clone()),
-        },
+        None | Some("") => LogTarget { file: None, stderr: true, syslog: syslog(&config) },
+        Some(path) => LogTarget { file: Some(Path::new("/var/log/hcron").join(path)), stderr: false, syslog: syslog(&config) },
     };
     let socket = config.control_socket.clone();
     // One daemon per state: the lock lives with the history, which a
@@ -285,6 +281,11 @@ fn root(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
         config_path,
     };
     Ok((setup, socket, pid))
+}
+
+/// The syslog socket the log also goes to, with `use_syslog`.
+fn syslog(config: &Config) -> Option<PathBuf> {
+    config.use_syslog.then(|| config.syslog_socket.clone())
 }
 
 /// What is likely wrong in an allow file: users that do not exist, root.
@@ -318,11 +319,7 @@ fn standalone(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
     let events = args.events.clone().unwrap_or_else(|| state.join("events"));
     let events = std::path::absolute(&events).unwrap_or(events);
     let setup = Setup {
-        log: LogTarget {
-            file: Some(state.join("hcron.log")),
-            stderr: true,
-            syslog: config.use_syslog.then(|| config.syslog_socket.clone()),
-        },
+        log: LogTarget { file: Some(state.join("hcron.log")), stderr: true, syslog: syslog(&config) },
         mailbox: state.join("mailbox"),
         spool: state.join("spool"),
         history: state.join("history.sqlite"),

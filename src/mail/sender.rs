@@ -112,6 +112,13 @@ fn back_off(initial: Duration, max: Duration, n: u32) -> Duration {
     initial.saturating_mul(1 << (n.clamp(1, 21) - 1)).min(max)
 }
 
+/// Failures to reach the mail server in a row, and until when the spool waits.
+#[derive(Debug, Default)]
+struct ServerDown {
+    failures: u32,
+    until: i64,
+}
+
 /// Delivers the spool until the task is dropped, oldest message first. A
 /// server that cannot be reached holds every message back (so that they
 /// still leave in order once it answers), waiting with exponential back-off
@@ -120,15 +127,14 @@ fn back_off(initial: Duration, max: Duration, n: u32) -> Duration {
 /// on. New `settings` apply from the next delivery on, over a new connection.
 pub async fn run_sender(spool: Spool, mut settings: tokio::sync::watch::Receiver<MailSettings>, wake: Arc<Notify>, report: Report) {
     let mut connection: Option<AsyncSmtpConnection> = None;
-    // Consecutive failures to reach the server, and when to try it again.
-    let mut server_down: (u32, i64) = (0, 0);
+    let mut server = ServerDown::default();
     loop {
         let MailSettings { transport, retry_initial, retry_max } = settings.borrow_and_update().clone();
         let now = jiff::Timestamp::now().as_second();
         let mut next_due: Option<i64> = None;
         for (path, mut message) in spool.messages() {
-            if server_down.1 > now {
-                earliest(&mut next_due, server_down.1);
+            if server.until > now {
+                earliest(&mut next_due, server.until);
                 break;
             }
             if message.next_attempt > now {
@@ -137,7 +143,7 @@ pub async fn run_sender(spool: Spool, mut settings: tokio::sync::watch::Receiver
             }
             let failure = match deliver(&transport, &mut connection, &message).await {
                 Ok(()) => {
-                    server_down.0 = 0;
+                    server.failures = 0;
                     let _ = std::fs::remove_file(&path);
                     report("info", &format!("email to ({}) for event ({}) delivered", message.to, message.event));
                     continue;
@@ -154,15 +160,13 @@ pub async fn run_sender(spool: Spool, mut settings: tokio::sync::watch::Receiver
             }
             connection = None;
             message.attempts += 1;
-            let delay = if failure.kind == FailureKind::Unavailable {
-                server_down.0 += 1;
-                back_off(retry_initial, retry_max, server_down.0)
-            } else {
-                back_off(retry_initial, retry_max, message.attempts)
-            };
+            // The server's failures count for the whole spool, a deferral for its message.
+            let unavailable = failure.kind == FailureKind::Unavailable;
+            let failures = if unavailable { server.failures + 1 } else { message.attempts };
+            let delay = back_off(retry_initial, retry_max, failures);
             let due = now + delay.as_secs().max(1) as i64;
-            if failure.kind == FailureKind::Unavailable {
-                server_down.1 = due;
+            if unavailable {
+                server = ServerDown { failures, until: due };
             }
             message.next_attempt = due;
             message.last_error = Some(failure.detail.clone());
@@ -188,7 +192,7 @@ pub async fn run_sender(spool: Spool, mut settings: tokio::sync::watch::Receiver
             _ = tokio::time::sleep(wait) => {}
             // Disabled once the daemon's end is gone (it is stopping). Another
             // server, perhaps: it is tried at once.
-            Ok(()) = settings.changed() => server_down = (0, 0),
+            Ok(()) = settings.changed() => server = ServerDown::default(),
         }
     }
 }
@@ -265,7 +269,7 @@ async fn connect(smtp: &Smtp) -> Result<AsyncSmtpConnection, Failure> {
 /// The longest wait for a server's answer to QUIT, after the mail is sent.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `step` with the server's timeout; a transient failure naming the step when it passes.
+/// `step` with the server's timeout; the server unavailable, naming the step, when it passes.
 async fn within<T>(smtp: &Smtp, step: &str, future: impl std::future::Future<Output = T>) -> Result<T, Failure> {
     tokio::time::timeout(smtp.timeout, future).await.map_err(|_| {
         unavailable(format!("SMTP server {}:{} did not answer within {} s ({step})", smtp.server, smtp.port, smtp.timeout.as_secs()))

@@ -44,13 +44,17 @@ impl Spool {
         std::fs::rename(&temporary, path)
     }
 
-    /// Every message, oldest first.
-    pub fn messages(&self) -> Vec<(PathBuf, Outgoing)> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
+    /// Every message, oldest first, each read only when reached: a sender
+    /// that stops early (the server is down) reads no more than it tries.
+    pub fn messages(&self) -> impl Iterator<Item = (PathBuf, Outgoing)> {
+        let entries = std::fs::read_dir(&self.dir).into_iter().flatten();
         let mut paths: Vec<PathBuf> =
             entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
         paths.sort();
-        paths.into_iter().filter_map(|path| Some((path.clone(), serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?))).collect()
+        paths.into_iter().filter_map(|path| {
+            let message = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+            Some((path, message))
+        })
     }
 
     /// Moves a message that can never be delivered to `failed/`.

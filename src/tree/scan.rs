@@ -43,15 +43,16 @@ pub fn scan(fs: &dyn TreeFs, root: &Path, ignore: Option<&Regex>) -> io::Result<
     let mut level = 0..1;
     while !level.is_empty() {
         let mut below: Vec<(Arc<str>, PathBuf)> = Vec::new();
-        for listing in &listings[level.clone()] {
-            first_child.push(listings.len() + below.len());
-            let items = listing.as_ref().map_or(&[][..], |l| &l.items);
-            below.extend(items.iter().filter_map(|item| match item {
-                Item::Dir { path, os_path } => Some((path.clone(), os_path.clone())),
+        let start = listings.len();
+        for listing in &mut listings[level.clone()] {
+            first_child.push(start + below.len());
+            let items = listing.as_mut().map_or(&mut [][..], |l| &mut l.items);
+            // The walk needs only the name from now on.
+            below.extend(items.iter_mut().filter_map(|item| match item {
+                Item::Dir { path, os_path } => Some((path.clone(), std::mem::take(os_path))),
                 _ => None,
             }));
         }
-        let start = listings.len();
         listings.extend(parallel_map(&below, || (), |(), _, (path, dir)| fs.read_dir(dir).map(|e| list(fs, ignore, dir, path, e))));
         level = start..listings.len();
     }
