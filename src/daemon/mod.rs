@@ -24,7 +24,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use jiff::civil::DateTime;
 use tokio::sync::Notify;
 
 use crate::account::Account;
@@ -37,6 +36,7 @@ use crate::schedule::ScheduleIndex;
 use crate::tree::{FileCache, Tree};
 use journal::DaemonJournal;
 pub use journal::{LogTarget, Mailbox};
+use minutes::MinutePlanner;
 pub use setup::{Args, main};
 
 /// Whose trees the daemon schedules.
@@ -109,7 +109,8 @@ struct State {
     active: bool,
     /// Shutting down: no new jobs start.
     stopping: bool,
-    next_minute: DateTime,
+    /// The minutes processed so far; `hcron info` shows its next one.
+    planner: MinutePlanner,
 }
 
 /// The daemon.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::minutes::{MinutePlanner, Plan};
+use super::minutes::Plan;
 use super::{Daemon, State};
 use crate::clock::{Clock, SystemClock, local, log_datetime};
 use crate::engine::{Job, Outcome, TriggerName, UserEvents};
@@ -20,16 +20,15 @@ impl Daemon {
     /// Processes each minute once, on time (decisions 14).
     pub(super) async fn clock_loop(self: Arc<Self>) {
         let origin: Arc<str> = "hcron-scheduler".into();
-        let mut planner = MinutePlanner::new(SystemClock.now().datetime());
         loop {
             let now = SystemClock.now();
             // Read at each wake: a reloaded configuration applies to the next catch-up.
-            let max_catchup = {
+            let (plan, max_catchup) = {
                 let mut state = self.lock();
-                state.next_minute = planner.next();
-                state.config.max_catchup_minutes
+                let max_catchup = state.config.max_catchup_minutes;
+                (state.planner.plan(now.datetime(), max_catchup), max_catchup)
             };
-            match planner.plan(now.datetime(), max_catchup) {
+            match plan {
                 Plan::Wait { until } => {
                     let target = local(now.time_zone(), until);
                     let wait = now.duration_until(&target).unsigned_abs().min(MAX_SLEEP);

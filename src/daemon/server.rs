@@ -165,7 +165,7 @@ impl Daemon {
                     events: state.users.values().map(|u| u.tree.events().len()).sum(),
                     queued: state.queue.len(),
                     running: state.running,
-                    next_minute: log_datetime(&state.next_minute),
+                    next_minute: log_datetime(&state.planner.next()),
                     server_name: self.setup.server_name.clone(),
                 })
             }

@@ -131,7 +131,7 @@ pub async fn run(
     let last =
         crate::history::last_id(&setup.history).with_context(|| format!("cannot read the job history {}", setup.history.display()))?;
     let engine = Engine::with_ids(SystemClock, settings, crate::engine::JobIds::after(crate::engine::JobId(last.unwrap_or(0))));
-    let next_minute = SystemClock.now().datetime();
+    let planner = super::MinutePlanner::new(SystemClock.now().datetime());
     let state = State {
         config,
         exec,
@@ -143,7 +143,7 @@ pub async fn run(
         done: 0,
         active: false,
         stopping: false,
-        next_minute,
+        planner,
     };
     let daemon = Arc::new(Daemon {
         setup,
