@@ -55,10 +55,13 @@ impl SourceFile {
             let joined;
             if line.ends_with('\\') && i < raw.len() {
                 let mut buf = String::from(line);
-                while buf.ends_with('\\') && i < raw.len() {
+                loop {
                     buf.pop();
                     buf.push_str(raw[i]);
                     i += 1;
+                    if !buf.ends_with('\\') || i == raw.len() {
+                        break;
+                    }
                 }
                 joined = buf;
                 line = &joined;
