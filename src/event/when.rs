@@ -144,7 +144,7 @@ pub fn parse_field(field: Field, value: &str) -> Result<(u64, Vec<Quirk>), WhenE
         }
         match step {
             0 => return Err(WhenError::ZeroStep(element.into())),
-            s if s < 0 => quirks.push(Quirk::NegativeStep(element.into())),
+            ..0 => quirks.push(Quirk::NegativeStep(element.into())),
             _ if low > high => quirks.push(Quirk::ReversedRange(element.into())),
             _ => {
                 let mut at = low;
