@@ -109,7 +109,8 @@ struct State {
     active: bool,
     /// Shutting down: no new jobs start.
     stopping: bool,
-    /// The minutes processed so far; `hcron info` shows its next one.
+    /// The minutes processed so far, made again when the minute loop
+    /// starts; `hcron info` shows its next one.
     planner: MinutePlanner,
 }
 

@@ -186,6 +186,10 @@ pub async fn run(
     daemon.sync_users().await;
     daemon.settle_previous_run();
     daemon.watch_allow_file();
+    // The minutes run from the one after now, once the trees are loaded, as
+    // the original's loop starts after its load: a minute that passed while
+    // a big site loaded is not caught up.
+    daemon.lock().planner = super::MinutePlanner::new(SystemClock.now().datetime());
     notify_ready();
     let tasks = [
         tokio::spawn(daemon.clone().clock_loop()),
