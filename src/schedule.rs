@@ -79,39 +79,35 @@ fn merge(a: impl Iterator<Item = u32>, b: impl Iterator<Item = u32>) -> impl Ite
 /// selects, up to the end of 2050 (the last year a schedule can name).
 /// Days are tested first, so a rare schedule costs at most ~9,000 day tests.
 pub fn next_times(schedule: &Schedule, after: DateTime, count: usize) -> Vec<DateTime> {
-    let mut found = Vec::new();
     let hours: Vec<i8> = (0..24).filter(|h| schedule.set(Field::Hour) & (1 << h) != 0).collect();
     let minutes: Vec<i8> = (0..60).filter(|m| schedule.set(Field::Minute) & (1 << m) != 0).collect();
-    let mut day = after.date();
-    while found.len() < count && day.year() <= 2050 {
-        let midnight = day.to_datetime(jiff::civil::Time::midnight());
-        let probe = minute_of(&midnight);
-        let day_matches = [
-            (Field::Year, i64::from(probe.year)),
-            (Field::Month, i64::from(probe.month)),
-            (Field::Day, i64::from(probe.day)),
-            (Field::Dow, i64::from(probe.dow)),
-        ]
-        .iter()
-        .all(|&(field, value)| {
-            let (min, max) = field.range();
-            (min..=max).contains(&value) && schedule.set(field) & (1 << (value - min)) != 0
-        });
-        if day_matches {
-            for &hour in &hours {
-                for &minute in &minutes {
-                    let time =
-                        day.to_datetime(jiff::civil::Time::constant(0, 0, 0, 0).with().hour(hour).minute(minute).build().expect("valid"));
-                    if time > after && found.len() < count {
-                        found.push(time);
-                    }
-                }
-            }
-        }
-        let Ok(next) = day.tomorrow() else { break };
-        day = next;
-    }
-    found
+    let (hours, minutes) = (&hours, &minutes);
+    let days = std::iter::successors(Some(after.date()), |day| day.tomorrow().ok()).take_while(|day| day.year() <= 2050);
+    days.filter(|day| day_matches(schedule, *day))
+        .flat_map(move |day| {
+            hours.iter().flat_map(move |&hour| {
+                minutes.iter().map(move |&minute| day.to_datetime(jiff::civil::Time::new(hour, minute, 0, 0).expect("valid")))
+            })
+        })
+        .filter(|time| *time > after)
+        .take(count)
+        .collect()
+}
+
+/// Whether `schedule` selects `day` by its year, month, day and weekday.
+fn day_matches(schedule: &Schedule, day: jiff::civil::Date) -> bool {
+    let probe = minute_of(&day.to_datetime(jiff::civil::Time::midnight()));
+    [
+        (Field::Year, i64::from(probe.year)),
+        (Field::Month, i64::from(probe.month)),
+        (Field::Day, i64::from(probe.day)),
+        (Field::Dow, i64::from(probe.dow)),
+    ]
+    .iter()
+    .all(|&(field, value)| {
+        let (min, max) = field.range();
+        (min..=max).contains(&value) && schedule.set(field) & (1 << (value - min)) != 0
+    })
 }
 
 /// The fields of a local time that schedules are matched against.

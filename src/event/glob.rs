@@ -9,13 +9,14 @@ pub fn fnmatch(pattern: &str, text: &str) -> bool {
     // Iterative matcher with backtracking to the last `*`: linear in practice,
     // O(len(p) * len(t)) at worst, never exponential.
     let (mut p, mut t) = (0, 0);
+    // The pattern position after the last `*`, and where its match ends.
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
         if p < pattern.len() {
             match pattern[p] {
                 '*' => {
-                    star = Some((p, t));
                     p += 1;
+                    star = Some((p, t));
                     continue;
                 }
                 '?' => {
@@ -44,11 +45,12 @@ pub fn fnmatch(pattern: &str, text: &str) -> bool {
                 _ => {}
             }
         }
+        // Back to the last `*`, which now swallows one more character.
         match star {
-            Some((sp, st)) => {
-                p = sp + 1;
-                t = st + 1;
-                star = Some((sp, st + 1));
+            Some((resume, swallowed)) => {
+                p = resume;
+                t = swallowed + 1;
+                star = Some((resume, t));
             }
             None => return false,
         }
@@ -107,6 +109,8 @@ mod tests {
         check("[!a]*", "abc", false);
         check("[]]", "]", true);
         check("[!]]", "a", true);
+        check("[!a]", "!", true);
+        check("[!!]", "!", false);
         check("[a-]", "-", true);
         check("[abc", "[abc", true);
         check("{a}", "a", false);
