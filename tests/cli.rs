@@ -207,6 +207,22 @@ fn show_log_filters_and_annotates() {
 }
 
 #[test]
+fn help_and_version_are_answers_not_argument_errors() {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).args(args).output().unwrap();
+        (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap(), output.status.code())
+    };
+    let (out, err, code) = run(&["--help"]);
+    assert_eq!((err.as_str(), code), ("", Some(0)), "{out}");
+    assert!(out.lines().any(|line| line.trim_start().starts_with("reload")), "{out}");
+    let (out, err, code) = run(&["list", "--help"]);
+    assert_eq!((err.as_str(), code), ("", Some(0)), "{out}");
+    assert!(out.contains("--show-all"), "{out}");
+    let (out, err, code) = run(&["--version"]);
+    assert_eq!((out.as_str(), err.as_str(), code), (format!("hcron {}\n", env!("CARGO_PKG_VERSION")).as_str(), "", Some(0)));
+}
+
+#[test]
 fn legacy_program_names() {
     // decisions.md, fixed 19: hcron-info -es prints the guide's status form.
     let tree = TreeBuilder::new()
