@@ -87,7 +87,11 @@ fn check_warnings_do_not_fail() {
         .file("a/broken", "no equals\n")
         .file("a/tobroken", full("failover_event=broken\n"))
         .file("inc/common", "host=inc-host\n")
-        .file("user", full("include /inc/common\n"));
+        .file("user", full("include /inc/common\n"))
+        .file("x/named", full("next_event=$HCRON_EVENT_NAME-gone\n"))
+        .file("x/plain", full("t=gone2\nnext_event=$t\n"))
+        .file("x/late", full("t=$HCRON_ACTIVATE_DATETIME\nnext_event=x$t\nfailover_event=y$HCRON_ACTIVATE_DATETIME\n"))
+        .file("x/empty", full("next_event=\n"));
     let (out, _, code) = tree.hcron(&["check"]);
     let root = tree.root().display().to_string();
     assert_eq!(code, 1, "/a/broken is an error");
@@ -98,6 +102,8 @@ fn check_warnings_do_not_fail() {
         format!("{root}/a/start:11: warning: next_event target \"../gone\": /gone does not exist"),
         format!("{root}/a/start:11: warning: next_event target \"../../../up\": climbs above events/"),
         format!("{root}/a/tobroken:11: warning: failover_event target \"broken\": /a/broken was rejected (bad definition)"),
+        format!("{root}/x/named:11: warning: next_event target \"/x/named-gone\": /x/named-gone does not exist"),
+        format!("{root}/x/plain:12: warning: next_event target \"gone2\": /x/gone2 does not exist"),
         format!(
             "{root}/a/step2: warning: not fully specified, missing field (when_month): when_month is never assigned; never scheduled by the clock, only run as a chain target"
         ),
@@ -107,7 +113,11 @@ fn check_warnings_do_not_fail() {
     ] {
         assert!(out.contains(&line), "missing {line:?} in:\n{out}");
     }
-    assert_eq!(out.matches(": warning: ").count(), 8, "nothing about step2, ./step2 or the late-only failover list:\n{out}");
+    assert_eq!(
+        out.matches(": warning: ").count(),
+        10,
+        "nothing about step2, ./step2, an empty list or lists that depend on late-only variables:\n{out}"
+    );
 
     let (out, _, code) = tree.hcron(&["check", "/quirks", "a/start"]);
     assert_eq!(code, 0, "only warnings for these two:\n{out}");
