@@ -313,6 +313,15 @@ mod tests {
     }
 
     #[test]
+    fn the_smtp_password_is_read_but_never_shown() {
+        let (_dir, path) = write("hcron.toml", "smtp_password = \"hunter2\"\n");
+        let config = Config::read(&path).unwrap();
+        assert_eq!(config.smtp_password, Some(Secret("hunter2".into())));
+        let shown = format!("{config:?}");
+        assert!(shown.contains("smtp_password: Some(<hidden>)") && !shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
     fn legacy_errors_name_the_key_and_its_line_and_a_missing_file_says_why_once() {
         let (_dir, path) = write("hcron.conf", "{\n 'server_name': 'x',\n \"max_chain_events\": \"three\",\n}\n");
         let error = Config::read(&path).unwrap_err().to_string();
