@@ -233,6 +233,25 @@ fn help_and_version_are_answers_not_argument_errors() {
 }
 
 #[test]
+fn the_fqdn_is_the_first_dotted_name_of_the_host_s_address_v4_or_v6() {
+    let tree = TreeBuilder::new().file("e", full(""));
+    let config = tree.root().parent().unwrap().join("hcron.toml");
+    std::fs::write(&config, "server_name = \"testserver\"\n").unwrap();
+    let (root, config) = (tree.root().to_str().unwrap().to_owned(), config.to_str().unwrap().to_owned());
+    let program = [env!("CARGO_BIN_EXE_hcron"), "run", "-c", &config, &root, "202001010000", "202001010001"];
+    for (host, hosts, want) in [
+        ("myhost", "127.0.0.1 myhost myhost.example.test other.example.test\n", "myhost.example.test"),
+        ("myhost6", "::1 myhost6 myhost6.example.test\n", "myhost6.example.test"),
+        ("plain", "127.0.0.1 plain\n", "plain"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = crate::util::as_host(&program, host, hosts, dir.path()).output().unwrap();
+        let out = String::from_utf8(output.stdout).unwrap();
+        assert!(out.contains(&format!("|fqdn={want}|")), "{host} with {hosts:?}:\n{out}{}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+#[test]
 fn legacy_program_names() {
     // decisions.md, fixed 19: hcron-info -es prints the guide's status form.
     let tree = TreeBuilder::new()

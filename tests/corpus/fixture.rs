@@ -19,7 +19,6 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::symlink;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -31,42 +30,10 @@ use super::generate::{Case, Entry};
 /// touching any other text.
 pub const ORACLE_HOST: &str = "corpus-oracle.invalid";
 
-/// Runs `program` in UTS and mount namespaces of its own: its host name is
-/// [`ORACLE_HOST`], and an `/etc/hosts` of its own names it, so that the
-/// FQDN look-up answers at once without asking DNS. As root by `unshare(2)`
-/// in the child; otherwise through `unshare --map-root-user` (a user
-/// namespace, where the caller is root).
+/// Runs `program` as [`ORACLE_HOST`] with an `/etc/hosts` of its own that
+/// names it, so that the FQDN look-up answers at once without asking DNS.
 fn in_namespace(program: &[&str], dir: &Path) -> Command {
-    let hosts = dir.join(".hosts");
-    std::fs::write(&hosts, format!("127.0.0.1 {ORACLE_HOST} localhost\n::1 localhost\n")).unwrap();
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        let script = format!("mount --bind {} /etc/hosts && hostname {ORACLE_HOST} && exec \"$@\"", hosts.display());
-        let mut command = Command::new("unshare");
-        command.args(["--uts", "--mount", "--map-root-user", "sh", "-c", &script, "sh"]).args(program);
-        return command;
-    }
-    let hosts = std::ffi::CString::new(hosts.into_os_string().into_encoded_bytes()).unwrap();
-    let mut command = Command::new(program[0]);
-    command.args(&program[1..]);
-    // SAFETY: only system calls between fork and exec, on data made before the fork.
-    unsafe {
-        command.pre_exec(move || {
-            let fail = || Err(std::io::Error::last_os_error());
-            if libc::unshare(libc::CLONE_NEWUTS | libc::CLONE_NEWNS) != 0 {
-                return fail();
-            }
-            let none = std::ptr::null();
-            if libc::mount(none, c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0
-                || libc::mount(hosts.as_ptr(), c"/etc/hosts".as_ptr(), none, libc::MS_BIND, std::ptr::null()) != 0
-                || libc::sethostname(ORACLE_HOST.as_ptr().cast(), ORACLE_HOST.len()) != 0
-            {
-                return fail();
-            }
-            Ok(())
-        });
-    }
-    command
+    crate::util::as_host(program, ORACLE_HOST, &format!("127.0.0.1 {ORACLE_HOST} localhost\n::1 localhost\n"), dir)
 }
 
 /// Writes the case under `dir`: `<server>/events/...` and `hcron.conf`.
