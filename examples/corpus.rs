@@ -11,6 +11,8 @@
 mod fixture;
 #[path = "../tests/corpus/generate.rs"]
 mod generate;
+#[path = "../tests/host_namespace.rs"]
+mod host_namespace;
 
 use std::process::ExitCode;
 

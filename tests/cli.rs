@@ -245,7 +245,7 @@ fn the_fqdn_is_the_first_dotted_name_of_the_host_s_address_v4_or_v6() {
         ("plain", "127.0.0.1 plain\n", "plain"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let output = crate::util::as_host(&program, host, hosts, dir.path()).output().unwrap();
+        let output = crate::host_namespace::as_host(&program, host, hosts, dir.path()).output().unwrap();
         let out = String::from_utf8(output.stdout).unwrap();
         assert!(out.contains(&format!("|fqdn={want}|")), "{host} with {hosts:?}:\n{out}{}", String::from_utf8_lossy(&output.stderr));
     }

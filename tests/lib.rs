@@ -9,6 +9,7 @@ mod corpus;
 mod daemon;
 mod daemon_root;
 mod daemon_util;
+mod host_namespace;
 mod hostile;
 mod mail;
 mod man;

@@ -33,7 +33,7 @@ pub const ORACLE_HOST: &str = "corpus-oracle.invalid";
 /// Runs `program` as [`ORACLE_HOST`] with an `/etc/hosts` of its own that
 /// names it, so that the FQDN look-up answers at once without asking DNS.
 fn in_namespace(program: &[&str], dir: &Path) -> Command {
-    crate::util::as_host(program, ORACLE_HOST, &format!("127.0.0.1 {ORACLE_HOST} localhost\n::1 localhost\n"), dir)
+    crate::host_namespace::as_host(program, ORACLE_HOST, &format!("127.0.0.1 {ORACLE_HOST} localhost\n::1 localhost\n"), dir)
 }
 
 /// Writes the case under `dir`: `<server>/events/...` and `hcron.conf`.
