@@ -104,10 +104,7 @@ fn day_matches(schedule: &Schedule, day: jiff::civil::Date) -> bool {
         (Field::Dow, i64::from(probe.dow)),
     ]
     .iter()
-    .all(|&(field, value)| {
-        let (min, max) = field.range();
-        (min..=max).contains(&value) && schedule.set(field) & (1 << (value - min)) != 0
-    })
+    .all(|&(field, value)| schedule.selects(field, value))
 }
 
 /// The fields of a local time that schedules are matched against.

@@ -199,13 +199,16 @@ impl Schedule {
         self.sets[field as usize]
     }
 
+    /// Whether `field` selects `value` (false outside the field's range).
+    pub fn selects(&self, field: Field, value: i64) -> bool {
+        let (min, max) = field.range();
+        (min..=max).contains(&value) && self.set(field) & (1 << (value - min)) != 0
+    }
+
     /// Whether the event fires at `t`: all six fields select it.
     pub fn matches(&self, t: &Minute) -> bool {
         let values = [i64::from(t.year), i64::from(t.month), i64::from(t.day), i64::from(t.hour), i64::from(t.minute), i64::from(t.dow)];
-        Field::ALL.iter().zip(values).all(|(&field, value)| {
-            let (min, max) = field.range();
-            (min..=max).contains(&value) && self.set(field) & (1 << (value - min)) != 0
-        })
+        Field::ALL.iter().zip(values).all(|(&field, value)| self.selects(field, value))
     }
 }
 
