@@ -91,4 +91,23 @@ mod tests {
         assert_eq!(accepted, 2 * 99, "all but the templates");
         assert!(loaded.issues.is_empty());
     }
+
+    #[test]
+    fn each_directory_has_two_includes_two_chains_and_distinct_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        super::generate(dir.path(), 300).unwrap();
+        let mut ids = Vec::new();
+        for d in 0..3 {
+            let (mut includes, mut chains) = (0, 0);
+            for e in 0..89 {
+                let text = std::fs::read_to_string(dir.path().join(format!("d{d:05}/e{e:02}"))).unwrap();
+                includes += usize::from(text.contains("\ninclude /common/site\n"));
+                chains += usize::from(text.contains("\nnext_event="));
+                ids.push(text.split("--n ").nth(1).unwrap().lines().next().unwrap().parse::<usize>().unwrap());
+            }
+            assert_eq!((includes, chains), (2, 2), "directory {d}");
+        }
+        let expected: Vec<usize> = (0..3).flat_map(|d| (0..89).map(move |e| d * 100 + e)).collect();
+        assert_eq!(ids, expected, "each event's own number");
+    }
 }

@@ -7,8 +7,14 @@ use std::process::Command;
 
 use crate::daemon_util::RunningDaemon;
 
-/// useradd and friends lock /etc/passwd and fail when run concurrently.
-static ACCOUNTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Holds the lock that makes account changes one at a time: useradd and
+/// friends lock /etc/passwd and fail when run concurrently, from the
+/// threads of one test binary (cargo test) or from its processes (nextest,
+/// one process a test), so the lock is a file's: flock excludes both.
+fn accounts_lock() -> nix::fcntl::Flock<std::fs::File> {
+    let file = std::fs::File::create(concat!(env!("CARGO_TARGET_TMPDIR"), "/accounts.lock")).unwrap();
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, errno)| errno).unwrap()
+}
 
 /// A user and a supplementary group made for one test, removed on drop.
 pub struct TestUser {
@@ -21,7 +27,7 @@ pub struct TestUser {
 
 impl TestUser {
     pub fn create(tag: &str, base: &Path) -> TestUser {
-        let _one_at_a_time = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let _one_at_a_time = accounts_lock();
         assert!(nix::unistd::geteuid().is_root(), "these tests create users: run them as root (CI does)");
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -53,7 +59,7 @@ impl TestUser {
 
 impl Drop for TestUser {
     fn drop(&mut self) {
-        let _one_at_a_time = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let _one_at_a_time = accounts_lock();
         let _ = Command::new("userdel").args(["-r", "-f", &self.name]).output();
         let _ = Command::new("groupdel").arg(&self.group).output();
     }
