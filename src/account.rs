@@ -65,3 +65,25 @@ impl Account {
         Ok(Account { name: user.name, uid: user.uid.as_raw(), gid: user.gid.as_raw(), groups, home: user.dir, shell: user.shell })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_by_name_and_uid_with_their_groups_and_none_for_strangers() {
+        let root = Account::by_name("root").expect("every system has root");
+        assert_eq!((root.uid, root.gid, root.home.as_path()), (0, 0, std::path::Path::new("/root")));
+        assert!(root.groups.contains(&0), "the primary group is among the groups: {:?}", root.groups);
+        assert_eq!(Account::find("root").unwrap().as_ref(), Some(&root));
+        assert_eq!(Account::by_uid(0).as_ref(), Some(&root));
+        let nobody = Account::by_name("nobody").expect("Debian has nobody");
+        assert_eq!((nobody.uid, nobody.gid), (65534, 65534));
+        assert_eq!(Account::by_uid(65534).map(|a| a.name), Some("nobody".to_owned()));
+        assert_eq!(Account::find("hcron-no-such-user").unwrap(), None, "a missing user is no error");
+        assert_eq!(Account::by_name("hcron-no-such-user"), None);
+        assert_eq!(Account::by_uid(4_000_000_000), None);
+        let me = Account::current().expect("this process has an account");
+        assert_eq!((me.uid, me.gid), (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw()));
+    }
+}

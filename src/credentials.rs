@@ -41,3 +41,40 @@ fn switch_this_thread(account: &Account) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A field of this thread's `/proc` status, such as `Uid` or `Groups`.
+    fn status(field: &str) -> String {
+        let text = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+        let line = text.lines().find(|l| l.starts_with(&format!("{field}:"))).unwrap_or_else(|| panic!("no {field} in {text}"));
+        line[field.len() + 1..].split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn work_runs_with_the_user_s_file_system_ids_and_groups_and_nothing_else_changes() {
+        let nobody =
+            Account { name: "nobody".into(), uid: 65534, gid: 65534, groups: vec![65534, 4242], home: "/".into(), shell: "/bin/sh".into() };
+        if !nix::unistd::geteuid().is_root() {
+            assert!(as_user(&nobody, || ()).is_err(), "only root takes another user's credentials");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "root's").unwrap();
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let (uid, fs_ids, groups, read) = as_user(&nobody, || {
+            (status("Uid"), status("Uid").split(' ').nth(3).map(str::to_owned), status("Groups"), std::fs::read(&secret))
+        })
+        .expect("root takes nobody's credentials");
+        assert_eq!(fs_ids.as_deref(), Some("65534"), "the file-system uid");
+        assert_eq!(uid.split(' ').take(3).collect::<Vec<_>>(), ["0", "0", "0"], "the real, effective and saved uids stay: {uid}");
+        assert_eq!(groups, "4242 65534", "the groups, as the kernel lists them");
+        assert_eq!(read.map_err(|e| e.kind()), Err(std::io::ErrorKind::PermissionDenied), "no capability bypasses the file's mode");
+        assert_eq!(status("Uid").split(' ').nth(3), Some("0"), "the calling thread is untouched");
+        assert_eq!(std::fs::read(&secret).unwrap(), b"root's");
+    }
+}

@@ -463,4 +463,27 @@ mod tests {
         assert!(query(&path, "alice", None, Some("2020-01-02")).unwrap().is_empty());
         assert_eq!(query(&path, "bob", None, None).unwrap()[0].id, "b1");
     }
+
+    #[test]
+    fn pruning_waits_for_the_hour_and_dropping_the_writer_writes_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let now = crate::clock::log_datetime(&jiff::Zoned::now().datetime());
+        let finished = |id: String| {
+            Change::Queued(Box::new(JobRecord {
+                finished: Some(now.clone()),
+                result: "success".into(),
+                ..record(&id, "alice", "2020-01-01 00:00:00")
+            }))
+        };
+        let writer = HistoryWriter::start(&path, Retention { max_age: None, max_per_user: Some(1) }).unwrap();
+        for n in 0..300 {
+            writer.record(finished(format!("{n:x}")));
+        }
+        drop(writer);
+        assert_eq!(query(&path, "alice", None, None).unwrap().len(), 300, "written by the drop, and not pruned before the hour");
+        let mut writer = HistoryWriter::start(&path, Retention { max_age: None, max_per_user: Some(1) }).unwrap();
+        writer.close();
+        assert_eq!(query(&path, "alice", None, None).unwrap().len(), 1, "pruned at the start");
+    }
 }

@@ -390,3 +390,243 @@ fn environment(job: &Job, owner: &Account) -> Vec<(String, String)> {
     }
     env
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{JobId, NotifyOn, TriggerName};
+
+    fn owner(uid: u32) -> Account {
+        Account { name: "alice".into(), uid, gid: 100, groups: vec![100, 27], home: "/home/alice".into(), shell: "/bin/zsh".into() }
+    }
+
+    fn config() -> ExecConfig {
+        ExecConfig {
+            allow_localhost: true,
+            allow_root_events: false,
+            error_on_empty_command: false,
+            remote_shell_type: "ssh".into(),
+            remote_shell_exec: "/usr/bin/ssh".into(),
+            local_names: ["localhost".to_owned(), "here".to_owned()].into(),
+            switch_user: true,
+            spawner: Arc::new(Spawner::gone()),
+            spawn_timeout: Duration::from_secs(5),
+            control_dir: "/run/hcron/ssh".into(),
+            control_persist: 60,
+            output_limit: 4096,
+            health: Arc::new(Mutex::new(Health::new(1, Duration::from_secs(60)))),
+            sessions: Sessions::default(),
+        }
+    }
+
+    fn job() -> Job {
+        let time: jiff::Zoned = "2024-03-01T12:30:00+00:00[UTC]".parse().unwrap();
+        Job {
+            id: JobId(0x30),
+            group: JobId(0x10),
+            parent: JobId(0x20),
+            owner: "alice".into(),
+            tree: Arc::default(),
+            event: "/backup/nightly".into(),
+            trigger: TriggerName::Next,
+            origin: "/backup/prepare".into(),
+            chain: vec!["/backup/prepare".into(), "/backup/nightly".into()],
+            scheduled: time.clone(),
+            queued: time,
+        }
+    }
+
+    fn activation(host: Option<&str>, command: Option<&str>) -> Activation {
+        Activation {
+            time: "2024-03-01T12:30:00+00:00[UTC]".parse().unwrap(),
+            expired: false,
+            as_user: Some(String::new()),
+            host: host.map(Into::into),
+            command: command.map(Into::into),
+            notify_email: None,
+            notify_subject: String::new(),
+            notify_message: String::new(),
+            when_expire: None,
+            next_event: String::new(),
+            failover_event: String::new(),
+            exec_wait: false,
+            exec_timeout: None,
+            notify_on: NotifyOn::Success,
+        }
+    }
+
+    async fn run(config: &ExecConfig, activation: &Activation, owner: &Account) -> Execution {
+        execute(config, &job(), activation, owner).await
+    }
+
+    fn refusal(execution: &Execution) -> Option<&str> {
+        assert!(execution.attempts.is_empty(), "a refusal starts nothing: {execution:?}");
+        let refusal = execution.refusal.as_deref()?;
+        assert_eq!(execution.outcome(), Outcome::Failure(refusal.to_owned()), "a refusal is a failure");
+        Some(refusal)
+    }
+
+    #[tokio::test]
+    async fn no_command_or_an_empty_one_is_nothing_to_run_unless_configured_as_an_error() {
+        let (config, alice) = (config(), owner(1000));
+        for command in [None, Some(""), Some(" \t ")] {
+            let execution = run(&config, &activation(Some("remote"), command), &alice).await;
+            assert_eq!((execution.outcome(), execution.attempts.len(), refusal(&execution)), (Outcome::Success, 0, None), "{command:?}");
+        }
+        let strict = ExecConfig { error_on_empty_command: true, ..config };
+        let execution = run(&strict, &activation(Some("remote"), Some("  ")), &alice).await;
+        assert_eq!((execution.outcome(), refusal(&execution)), (Outcome::Failure("empty command".into()), None));
+        let execution = run(&strict, &activation(Some("remote"), None), &alice).await;
+        assert_eq!(execution.outcome(), Outcome::Success, "no command at all is never an error");
+    }
+
+    #[tokio::test]
+    async fn each_refusal_of_section_11_1_in_its_order() {
+        let alice = owner(1000);
+        let refused = async |config: &ExecConfig, host: Option<&str>, owner: &Account| {
+            refusal(&run(config, &activation(host, Some("date")), owner).await).map(str::to_owned)
+        };
+        let no_local = ExecConfig { allow_localhost: false, ..config() };
+        let local = "Execution on local host is not allowed.";
+        assert_eq!(refused(&no_local, Some("remote, here"), &alice).await.as_deref(), Some(local), "any local name in the list");
+        assert_eq!(refused(&no_local, Some(" localhost "), &owner(0)).await.as_deref(), Some(local), "before the root check");
+        let missing = "Missing host name for event (/backup/nightly).";
+        assert_eq!(refused(&config(), Some(" , ,"), &alice).await.as_deref(), Some(missing));
+        assert_eq!(refused(&no_local, Some(""), &owner(0)).await.as_deref(), Some(missing), "before the root check");
+        let root = "Root user not allowed to execute.";
+        let rsh = ExecConfig { remote_shell_type: "rsh".into(), ..config() };
+        assert_eq!(refused(&rsh, Some("remote"), &owner(0)).await.as_deref(), Some(root), "before the shell type");
+        assert_eq!(refused(&rsh, Some("remote"), &alice).await.as_deref(), Some("Unknown remote shell type (rsh)."));
+        let as_root = ExecConfig { allow_root_events: true, ..config() };
+        let mut other_login = activation(Some("here"), Some("date"));
+        other_login.as_user = Some("bob".into());
+        let execution = run(&as_root, &other_login, &owner(0)).await;
+        assert_eq!(
+            refusal(&execution),
+            Some("as_user (bob) differs from the event's owner (alice): local commands run as the owner"),
+            "root events allowed, a local command still runs as its owner"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_undefined_as_user_or_host_fails_the_start_and_a_defined_one_reaches_the_spawner() {
+        let (config, alice) = (config(), owner(1000));
+        let mut no_login = activation(Some("remote"), Some("date"));
+        no_login.as_user = None;
+        for (activation, host) in [(no_login, "remote"), (activation(None, Some("date")), "")] {
+            let execution = run(&config, &activation, &alice).await;
+            assert_eq!(execution.outcome(), Outcome::Failure("as_user or host is not defined".into()));
+            let attempt = Spawned { as_user: "alice".into(), host: host.into(), pid: None, rv: 1, elapsed: 0.0 };
+            assert_eq!((execution.attempts, execution.refusal), (vec![attempt], None));
+        }
+        // Both defined, a local host: the start is tried (and fails: the spawner is gone).
+        let execution = run(&config, &activation(Some("here"), Some("date")), &alice).await;
+        assert_eq!(execution.outcome(), Outcome::Failure("cannot start the command: Broken pipe (os error 32)".into()));
+        assert_eq!((execution.attempts.len(), &*execution.attempts[0].host, &*execution.attempts[0].as_user), (1, "here", "alice"));
+    }
+
+    fn offline(config: &ExecConfig, host: &str, at: Timestamp) {
+        config.health.lock().unwrap().failure(host, at, "refused");
+    }
+
+    #[test]
+    fn the_hosts_not_offline_in_their_order_else_the_first_to_come_back_else_none() {
+        let config = config();
+        let now = Timestamp::now();
+        offline(&config, "b", now);
+        let mut execution = Execution::default();
+        assert_eq!(order(&config, &["a", "b", "c"], &mut execution), ["a", "c"]);
+        assert_eq!(order(&config, &["c", "a"], &mut execution), ["c", "a"]);
+        assert!(execution.notes.is_empty() && execution.outcome.is_none());
+        offline(&config, "a", now - Duration::from_secs(10));
+        assert_eq!(order(&config, &["b", "a"], &mut execution), ["a"]);
+        assert_eq!(execution.notes, ["all hosts of (b,a) are offline; trying (a), the first to come back"]);
+        assert!(execution.outcome.is_none(), "the soonest host is tried");
+
+        let mut alone = Execution::default();
+        assert!(order(&config, &["b"], &mut alone).is_empty(), "one offline host is not tried");
+        let until = (now + Duration::from_secs(60)).to_zoned(jiff::tz::TimeZone::system()).strftime("%H:%M:%S").to_string();
+        assert_eq!(alone.outcome, Some(Outcome::Failure(format!("host offline until {until}"))));
+        assert_eq!(alone.notes, [format!("host (b) host offline until {until}")]);
+    }
+
+    fn target_request(config: &ExecConfig, activation: &Activation) -> SpawnRequest {
+        let (job, owner) = (job(), owner(1000));
+        let target = Target { config, job: &job, activation, owner: &owner, login: "alice", host: "remote" };
+        target.request(vec!["true".into()])
+    }
+
+    #[test]
+    fn a_request_runs_as_the_owner_in_the_home_and_waits_only_with_exec_wait() {
+        let config = config();
+        let mut activation = activation(Some("remote"), Some("true"));
+        let request = target_request(&config, &activation);
+        assert_eq!((request.cwd.as_str(), request.credentials), ("/home/alice", Some((1000, 100, vec![100, 27]))));
+        assert!(request.wait.is_none(), "spawn semantics");
+        activation.exec_wait = true;
+        let wait = target_request(&config, &activation).wait.expect("exec_wait waits");
+        assert_eq!((wait.timeout_ms, wait.capture), (u64::MAX / 2, Some(4096)), "no exec_timeout: no limit");
+        activation.exec_timeout = Some(7);
+        assert_eq!(target_request(&config, &activation).wait.unwrap().timeout_ms, 7000);
+        let standalone = ExecConfig { switch_user: false, ..config };
+        assert_eq!(target_request(&standalone, &activation).credentials, None);
+    }
+
+    #[test]
+    fn a_job_s_environment_is_clean_and_names_the_job() {
+        let pairs = |list: &[(&str, &str)]| list.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
+        let expected = pairs(&[
+            ("HOME", "/home/alice"),
+            ("USER", "alice"),
+            ("LOGNAME", "alice"),
+            ("SHELL", "/bin/zsh"),
+            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            ("HCRON_EVENT_NAME", "/backup/nightly"),
+            ("HCRON_EVENT_CHAIN", "/backup/prepare:/backup/nightly"),
+            ("HCRON_JOBID", "30"),
+            ("HCRON_JOBGID", "10"),
+            ("HCRON_PJOBID", "20"),
+            ("HCRON_TRIGGER_NAME", "next"),
+            ("HCRON_TRIGGER_ORIGIN", "/backup/prepare"),
+        ]);
+        assert_eq!(environment(&job(), &owner(1000)), expected);
+    }
+
+    #[test]
+    fn how_a_watched_program_ended_gives_its_result_code_reason_and_outcome() {
+        let ended = |status: Option<i32>, signal: Option<i32>, timed_out: bool, unkillable: bool| Finished {
+            pid: 42,
+            status,
+            signal,
+            timed_out,
+            unkillable,
+            elapsed_us: 1_500_000,
+            ..Finished::default()
+        };
+        let table = [
+            (ended(Some(0), None, false, false), 0, "exit status 0"),
+            (ended(Some(3), None, false, false), 1, "exit status 3"),
+            (ended(Some(255), None, false, false), 255, "exit status 255"),
+            (ended(None, Some(15), false, false), 125, "killed by signal 15"),
+            (ended(None, Some(9), true, false), 125, "timeout"),
+            (ended(None, None, true, true), 126, "timeout"),
+            (ended(Some(0), None, false, true), 126, "exit status 0"),
+            (ended(None, None, false, false), 1, "no exit status"),
+        ];
+        for (finished, rv, reason) in table {
+            let attempt = from_finished(finished.clone(), true, std::time::Instant::now());
+            let spawned = attempt.spawned.expect("a start");
+            assert_eq!((spawned.rv, spawned.pid, spawned.elapsed), (rv, Some(42), 1.5), "{finished:?}");
+            assert_eq!(attempt.reason, reason);
+            let outcome = if rv == 0 { Outcome::Success } else { Outcome::Failure(reason.into()) };
+            assert_eq!(attempt.outcome, outcome);
+            assert_eq!(attempt.finished, Some(finished));
+        }
+        let long_ago = std::time::Instant::now() - Duration::from_secs(2);
+        let unmeasured = Finished { pid: 0, status: Some(0), ..Finished::default() };
+        let attempt = from_finished(unmeasured, false, long_ago);
+        let spawned = attempt.spawned.unwrap();
+        assert_eq!((spawned.pid, attempt.finished), (None, None), "no pid, and nothing kept without exec_wait");
+        assert!((2.0..60.0).contains(&spawned.elapsed), "the time since the start when the monitor measured none: {}", spawned.elapsed);
+    }
+}
