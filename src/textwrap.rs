@@ -94,7 +94,8 @@ fn break_long_word(chunks: &mut [String], line: &mut Vec<String>, len: usize, wi
     let mut end = space_left;
     if chunk.len() > space_left {
         let hyphen = chunk[..space_left].iter().rposition(|&c| c == '-');
-        if let Some(hyphen) = hyphen.filter(|&h| h > 0 && chunk[..h].iter().any(|&c| c != '-')) {
+        // Python's `hyphen > 0 and any(...)`: a hyphen at 0 has nothing before it.
+        if let Some(hyphen) = hyphen.filter(|&h| chunk[..h].iter().any(|&c| c != '-')) {
             end = hyphen + 1;
         }
     }
@@ -118,16 +119,7 @@ fn split_chunks(text: &str) -> Vec<String> {
             i = j;
             continue;
         }
-        // An em-dash (two or more hyphens) after word punctuation, before a word character.
         let dashes = |from: usize| (from..n).take_while(|&j| t[j] == '-').count();
-        if i > 0 && is_word_punct(t[i - 1]) && t[i] == '-' {
-            let d = dashes(i);
-            if d >= 2 && at(i + d).is_some_and(is_word) {
-                chunks.push(t[i..i + d].iter().collect());
-                i += d;
-                continue;
-            }
-        }
         // A word: as few non-blank characters as let one of the endings match.
         let mut j = i + 1;
         let end = loop {
@@ -149,6 +141,14 @@ fn split_chunks(text: &str) -> Vec<String> {
         };
         chunks.push(t[i..end].iter().collect());
         i = end;
+        // A word ends at a hyphen only before an em-dash (two or more
+        // hyphens after word punctuation, before a word character), which
+        // is a chunk of its own.
+        if at(i) == Some('-') {
+            let d = dashes(i);
+            chunks.push(t[i..i + d].iter().collect());
+            i += d;
+        }
     }
     chunks
 }
@@ -170,6 +170,13 @@ mod tests {
         assert_eq!(split_chunks("--x a-1"), ["--x", " ", "a-1"]);
         assert_eq!(split_chunks("e-mail"), ["e-mail"]);
         assert_eq!(split_chunks("ab-cd"), ["ab-", "cd"]);
+        // CPython's TextWrapper()._split of each.
+        assert_eq!(split_chunks("so a-b-cd"), ["so", " ", "a-b-", "cd"]);
+        assert_eq!(split_chunks("xyz ab-c-de"), ["xyz", " ", "ab-", "c-", "de"]);
+        assert_eq!(split_chunks("a-b-c-d-ef"), ["a-b-", "c-", "d-", "ef"]);
+        assert_eq!(split_chunks("word a.--b"), ["word", " ", "a.", "--", "b"]);
+        assert_eq!(split_chunks("x, --y"), ["x,", " ", "--y"]);
+        assert_eq!(split_chunks("ab-c.d ab-c- ab-c1"), ["ab-c.d", " ", "ab-c-", " ", "ab-c1"]);
     }
 
     #[test]

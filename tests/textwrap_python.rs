@@ -32,7 +32,21 @@ fn text() -> impl Strategy<Value = String> {
 fn wraps_like_cpython() {
     let mut runner = TestRunner::deterministic();
     let strategy = (text(), 4usize..40, any::<bool>());
-    let cases: Vec<(String, usize, bool)> = (0..1500).map(|_| strategy.new_tree(&mut runner).unwrap().current()).collect();
+    let mut cases: Vec<(String, usize, bool)> = (0..1500).map(|_| strategy.new_tree(&mut runner).unwrap().current()).collect();
+    // Hyphenated words and em-dashes, which random pieces seldom line up
+    // into, at every width that breaks them.
+    for text in [
+        "so a-b-cd",
+        "xyz ab-c-de fg-hi",
+        "a-b-c-d-ef",
+        "word a.--b x, --y",
+        "well-known re-re-entry e-mail--and--so",
+        "ab-c.d ab-c- ab-c1",
+    ] {
+        for width in 4..16 {
+            cases.push((text.to_owned(), width, true));
+        }
+    }
     let script = "import json, sys, textwrap\n\
         out = []\n\
         for text, width, replace in json.load(sys.stdin):\n\

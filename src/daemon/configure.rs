@@ -181,3 +181,44 @@ impl Daemon {
         state.config = config;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standalone_allows_local_and_root_events_and_root_mode_keeps_the_file_s_word() {
+        let strict = Config { allow_localhost: false, allow_root_events: false, ..Config::default() };
+        let standalone = for_mode(strict.clone(), true);
+        assert!(standalone.allow_localhost && standalone.allow_root_events);
+        let root = for_mode(strict, false);
+        assert!(!root.allow_localhost && !root.allow_root_events);
+        let permissive = for_mode(Config { allow_localhost: true, allow_root_events: true, ..Config::default() }, false);
+        assert!(permissive.allow_localhost && permissive.allow_root_events);
+    }
+
+    #[test]
+    fn zero_keeps_every_job_and_other_values_are_days_and_jobs() {
+        let keep_all = retention(&Config { history_max_age_days: 0, history_max_jobs_per_user: 0, ..Config::default() });
+        assert_eq!((keep_all.max_age, keep_all.max_per_user), (None, None));
+        let one = retention(&Config { history_max_age_days: 1, history_max_jobs_per_user: 1, ..Config::default() });
+        assert_eq!((one.max_age, one.max_per_user), (Some(Duration::from_secs(86_400)), Some(1)));
+        let site = retention(&Config { history_max_age_days: 90, history_max_jobs_per_user: 10_000, ..Config::default() });
+        assert_eq!((site.max_age, site.max_per_user), (Some(Duration::from_secs(90 * 86_400)), Some(10_000)));
+    }
+
+    #[test]
+    fn host_health_takes_the_configured_attempts_and_offline_time() {
+        let config = Config { host_attempts_count: 4, host_offline_timeout: 90, ..Config::default() };
+        assert_eq!(health_thresholds(&config), (4, Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn local_names_are_the_loopback_names_this_host_s_names_and_its_addresses() {
+        let names = local_names("node7.example.org");
+        for name in ["localhost", "127.0.0.1", "::1", "node7.example.org", crate::host::short_name().as_str()] {
+            assert!(names.contains(name), "{name} in {names:?}");
+        }
+        assert!(!names.contains("node8.example.org") && !names.contains(""), "{names:?}");
+    }
+}

@@ -144,6 +144,17 @@ mod tests {
     }
 
     #[test]
+    fn exactly_max_catchup_minutes_behind_runs_them_all_and_misses_none() {
+        let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"));
+        let plan = planner.plan(at("2020-01-01T10:04:00"), 3);
+        assert_eq!(minutes(&plan), ["10:01", "10:02", "10:03", "10:04"]);
+        assert!(matches!(plan, Plan::Run { missed: None, .. }), "{plan:?}");
+        let plan = planner.plan(at("2020-01-01T10:09:00"), 3);
+        assert_eq!(minutes(&plan), ["10:06", "10:07", "10:08", "10:09"]);
+        assert!(matches!(plan, Plan::Run { missed: Some((_, _, 1)), .. }), "one behind that: {plan:?}");
+    }
+
+    #[test]
     fn no_catch_up_at_all() {
         let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"));
         assert_eq!(minutes(&planner.plan(at("2020-01-01T10:03:00"), 0)), ["10:03"]);
