@@ -475,6 +475,39 @@ fn past_max_queued_jobs_a_job_is_dropped_logged_and_recorded() {
 }
 
 #[test]
+fn status_lines_count_the_jobs_every_two_seconds_while_any_is_queued_or_running_and_stop_when_idle() {
+    // §16's status entry: one slot, two jobs of 3 s and 6 s. While the
+    // first runs the second waits; then it runs (for three periods, two
+    // lines at least); then a last line says both are done, and the daemon
+    // says nothing more while idle.
+    let setup = Setup::new();
+    setup.event("a", "as_user=\nhost=localhost\ncommand=sleep 3\nexec_wait=yes\nnotify_email=\nnotify_message=\n");
+    setup.event("b", "as_user=\nhost=localhost\ncommand=sleep 6\nexec_wait=yes\nnotify_email=\nnotify_message=\n");
+    let daemon = setup.start_configured("max_activated_events = 1\n");
+    let counts = || -> Vec<String> {
+        let keys = ["ndone", "nqueued", "nrunning", "ntotal", "nworkers"];
+        let field = |line: &str, key: &str| line.split('|').find_map(|f| f.strip_prefix(&format!("{key}="))).unwrap_or("?").to_owned();
+        let lines = daemon.log_text();
+        lines.lines().filter(|l| l.contains("|status|")).map(|l| keys.map(|k| field(l, k)).join(" ")).collect()
+    };
+    assert_eq!(daemon.hcron(&["activate", "/a"]).2, 0);
+    assert_eq!(daemon.hcron(&["activate", "/b"]).2, 0);
+    assert!(eventually(Duration::from_secs(30), || daemon.log_lines("done", "/b").len() == 1), "{}", daemon.log_text());
+    let last = "2 0 0 2 1";
+    assert!(eventually(Duration::from_secs(10), || counts().last().map(String::as_str) == Some(last)), "{:?}", counts());
+    let seen = counts();
+    // done, queued, running, in all, workers: first /a runs and /b waits, then /b runs.
+    let lines_of = |counts: &str| seen.iter().filter(|c| *c == counts).count();
+    assert!(lines_of("0 1 1 2 1") >= 1 && lines_of("1 0 1 2 1") >= 2, "{seen:?}");
+    let first_idle = seen.iter().position(|c| c == last).unwrap();
+    assert_eq!(first_idle, seen.len() - 1, "one line once idle: {seen:?}");
+    // Idle: the status period is 2 s, so a daemon that kept logging would
+    // have written again within 5 s.
+    assert!(!eventually(Duration::from_secs(5), || counts().len() > seen.len()), "status lines while idle: {:?}", counts());
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn an_expired_job_runs_nothing_and_fails_over() {
     // decisions.md, fixed 7, through the daemon rather than the simulation.
     let setup = Setup::new();

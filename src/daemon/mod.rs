@@ -105,7 +105,10 @@ struct State {
     queue: VecDeque<Job>,
     running: usize,
     done: u64,
-    /// Something was queued or ran since the last `status` line.
+    /// Something was queued or ended since the last `status` line, or is
+    /// still queued or running: set by every enqueue and every job's end,
+    /// cleared by a `status` line only once nothing is (so after the last
+    /// job one more line, then silence).
     active: bool,
     /// Shutting down: no new jobs start.
     stopping: bool,

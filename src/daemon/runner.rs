@@ -236,7 +236,7 @@ impl Daemon {
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
             let mut state = self.lock();
-            if state.active || state.running > 0 || !state.queue.is_empty() {
+            if state.active {
                 state.active = state.running > 0 || !state.queue.is_empty();
                 let (done, queued, running) = (state.done, state.queue.len(), state.running);
                 let workers = state.config.max_activated_events;
