@@ -415,3 +415,19 @@ fn counts(tree: &Tree) -> Counts {
     let templates = tree.events().iter().filter(|e| e.kind() == Kind::Template).count();
     Counts { events, accepted, rejected: events - accepted, templates }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_allow_file_is_its_names_in_order_without_comments_blanks_or_repeats() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hcron.allow");
+        std::fs::write(&path, "# site users\nalice\n\n  bob  \n\t\n#carol\nalice\n dave # not a comment\nbob\n").unwrap();
+        assert_eq!(read_allow(&path).unwrap(), ["alice", "bob", "dave # not a comment"]);
+        std::fs::write(&path, "").unwrap();
+        assert!(read_allow(&path).unwrap().is_empty());
+        assert_eq!(read_allow(&dir.path().join("missing")).unwrap_err().kind(), std::io::ErrorKind::NotFound);
+    }
+}
