@@ -167,6 +167,24 @@ mod tests {
     }
 
     #[test]
+    fn every_host_seen_is_listed_by_name_with_its_record() {
+        let mut health = Health::new(2, Duration::from_secs(60));
+        assert!(health.states().is_empty());
+        health.failure("b", at(0), "refused");
+        health.failure("b", at(1), "timed out");
+        health.success("a", at(2));
+        let b = HostState {
+            host: "b".into(),
+            failures: 2,
+            offline_until: Some(at(61)),
+            last_error: Some("timed out".into()),
+            ..HostState::default()
+        };
+        let a = HostState { host: "a".into(), last_success: Some(at(2)), ..HostState::default() };
+        assert_eq!(health.states(), [a, b]);
+    }
+
+    #[test]
     fn soonest_to_recover() {
         let mut health = Health::new(1, Duration::from_secs(60));
         health.failure("a", at(10), "x");
