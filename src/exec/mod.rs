@@ -400,7 +400,7 @@ mod tests {
         Account { name: "alice".into(), uid, gid: 100, groups: vec![100, 27], home: "/home/alice".into(), shell: "/bin/zsh".into() }
     }
 
-    fn config() -> ExecConfig {
+    pub(super) fn config() -> ExecConfig {
         ExecConfig {
             allow_localhost: true,
             allow_root_events: false,

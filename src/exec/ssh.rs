@@ -202,3 +202,27 @@ fn last_line(text: &str) -> Option<String> {
     let line = text.lines().map(|l| l.trim_end_matches('\r').trim()).rfind(|l| !l.is_empty())?;
     Some(line.chars().take(MAX_REASON).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_ssh_never_prompts_shares_the_master_and_logs_where_the_daemon_reads() {
+        let config = super::super::tests::config();
+        let expected = [
+            "/usr/bin/ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "ControlPath=/run/hcron/ssh/alice/0f",
+            "-E",
+            "/run/hcron/ssh/alice/0f.log",
+        ];
+        assert_eq!(base(&config, Path::new("/run/hcron/ssh/alice/0f"), Path::new("/run/hcron/ssh/alice/0f.log")), expected);
+        let no_budget = ExecConfig { spawn_timeout: std::time::Duration::ZERO, ..config };
+        assert_eq!(base(&no_budget, Path::new("c"), Path::new("l"))[4], "ConnectTimeout=1", "ssh takes 0 as no timeout at all");
+    }
+}
