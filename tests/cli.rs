@@ -378,19 +378,41 @@ fn event_creates_edits_checks_and_offers_to_edit_again() {
         std::fs::read_to_string(&file).unwrap().starts_with("description=\ncontact=\n")
             && !std::fs::read_to_string(&file).unwrap().ends_with('\n')
     );
-    // An editor that leaves a bad minute: reported, and the offer to edit again declined.
+    // An editor that leaves a bad minute (and counts its runs, failing past
+    // its third, so that no loop is endless): reported, and the offer to
+    // edit again declined.
     let bad = "sh -c 'printf \"as_user=\\nhost=localhost\\ncommand=true\\nnotify_email=\\nnotify_message=\\nwhen_month=*\\nwhen_day=*\\nwhen_hour=*\\nwhen_minute=99\\nwhen_dow=*\\n\" > \"$1\"' editor";
-    let (out, code) = event(bad, "n\nn\n", &[]);
-    assert_eq!(code, 1);
+    let runs = tree.root().parent().unwrap().join("runs");
+    let counting = tree.root().parent().unwrap().join("counting-editor");
+    let script = format!("#!/bin/sh\necho run >> {0}\n[ $(wc -l < {0}) -le 3 ] || exit 1\n{bad} \"$1\"\n", runs.display());
+    std::fs::write(&counting, script).unwrap();
+    std::fs::set_permissions(&counting, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let edits = |stdin: &str| {
+        let _ = std::fs::remove_file(&runs);
+        let (out, code) = event(counting.to_str().unwrap(), stdin, &[]);
+        (out, code, std::fs::read_to_string(&runs).unwrap_or_default().lines().count())
+    };
+    let (out, code, runs) = edits("n\nn\n");
+    assert_eq!((code, runs), (1, 1), "{out}");
     assert!(
         out.contains("/new/job:9: error: bad when_* setting: when_minute: \"99\" is outside 0-59") && out.contains("Edit again (y/n)? "),
         "{out}"
     );
+    // Accepted: the editor opens again, and again until declined.
+    let (out, code, runs) = edits("y\nn\nn\n");
+    assert_eq!((code, runs), (1, 2), "edited once, then once again: {out}");
+    assert_eq!(out.matches("Edit again (y/n)? ").count(), 2, "{out}");
     // Fixed in the editor: valid, reloaded without asking (-y), no daemon to tell.
     let good = bad.replace("when_minute=99", "when_minute=5");
     let (out, code) = event(&good, "", &["-y"]);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("error") && out.contains("No hcron-scheduler answered"), "{out}");
+    // Warnings alone: valid, no offer to edit again.
+    let warned = bad.replace("when_minute=99", "when_minute=50-10");
+    let (out, code) = event(&warned, "n\n", &[]);
+    assert!(out.contains("/new/job:9: warning: when_minute: range \"50-10\" is reversed and selects nothing"), "{out}");
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("Edit again"), "{out}");
 }
 
 #[test]
@@ -435,6 +457,11 @@ fn doc_is_valid_html5_with_sections_and_indexes() {
     );
     assert!(html.contains("<dt>/b/next</dt><dd><a href=\"#event-2fa-2fstart\">/a/start</a></dd>"), "chain names are normalised");
     assert!(html.contains("<p>unknown: bad definition</p>"), "a rejected event is shown with its reason");
+    let empty_field = "<dt>notify_email</dt><dd><code></code></dd>";
+    assert!(!html.contains(empty_field) && html.contains("<dt>host</dt><dd><code>h2</code></dd>"), "empty fields left out: {html}");
+    let output =
+        std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).args(["doc", "--show-empty-fields"]).arg(tree.root()).output().unwrap();
+    assert!(String::from_utf8(output.stdout).unwrap().contains(empty_field), "--show-empty-fields shows them");
 }
 
 #[test]
