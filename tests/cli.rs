@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::daemon_util::RunningDaemon;
 use crate::util::{TreeBuilder, full};
 
 fn listing_tree() -> TreeBuilder {
@@ -413,6 +414,26 @@ fn event_creates_edits_checks_and_offers_to_edit_again() {
     assert!(out.contains("/new/job:9: warning: when_minute: range \"50-10\" is reversed and selects nothing"), "{out}");
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("Edit again"), "{out}");
+}
+
+#[test]
+fn event_reloads_through_the_daemon_and_says_what_it_loaded_or_why_it_could_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events");
+    std::fs::create_dir(&events).unwrap();
+    std::fs::write(events.join("a"), "as_user=\nhost=localhost\ncommand=true\nnotify_email=\nnotify_message=\n").unwrap();
+    let daemon = RunningDaemon::standalone(&events, &dir.path().join("state"), &[]);
+    let new = events.join("b");
+    let (out, err, code) = daemon.hcron(&["event", "-c", "-y", new.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("): 2 events, 0 accepted, 2 rejected (0 templates)."), "the blank event is loaded: {out}{err}");
+    // The daemon's tree gone: the reload's failure is the command's.
+    std::fs::rename(&events, dir.path().join("moved")).unwrap();
+    let elsewhere = dir.path().join("elsewhere/events/c");
+    let (out, err, code) = daemon.hcron(&["event", "-c", "-y", elsewhere.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("cannot load the events of user (") && !out.contains("Reloaded"), "{out}{err}");
+    assert!(daemon.stop().success());
 }
 
 #[test]

@@ -508,24 +508,6 @@ fn status_lines_count_the_jobs_every_two_seconds_while_any_is_queued_or_running_
 }
 
 #[test]
-fn hcron_event_reloads_through_the_daemon_and_says_what_it_loaded_or_why_it_could_not() {
-    let setup = Setup::new();
-    setup.event("a", &writer(&setup.out("a"), ""));
-    let daemon = setup.start();
-    let new = setup.events().join("b");
-    let (out, err, code) = daemon.hcron(&["event", "-c", "-y", new.to_str().unwrap()]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("): 2 events, 0 accepted, 2 rejected (0 templates)."), "the blank event is loaded: {out}{err}");
-    // The daemon's tree gone: the reload's failure is the command's.
-    std::fs::rename(setup.events(), setup.out("moved")).unwrap();
-    let elsewhere = setup.out("elsewhere/events/c");
-    let (out, err, code) = daemon.hcron(&["event", "-c", "-y", elsewhere.to_str().unwrap()]);
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(err.contains("cannot load the events of user (") && !out.contains("Reloaded"), "{out}{err}");
-    assert!(daemon.stop().success());
-}
-
-#[test]
 fn an_expired_job_runs_nothing_and_fails_over() {
     // decisions.md, fixed 7, through the daemon rather than the simulation.
     let setup = Setup::new();
