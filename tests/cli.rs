@@ -437,6 +437,25 @@ fn event_reloads_through_the_daemon_and_says_what_it_loaded_or_why_it_could_not(
 }
 
 #[test]
+fn list_shows_what_a_running_daemon_has_loaded_and_a_named_tree_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events");
+    std::fs::create_dir(&events).unwrap();
+    std::fs::write(events.join("a"), "as_user=\nhost=localhost\ncommand=true\nnotify_email=\nnotify_message=\n").unwrap();
+    let daemon = RunningDaemon::standalone(&events, &dir.path().join("state"), &[]);
+    let list = |args: &[&str]| {
+        let (out, err, code) = daemon.hcron(&[&["list"], args].concat());
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    assert_eq!(list(&[]), "/a\n");
+    assert_eq!(daemon.hcron(&["unload"]).2, 0);
+    assert_eq!(list(&[]), "", "the daemon has nothing loaded");
+    assert_eq!(list(&["--events", events.to_str().unwrap()]), "/a\n", "the tree named is read");
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn doc_is_valid_html5_with_sections_and_indexes() {
     let tree = TreeBuilder::new()
         .file("a/start", full("description=first <step> & more\ncontact=ops@x, dev@x\nlabel=nightly\nnext_event=../b/next\n"))
