@@ -147,6 +147,15 @@ line""", }
     }
 
     #[test]
+    fn prefixes_and_line_ends_inside_strings_as_python_reads_them() {
+        // Python reads {'g': R'\.\n', 'u': u'a\tb', 'U': U'\'', 'cont': 'a\<newline>b'} so.
+        let text = "{'g': R'\\.\\n', 'u': u'a\\tb', 'U': U'\\'', 'cont': 'a\\\nb'}";
+        assert_eq!(parse(text).unwrap(), json!({"g": "\\.\\n", "u": "a\tb", "U": "'", "cont": "ab"}));
+        assert!(parse("{'a': 'one\nline'}").is_err(), "a short string ends at its line's end");
+        assert_eq!(parse("{'a': '''one\nline'''}").unwrap(), json!({"a": "one\nline"}));
+    }
+
+    #[test]
     fn errors_name_the_line() {
         assert_eq!(parse("{\n'a': 1,\n'b': oops\n}"), Err("line 3: not a Python literal the configuration can hold".into()));
         assert!(parse("{'a': 'unterminated}").is_err());

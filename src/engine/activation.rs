@@ -228,4 +228,67 @@ mod tests {
     fn escapes() {
         assert_eq!(unescape("line1\\nline2\\tTabbed"), "line1\nline2\tTabbed");
     }
+
+    struct NoIncludes;
+
+    impl crate::event::IncludeSource for NoIncludes {
+        fn include(&self, _: &str) -> Option<std::sync::Arc<crate::event::SourceFile>> {
+            None
+        }
+    }
+
+    /// The activation of an event of `text` scheduled at noon and activated
+    /// `late` seconds after.
+    fn activated(text: &str, late: i64) -> Activation {
+        let scheduled: Zoned = "2024-03-01T12:00:00+00:00[UTC]".parse().unwrap();
+        let own = crate::event::Part { path: "/e".into(), file: std::sync::Arc::new(crate::event::SourceFile::parse(text)) };
+        let definition = Definition::expand("/e", own, &NoIncludes).unwrap();
+        let job = Job {
+            id: super::super::JobId(1),
+            group: super::super::JobId(1),
+            parent: super::super::JobId(1),
+            owner: "alice".into(),
+            tree: Default::default(),
+            event: "/e".into(),
+            trigger: super::super::TriggerName::Clock,
+            origin: "hcron-scheduler".into(),
+            chain: vec!["/e".into()],
+            scheduled: scheduled.clone(),
+            queued: scheduled.clone(),
+        };
+        let settings =
+            Settings { max_chain_events: 4, max_next_events: 4, max_email_notifications: 4, fqdn: "f".into(), server_name: "s".into() };
+        let time = scheduled.checked_add(jiff::SignedDuration::from_secs(late)).unwrap();
+        Activation::evaluate(&job, &definition, time, &settings)
+    }
+
+    #[test]
+    fn when_expire_is_seconds_late_past_which_a_job_expires_and_zero_never() {
+        for (when_expire, late, expired) in [
+            ("0", 3600, false),
+            ("60", 59, false),
+            ("60", 60, false),
+            ("60", 61, true),
+            ("1:00", 100, true),
+            ("-1", 0, true),
+            ("junk", 3600, false),
+        ] {
+            let activation = activated(&format!("when_expire={when_expire}\n"), late);
+            assert_eq!(activation.expired, expired, "when_expire={when_expire}, {late} s late");
+        }
+        assert!(!activated("", 3600).expired, "no when_expire, no expiry");
+    }
+
+    #[test]
+    fn exec_wait_exec_timeout_and_notify_on_as_written() {
+        let fields = |text: &str| {
+            let a = activated(text, 0);
+            (a.exec_wait, a.exec_timeout, a.notify_on)
+        };
+        assert_eq!(fields(""), (false, None, NotifyOn::Success));
+        assert_eq!(fields("exec_wait= Yes \nexec_timeout=5\nnotify_on= Always\n"), (true, Some(5), NotifyOn::Always));
+        assert_eq!(fields("exec_wait=1\nexec_timeout=1:00\nnotify_on=FAILURE\n"), (true, Some(60), NotifyOn::Failure));
+        assert_eq!(fields("exec_wait=no\nexec_timeout=0\nnotify_on=success\n"), (false, None, NotifyOn::Success), "0 is no timeout");
+        assert_eq!(fields("exec_wait=true\nexec_timeout=-3\nnotify_on=never\n"), (true, None, NotifyOn::Success));
+    }
 }
