@@ -99,7 +99,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let config = match &args.config {
         Some(path) => Config::read(path)?,
-        None => simulator_defaults(),
+        // The package's `hcron-run.conf` allowed the local host and logged
+        // to standard output, which the simulation does whatever the
+        // configuration says; its 5000 events per user were never enforced,
+        // and are not here either (decisions 2): the defaults, then.
+        None => Config::default(),
     };
     config.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
     if dir.file_name().is_none_or(|name| name != "events") {
@@ -137,13 +141,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     simulate(&subject, settings, &tz, start, end, &show, &mut out)?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The package's `hcron-run.conf`: local host allowed, the usual names
-/// ignored (the default), log to standard output; its 5000 events per user
-/// were never enforced, and are not here either (decisions 2).
-fn simulator_defaults() -> Config {
-    Config { allow_localhost: true, log_path: None, ..Config::default() }
 }
 
 /// `YYYYMMDD`, `YYYYMMDDhh` or `YYYYMMDDhhmm`; missing digits are zeros.
