@@ -291,4 +291,10 @@ mod tests {
         assert_eq!(fields("exec_wait=no\nexec_timeout=0\nnotify_on=success\n"), (false, None, NotifyOn::Success), "0 is no timeout");
         assert_eq!(fields("exec_wait=true\nexec_timeout=-3\nnotify_on=never\n"), (true, None, NotifyOn::Success));
     }
+
+    #[test]
+    fn when_year_is_its_pre_set_default_late_as_early() {
+        assert_eq!(activated("command=echo $when_year\n", 0).command.as_deref(), Some("echo *"));
+        assert_eq!(activated("when_year=2024\ncommand=echo $when_year\n", 0).command.as_deref(), Some("echo 2024"));
+    }
 }
