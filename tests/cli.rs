@@ -416,13 +416,20 @@ fn event_creates_edits_checks_and_offers_to_edit_again() {
     assert!(!out.contains("Edit again"), "{out}");
 }
 
-#[test]
-fn event_reloads_through_the_daemon_and_says_what_it_loaded_or_why_it_could_not() {
+/// A standalone daemon on a tree of one event, `/a` (rejected: it has no
+/// schedule): its directory, the tree and the daemon.
+fn daemon_with_one_event() -> (tempfile::TempDir, std::path::PathBuf, RunningDaemon) {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events");
     std::fs::create_dir(&events).unwrap();
     std::fs::write(events.join("a"), "as_user=\nhost=localhost\ncommand=true\nnotify_email=\nnotify_message=\n").unwrap();
     let daemon = RunningDaemon::standalone(&events, &dir.path().join("state"), &[]);
+    (dir, events, daemon)
+}
+
+#[test]
+fn event_reloads_through_the_daemon_and_says_what_it_loaded_or_why_it_could_not() {
+    let (dir, events, daemon) = daemon_with_one_event();
     let new = events.join("b");
     let (out, err, code) = daemon.hcron(&["event", "-c", "-y", new.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
@@ -438,11 +445,7 @@ fn event_reloads_through_the_daemon_and_says_what_it_loaded_or_why_it_could_not(
 
 #[test]
 fn list_shows_what_a_running_daemon_has_loaded_and_a_named_tree_as_it_is() {
-    let dir = tempfile::tempdir().unwrap();
-    let events = dir.path().join("events");
-    std::fs::create_dir(&events).unwrap();
-    std::fs::write(events.join("a"), "as_user=\nhost=localhost\ncommand=true\nnotify_email=\nnotify_message=\n").unwrap();
-    let daemon = RunningDaemon::standalone(&events, &dir.path().join("state"), &[]);
+    let (_dir, events, daemon) = daemon_with_one_event();
     let list = |args: &[&str]| {
         let (out, err, code) = daemon.hcron(&[&["list"], args].concat());
         assert_eq!(code, 0, "{err}");
