@@ -244,20 +244,25 @@ mod tests {
         let own = crate::event::Part { path: "/e".into(), file: std::sync::Arc::new(crate::event::SourceFile::parse(text)) };
         let definition = Definition::expand("/e", own, &NoIncludes).unwrap();
         let job = Job {
-            id: super::super::JobId(1),
-            group: super::super::JobId(1),
-            parent: super::super::JobId(1),
+            id: super::super::JobId(0x30),
+            group: super::super::JobId(0x10),
+            parent: super::super::JobId(0x20),
             owner: "alice".into(),
             tree: Default::default(),
             event: "/e".into(),
-            trigger: super::super::TriggerName::Clock,
-            origin: "hcron-scheduler".into(),
-            chain: vec!["/e".into()],
+            trigger: super::super::TriggerName::Next,
+            origin: "/d".into(),
+            chain: vec!["/d".into(), "/e".into(), "/e".into()],
             scheduled: scheduled.clone(),
-            queued: scheduled.clone(),
+            queued: scheduled.checked_add(jiff::SignedDuration::from_secs(30)).unwrap(),
         };
-        let settings =
-            Settings { max_chain_events: 4, max_next_events: 4, max_email_notifications: 4, fqdn: "f".into(), server_name: "s".into() };
+        let settings = Settings {
+            max_chain_events: 4,
+            max_next_events: 4,
+            max_email_notifications: 4,
+            fqdn: "sched.example.org".into(),
+            server_name: "sched".into(),
+        };
         let time = scheduled.checked_add(jiff::SignedDuration::from_secs(late)).unwrap();
         Activation::evaluate(&job, &definition, time, &settings)
     }
@@ -290,6 +295,53 @@ mod tests {
         assert_eq!(fields("exec_wait=1\nexec_timeout=1:00\nnotify_on=FAILURE\n"), (true, Some(60), NotifyOn::Failure));
         assert_eq!(fields("exec_wait=no\nexec_timeout=0\nnotify_on=success\n"), (false, None, NotifyOn::Success), "0 is no timeout");
         assert_eq!(fields("exec_wait=true\nexec_timeout=-3\nnotify_on=never\n"), (true, None, NotifyOn::Success));
+    }
+
+    #[test]
+    fn every_late_built_in_at_once_has_its_own_value() {
+        // Each formatted value is kept in a cell of its own: all of them in
+        // one command show that no two share one.
+        let names = [
+            "EVENT_NAME",
+            "EVENT_CHAIN",
+            "SELF_CHAIN",
+            "HOST_NAME",
+            "SERVER_NAME",
+            "TRIGGER_NAME",
+            "TRIGGER_ORIGIN",
+            "JOBID",
+            "JOBGID",
+            "PJOBID",
+        ];
+        let times = ["SCHEDULE", "QUEUE", "ACTIVATE"]
+            .map(|t| ["DATETIME", "DATETIME_UTC", "EPOCHTIME", "EPOCHTIME_UTC"].map(|f| format!("{t}_{f}")));
+        let all: Vec<String> = names.iter().map(|n| n.to_string()).chain(times.into_iter().flatten()).collect();
+        let command = all.iter().map(|n| format!("$HCRON_{n}")).collect::<Vec<_>>().join(" ");
+        let expected = [
+            "/e",
+            "/d:/e:/e",
+            "/e:/e",
+            "sched.example.org",
+            "sched",
+            "next",
+            "/d",
+            "30",
+            "10",
+            "20",
+            "2024:03:01:12:00:00:09:5",
+            "2024:03:01:12:00:00:09:5",
+            "1709294400",
+            "1709294400",
+            "2024:03:01:12:00:30:09:5",
+            "2024:03:01:12:00:30:09:5",
+            "1709294430",
+            "1709294430",
+            "2024:03:01:12:01:30:09:5",
+            "2024:03:01:12:01:30:09:5",
+            "1709294490",
+            "1709294490",
+        ];
+        assert_eq!(activated(&format!("command={command}\n"), 90).command.as_deref(), Some(expected.join(" ").as_str()));
     }
 
     #[test]
