@@ -118,5 +118,11 @@ mod tests {
         check("a*b*c", "axxbyyc", true);
         check("a*b*c", "axxbyy", false);
         check("*a", "ba", true);
+        // Members after a range (Python's fnmatchcase agrees with each).
+        check("[!a-cx]", "x", false);
+        check("[!a-cx]", "y", true);
+        check("[a-cx-z]", "y", true);
+        check("[a-cx-z]", "b", true);
+        check("[a-cx-z]", "d", false);
     }
 }

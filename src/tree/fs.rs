@@ -322,4 +322,23 @@ mod tests {
         assert!(matches!(read(limit), Err(ReadError::TooLarge(n)) if n == limit + 1), "never reads past limit + 1");
         assert_eq!(read(whole.len() as u64).unwrap().0, whole);
     }
+
+    #[test]
+    fn a_checked_tree_trusts_its_owner_s_files_and_root_s() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e");
+        std::fs::write(&path, "command=x\n").unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+        let metadata = std::fs::symlink_metadata(&path).unwrap();
+        let mine = CheckedFs { uid: metadata.uid(), gid: metadata.gid() };
+        assert_eq!(mine.check(&metadata), Ok(()), "the owner's own file");
+        if metadata.uid() == 0 {
+            let other = CheckedFs { uid: 4242, gid: 4242 };
+            assert_eq!(other.check(&metadata), Ok(()), "a file of root's in a user's tree");
+            nix::unistd::chown(&path, Some(nix::unistd::Uid::from_raw(4343)), None).unwrap();
+            let foreign = std::fs::symlink_metadata(&path).unwrap();
+            assert_eq!(other.check(&foreign), Err("owned by another user (uid 4343)".into()));
+        }
+    }
 }
