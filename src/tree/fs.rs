@@ -324,6 +324,19 @@ mod tests {
     }
 
     #[test]
+    fn opening_never_follows_a_final_link_nor_waits_for_a_fifo_s_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("target"), "x").unwrap();
+        std::os::unix::fs::symlink("target", dir.path().join("link")).unwrap();
+        assert_eq!(open_no_follow(&dir.path().join("link")).unwrap_err().raw_os_error(), Some(libc::ELOOP));
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || sender.send(open_no_follow(&fifo).is_ok()));
+        assert_eq!(receiver.recv_timeout(std::time::Duration::from_secs(10)), Ok(true), "opened at once, no writer needed");
+    }
+
+    #[test]
     fn a_checked_tree_trusts_its_owner_s_files_and_root_s() {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
@@ -333,6 +346,17 @@ mod tests {
         let metadata = std::fs::symlink_metadata(&path).unwrap();
         let mine = CheckedFs { uid: metadata.uid(), gid: metadata.gid() };
         assert_eq!(mine.check(&metadata), Ok(()), "the owner's own file");
+        let other_group = CheckedFs { gid: metadata.gid() + 1, ..mine };
+        assert_eq!(other_group.check(&metadata), Ok(()), "not writable by its group");
+        let mode = |mode| {
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+            std::fs::symlink_metadata(&path).unwrap()
+        };
+        let group_writable = mode(0o664);
+        assert_eq!(mine.check(&group_writable), Ok(()), "writable by the owner's own group");
+        assert_eq!(other_group.check(&group_writable), Err(format!("writable by group {} (mode 664)", metadata.gid())));
+        assert_eq!(mine.check(&mode(0o646)), Err("writable by everyone (mode 646)".into()));
+        mode(0o644);
         if metadata.uid() == 0 {
             let other = CheckedFs { uid: 4242, gid: 4242 };
             assert_eq!(other.check(&metadata), Ok(()), "a file of root's in a user's tree");
