@@ -64,7 +64,7 @@ pub fn resolve<'n>(lookup: impl Fn(&str) -> Option<&'n Node>, path: &str, max_li
             Some(Node::Other) => return Err(Unresolved::NotAFile),
             Some(Node::File) if pending.is_empty() => return Ok(candidate),
             Some(Node::File) => return Err(Unresolved::Missing(format!("{candidate}/{}", Vec::from(pending).join("/")))),
-            Some(Node::Dir) if pending.is_empty() => return Err(Unresolved::Directory),
+            // A path that ends at a directory leaves the loop below.
             Some(Node::Dir) => resolved = candidate,
             Some(Node::Link(target)) => {
                 links += 1;
@@ -141,6 +141,11 @@ mod tests {
         check(&tree, "/loop1", Err(Unresolved::TooManyLinks(8)));
         check(&tree, "/dirlink", Err(Unresolved::Directory));
         check(&tree, "/fifolink", Err(Unresolved::NotAFile));
+        let tree = nodes(&[("/file", Node::File), ("/through", link("file/x")), ("/dir", Node::Dir), ("/tofile", link("dir/../file"))]);
+        check(&tree, "/through", Err(Unresolved::Missing("/file/x".into())));
+        check(&tree, "/file/x/y", Err(Unresolved::Missing("/file/x/y".into())));
+        check(&tree, "/dir", Err(Unresolved::Directory));
+        check(&tree, "/tofile", Ok("/file"));
     }
 
     #[test]
