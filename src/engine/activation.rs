@@ -240,7 +240,8 @@ mod tests {
     /// The activation of an event of `text` scheduled at noon and activated
     /// `late` seconds after.
     fn activated(text: &str, late: i64) -> Activation {
-        let scheduled: Zoned = "2024-03-01T12:00:00+00:00[UTC]".parse().unwrap();
+        // Five hours behind UTC, so that the local and UTC formats differ.
+        let scheduled: Zoned = "2024-03-01T12:00:00-05:00[-05:00]".parse().unwrap();
         let own = crate::event::Part { path: "/e".into(), file: std::sync::Arc::new(crate::event::SourceFile::parse(text)) };
         let definition = Definition::expand("/e", own, &NoIncludes).unwrap();
         let job = Job {
@@ -329,17 +330,17 @@ mod tests {
             "10",
             "20",
             "2024:03:01:12:00:00:09:5",
-            "2024:03:01:12:00:00:09:5",
-            "1709294400",
-            "1709294400",
+            "2024:03:01:17:00:00:09:5",
+            "1709312400",
+            "1709312400",
             "2024:03:01:12:00:30:09:5",
-            "2024:03:01:12:00:30:09:5",
-            "1709294430",
-            "1709294430",
+            "2024:03:01:17:00:30:09:5",
+            "1709312430",
+            "1709312430",
             "2024:03:01:12:01:30:09:5",
-            "2024:03:01:12:01:30:09:5",
-            "1709294490",
-            "1709294490",
+            "2024:03:01:17:01:30:09:5",
+            "1709312490",
+            "1709312490",
         ];
         assert_eq!(activated(&format!("command={command}\n"), 90).command.as_deref(), Some(expected.join(" ").as_str()));
     }
