@@ -408,6 +408,14 @@ fn event_creates_edits_checks_and_offers_to_edit_again() {
     let (out, code) = event(&good, "", &["-y"]);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("error") && out.contains("No hcron-scheduler answered"), "{out}");
+    // Checked within its tree (the nearest `events` above it): an include
+    // by its absolute name is found.
+    std::fs::create_dir_all(tree.root().join("inc")).unwrap();
+    std::fs::write(tree.root().join("inc/host"), "host=localhost\n").unwrap();
+    let including = bad.replace("host=localhost", "include /inc/host").replace("when_minute=99", "when_minute=5");
+    let (out, code) = event(&including, "n\n", &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("error") && !out.contains("Edit again"), "{out}");
     // Warnings alone: valid, no offer to edit again.
     let warned = bad.replace("when_minute=99", "when_minute=50-10");
     let (out, code) = event(&warned, "n\n", &[]);
