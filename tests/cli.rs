@@ -213,6 +213,8 @@ fn show_log_filters_and_annotates() {
     );
     assert_eq!(show(&["-u", "bob", "2020-01-01"]), "2020-01-01T00:00:00.6 message bob {'message': 'it|s \\\\ odd', 'type': 'error'}\n");
     assert_eq!(show(&["--show-types", "work", "2020-01-01T00:00", "2020-01-01T00:01"]), "", "the end minute is excluded");
+    let work = "2020-01-01T00:01:00 work  {'count': '0', 'elapsed': '0.1'}\n";
+    assert_eq!(show(&["--show-types", "work", "2020-01-01T00:00", "2020-01-01T00:02"]), work, "the minutes before it are shown");
     let tree = show(&["--show-jobtree", "--show-types", "queue", "-e", "^/b$", "2020-01-01"]);
     assert!(tree.starts_with("    2020-01-01T00:00:00.3 queue alice"), "{tree}");
 }
