@@ -217,6 +217,21 @@ fn show_log_filters_and_annotates() {
     assert_eq!(show(&["--show-types", "work", "2020-01-01T00:00", "2020-01-01T00:02"]), work, "the minutes before it are shown");
     let tree = show(&["--show-jobtree", "--show-types", "queue", "-e", "^/b$", "2020-01-01"]);
     assert!(tree.starts_with("    2020-01-01T00:00:00.3 queue alice"), "{tree}");
+    // An empty log_path is standard output: no file to read.
+    let config = dir.path().join("hcron.toml");
+    std::fs::write(&config, "log_path = \"\"\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
+        .args(["show-log", "--config"])
+        .arg(&config)
+        .arg("2020-01-01")
+        .env("HCRON_SOCKET", dir.path().join("no.sock"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && err.contains("the log goes to standard output in this configuration: name a file with -f"),
+        "{err}"
+    );
 }
 
 #[test]
