@@ -66,12 +66,12 @@ mod tests {
         std::fs::write(&secret, "root's").unwrap();
         std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
         std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-        let (uid, fs_ids, groups, read) = as_user(&nobody, || {
-            (status("Uid"), status("Uid").split(' ').nth(3).map(str::to_owned), status("Groups"), std::fs::read(&secret))
-        })
-        .expect("root takes nobody's credentials");
-        assert_eq!(fs_ids.as_deref(), Some("65534"), "the file-system uid");
-        assert_eq!(uid.split(' ').take(3).collect::<Vec<_>>(), ["0", "0", "0"], "the real, effective and saved uids stay: {uid}");
+        let (uid, groups, read) =
+            as_user(&nobody, || (status("Uid"), status("Groups"), std::fs::read(&secret))).expect("root takes nobody's credentials");
+        // Real, effective, saved and file-system uids, in that order.
+        let uids: Vec<&str> = uid.split(' ').collect();
+        assert_eq!(uids.get(3), Some(&"65534"), "the file-system uid");
+        assert_eq!(uids[..3], ["0", "0", "0"], "the real, effective and saved uids stay: {uid}");
         assert_eq!(groups, "4242 65534", "the groups, as the kernel lists them");
         assert_eq!(read.map_err(|e| e.kind()), Err(std::io::ErrorKind::PermissionDenied), "no capability bypasses the file's mode");
         assert_eq!(status("Uid").split(' ').nth(3), Some("0"), "the calling thread is untouched");

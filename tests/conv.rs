@@ -5,18 +5,10 @@
 
 use std::sync::Arc;
 
-use hcron::event::{Event, IncludeSource, LoadContext, Part, SourceFile};
+use hcron::event::{Event, LoadContext, NoIncludes, Part, SourceFile};
 use hcron::schedule::next_times;
 use jiff::civil::DateTime;
 use proptest::prelude::*;
-
-struct NoIncludes;
-
-impl IncludeSource for NoIncludes {
-    fn include(&self, _: &str) -> Option<Arc<SourceFile>> {
-        None
-    }
-}
 
 /// A cron field over `min..=max`: `*`, a value, a range, a list, or a step.
 fn field(min: u32, max: u32) -> impl Strategy<Value = String> {

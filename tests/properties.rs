@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use hcron::event::subst::substitute;
 use hcron::event::when::{Field, parse_field};
-use hcron::event::{Event, IncludeSource, Kind, Part, Reason, Severity, SourceFile, Vars};
+use hcron::event::{Event, Kind, NoIncludes, Part, Reason, Severity, SourceFile, Vars};
 use proptest::prelude::*;
 
 use crate::util::{TreeBuilder, options};
@@ -39,14 +39,6 @@ fn language_text() -> impl Strategy<Value = String> {
         0..40,
     )
     .prop_map(|parts| parts.concat())
-}
-
-struct NoIncludes;
-
-impl IncludeSource for NoIncludes {
-    fn include(&self, _: &str) -> Option<Arc<SourceFile>> {
-        None
-    }
 }
 
 proptest! {

@@ -229,34 +229,14 @@ mod tests {
         assert_eq!(unescape("line1\\nline2\\tTabbed"), "line1\nline2\tTabbed");
     }
 
-    struct NoIncludes;
-
-    impl crate::event::IncludeSource for NoIncludes {
-        fn include(&self, _: &str) -> Option<std::sync::Arc<crate::event::SourceFile>> {
-            None
-        }
-    }
-
     /// The activation of an event of `text` scheduled at noon and activated
     /// `late` seconds after.
     fn activated(text: &str, late: i64) -> Activation {
         // Five hours behind UTC, so that the local and UTC formats differ.
         let scheduled: Zoned = "2024-03-01T12:00:00-05:00[-05:00]".parse().unwrap();
         let own = crate::event::Part { path: "/e".into(), file: std::sync::Arc::new(crate::event::SourceFile::parse(text)) };
-        let definition = Definition::expand("/e", own, &NoIncludes).unwrap();
-        let job = Job {
-            id: super::super::JobId(0x30),
-            group: super::super::JobId(0x10),
-            parent: super::super::JobId(0x20),
-            owner: "alice".into(),
-            tree: Default::default(),
-            event: "/e".into(),
-            trigger: super::super::TriggerName::Next,
-            origin: "/d".into(),
-            chain: vec!["/d".into(), "/e".into(), "/e".into()],
-            scheduled: scheduled.clone(),
-            queued: scheduled.checked_add(jiff::SignedDuration::from_secs(30)).unwrap(),
-        };
+        let definition = Definition::expand("/e", own, &crate::event::NoIncludes).unwrap();
+        let job = Job::sample(scheduled.clone());
         let settings = Settings {
             max_chain_events: 4,
             max_next_events: 4,

@@ -119,6 +119,28 @@ impl Job {
     }
 }
 
+#[cfg(test)]
+impl Job {
+    /// A job for tests: `/e` of alice's, chained after `/d` and an earlier
+    /// `/e` (chain `/d:/e:/e`) by a `next_event`, with ids 30, 10 (its
+    /// chain's root) and 20 (its parent), queued 30 s after `scheduled`.
+    pub(crate) fn sample(scheduled: Zoned) -> Job {
+        Job {
+            id: JobId(0x30),
+            group: JobId(0x10),
+            parent: JobId(0x20),
+            owner: "alice".into(),
+            tree: Arc::default(),
+            event: "/e".into(),
+            trigger: TriggerName::Next,
+            origin: "/d".into(),
+            chain: vec!["/d".into(), "/e".into(), "/e".into()],
+            queued: scheduled.checked_add(jiff::SignedDuration::from_secs(30)).expect("in range"),
+            scheduled,
+        }
+    }
+}
+
 fn join(names: &[Arc<str>]) -> String {
     names.iter().map(|n| &**n).collect::<Vec<_>>().join(":")
 }

@@ -20,6 +20,17 @@ pub trait IncludeSource {
     fn include(&self, path: &str) -> Option<Arc<SourceFile>>;
 }
 
+/// The include source of an event read on its own, outside any tree: every
+/// included file is missing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoIncludes;
+
+impl IncludeSource for NoIncludes {
+    fn include(&self, _path: &str) -> Option<Arc<SourceFile>> {
+        None
+    }
+}
+
 /// A processed file together with its path within the tree.
 #[derive(Debug, Clone)]
 pub struct Part {

@@ -14,7 +14,7 @@ pub mod when;
 use std::fmt;
 use std::sync::Arc;
 
-pub use definition::{Assignment, Definition, IncludeSource, MAX_INCLUDE_DEPTH, Origin, Part, parent, resolve_name};
+pub use definition::{Assignment, Definition, IncludeSource, MAX_INCLUDE_DEPTH, NoIncludes, Origin, Part, parent, resolve_name};
 use definition::{ExpandError, ExpandErrorKind};
 pub use lines::{LineKind, SourceFile};
 pub use vars::Vars;

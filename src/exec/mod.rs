@@ -394,7 +394,7 @@ fn environment(job: &Job, owner: &Account) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{JobId, NotifyOn, TriggerName};
+    use crate::engine::NotifyOn;
 
     fn owner(uid: u32) -> Account {
         Account { name: "alice".into(), uid, gid: 100, groups: vec![100, 27], home: "/home/alice".into(), shell: "/bin/zsh".into() }
@@ -420,20 +420,7 @@ mod tests {
     }
 
     fn job() -> Job {
-        let time: jiff::Zoned = "2024-03-01T12:30:00+00:00[UTC]".parse().unwrap();
-        Job {
-            id: JobId(0x30),
-            group: JobId(0x10),
-            parent: JobId(0x20),
-            owner: "alice".into(),
-            tree: Arc::default(),
-            event: "/backup/nightly".into(),
-            trigger: TriggerName::Next,
-            origin: "/backup/prepare".into(),
-            chain: vec!["/backup/prepare".into(), "/backup/nightly".into()],
-            scheduled: time.clone(),
-            queued: time,
-        }
+        Job::sample("2024-03-01T12:30:00+00:00[UTC]".parse().unwrap())
     }
 
     fn activation(host: Option<&str>, command: Option<&str>) -> Activation {
@@ -490,7 +477,7 @@ mod tests {
         let local = "Execution on local host is not allowed.";
         assert_eq!(refused(&no_local, Some("remote, here"), &alice).await.as_deref(), Some(local), "any local name in the list");
         assert_eq!(refused(&no_local, Some(" localhost "), &owner(0)).await.as_deref(), Some(local), "before the root check");
-        let missing = "Missing host name for event (/backup/nightly).";
+        let missing = "Missing host name for event (/e).";
         assert_eq!(refused(&config(), Some(" , ,"), &alice).await.as_deref(), Some(missing));
         assert_eq!(refused(&no_local, Some(""), &owner(0)).await.as_deref(), Some(missing), "before the root check");
         let root = "Root user not allowed to execute.";
@@ -581,13 +568,13 @@ mod tests {
             ("LOGNAME", "alice"),
             ("SHELL", "/bin/zsh"),
             ("PATH", "/usr/local/bin:/usr/bin:/bin"),
-            ("HCRON_EVENT_NAME", "/backup/nightly"),
-            ("HCRON_EVENT_CHAIN", "/backup/prepare:/backup/nightly"),
+            ("HCRON_EVENT_NAME", "/e"),
+            ("HCRON_EVENT_CHAIN", "/d:/e:/e"),
             ("HCRON_JOBID", "30"),
             ("HCRON_JOBGID", "10"),
             ("HCRON_PJOBID", "20"),
             ("HCRON_TRIGGER_NAME", "next"),
-            ("HCRON_TRIGGER_ORIGIN", "/backup/prepare"),
+            ("HCRON_TRIGGER_ORIGIN", "/d"),
         ]);
         assert_eq!(environment(&job(), &owner(1000)), expected);
     }

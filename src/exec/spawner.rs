@@ -456,8 +456,9 @@ fn poll_outputs(outputs: &mut [Capture; 2], ms: u16) {
 
 #[cfg(test)]
 impl Spawner {
-    /// A spawner whose helper is gone: every start fails with "the spawner
-    /// is gone". For tests of what is decided before anything starts.
+    /// A spawner whose helper is gone: every start fails (the request meets
+    /// a closed socket: a broken pipe). For tests of what is decided before
+    /// anything starts.
     pub(crate) fn gone() -> Spawner {
         let (ours, _theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).expect("socketpair");
         Spawner { socket: Mutex::new(ours) }

@@ -337,7 +337,7 @@ mod tests {
     }
 
     #[test]
-    fn a_checked_tree_trusts_its_owner_s_files_and_root_s() {
+    fn a_checked_tree_trusts_its_owner_s_files_and_root_s_unless_others_could_write_them() {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e");
