@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 /// Protocol version; a daemon answers other versions with an error.
 pub const VERSION: u32 = 1;
 
+/// The largest request of an allowed caller: a request holds an event name
+/// and a time at most, far below this.
+pub const MAX_REQUEST: usize = 64 << 10;
+
 /// Largest answer a client accepts, in bytes: far above any real answer (a
 /// listing of 100,000 events is about 6 MiB). The daemon bounds requests
 /// far lower (`daemon::server`).
@@ -158,6 +162,12 @@ pub struct Info {
     pub next_minute: String,
     /// The server name.
     pub server_name: String,
+    /// The daemon's version.
+    #[serde(default)]
+    pub version: String,
+    /// What this node is: `single` (the only scheduler of its trees).
+    #[serde(default)]
+    pub role: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -201,12 +211,17 @@ pub fn call(stream: &mut (impl Read + Write), request: &Request) -> io::Result<R
 
 /// Reads one framed response.
 fn read_response(stream: &mut impl Read) -> io::Result<Response> {
+    decode(&read_frame(stream, MAX_FRAME as usize)?).map_err(io::Error::other)
+}
+
+/// Reads one frame of at most `limit` bytes; its payload.
+pub fn read_frame(stream: &mut impl Read, limit: usize) -> io::Result<Vec<u8>> {
     let mut header = [0; 4];
     stream.read_exact(&mut header)?;
-    let len = frame_length(header, MAX_FRAME as usize).map_err(io::Error::other)?;
+    let len = frame_length(header, limit).map_err(io::Error::other)?;
     let mut payload = vec![0; len];
     stream.read_exact(&mut payload)?;
-    decode(&payload).map_err(io::Error::other)
+    Ok(payload)
 }
 
 #[cfg(test)]

@@ -4,17 +4,17 @@
 //! it), .14 has nothing listening (refused).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::daemon_util::{RunningDaemon, eventually};
 use crate::root_util::{RootSetup, TestUser, run};
+use crate::sshd_util::{DropRule, Sshd, give_keys};
 
 /// A test user, an sshd on .11 and .12, a drop rule for .13, and a root daemon.
 struct Remote {
-    sshd: Child,
-    sshd_log: PathBuf,
-    nft_table: Option<String>,
+    sshd: Sshd,
+    drop_rule: Option<DropRule>,
     user: TestUser,
     daemon: RunningDaemon,
     _setup: RootSetup,
@@ -25,46 +25,15 @@ impl Remote {
         let setup = RootSetup::new(&[], &format!("command_spawn_timeout = 2\n{extra_config}"));
         let user = TestUser::create("s", &setup.homes());
         std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n", user.name)).unwrap();
-        run("usermod", &["-p", "*", &user.name]);
-        let port = free_port();
-        let dir = setup.dir.path().join("sshd");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::create_dir_all("/run/sshd").unwrap();
-        run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", dir.join("host_key").to_str().unwrap()]);
-        let ssh = user.home.join(".ssh");
-        std::fs::create_dir_all(&ssh).unwrap();
-        run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", ssh.join("id_ed25519").to_str().unwrap()]);
-        std::fs::copy(ssh.join("id_ed25519.pub"), ssh.join("authorized_keys")).unwrap();
+        let sshd = Sshd::start(&setup.dir.path().join("sshd"), &["127.0.0.11", "127.0.0.12", "127.0.0.13"], &user, "");
+        let port = sshd.port;
         let aliases: String = [11, 12, 13, 14]
             .map(|n| format!("Host h{n}\n  HostName 127.0.0.{n}\n  Port {port}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"))
             .concat();
-        std::fs::write(ssh.join("config"), aliases).unwrap();
-        run("chown", &["-R", &format!("{0}:{0}", user.name), ssh.to_str().unwrap()]);
-        let config = format!(
-            "ListenAddress 127.0.0.11:{port}\nListenAddress 127.0.0.12:{port}\nListenAddress 127.0.0.13:{port}\nHostKey {}\nPidFile {}\nUsePAM no\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\nStrictModes no\nMaxStartups 100:30:200\nMaxSessions 100\nAllowUsers {}\nLogLevel INFO\n",
-            dir.join("host_key").display(),
-            dir.join("sshd.pid").display(),
-            user.name
-        );
-        std::fs::write(dir.join("sshd_config"), config).unwrap();
-        // Its log says each connection it accepts.
-        let sshd_log = dir.join("sshd.log");
-        let sshd = Command::new("/usr/sbin/sshd")
-            .args(["-D", "-E"])
-            .arg(&sshd_log)
-            .arg("-f")
-            .arg(dir.join("sshd_config"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        assert!(eventually(Duration::from_secs(5), || std::net::TcpStream::connect(("127.0.0.11", port)).is_ok()), "sshd did not start");
-        let table = format!("hcron_test_{}", user.name);
-        run("nft", &["add", "table", "inet", &table]);
-        run("nft", &["add", "chain", "inet", &table, "out", "{ type filter hook output priority 0; }"]);
-        run("nft", &["add", "rule", "inet", &table, "out", "ip", "daddr", "127.0.0.13", "tcp", "dport", &port.to_string(), "drop"]);
+        give_keys(&user, &aliases);
+        let drop_rule = Some(DropRule::add(&user.name, "127.0.0.13", port));
         let daemon = setup.start();
-        Remote { sshd, sshd_log, nft_table: Some(table), user, daemon, _setup: setup }
+        Remote { sshd, drop_rule, user, daemon, _setup: setup }
     }
 
     fn event(&self, name: &str, host: &str, command: &str, extra: &str) {
@@ -99,7 +68,7 @@ impl Remote {
 
     /// How many connections sshd has accepted so far.
     fn connections(&self) -> usize {
-        std::fs::read_to_string(&self.sshd_log).unwrap_or_default().matches("Accepted publickey for ").count()
+        self.sshd.connections()
     }
 
     /// The row of `host` in `hcron info hosts`.
@@ -114,17 +83,12 @@ impl Remote {
     }
 
     fn lift_drop_rule(&mut self) {
-        if let Some(table) = self.nft_table.take() {
-            run("nft", &["delete", "table", "inet", &table]);
-        }
+        self.drop_rule = None;
     }
 }
 
 impl Drop for Remote {
     fn drop(&mut self) {
-        self.lift_drop_rule();
-        let _ = self.sshd.kill();
-        let _ = self.sshd.wait();
         let _ = Command::new("pkill").args(["-u", &self.user.name]).output();
     }
 }
@@ -133,11 +97,6 @@ impl Drop for Remote {
 fn offline_until(row: &str) -> jiff::civil::DateTime {
     let fields: Vec<&str> = row.split_whitespace().collect();
     format!("{}T{}", fields[3], fields[4]).parse().unwrap_or_else(|e| panic!("{e}: {row}"))
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.11:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 #[test]

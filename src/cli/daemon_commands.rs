@@ -17,18 +17,26 @@ pub struct ConfigArg {
     /// Configuration file [default: /etc/hcron/hcron.toml, else /etc/hcron/hcron.conf].
     #[arg(short, long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Give up after this many seconds without reaching a scheduler [default: $HCRON_TIMEOUT, else 86400].
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
 }
 
 impl ConfigArg {
     fn load(&self) -> anyhow::Result<Config> {
         Ok(Config::find(self.config.as_deref())?)
     }
+
+    /// Asks the daemon `request` (see [`ask`]).
+    fn ask(&self, config: &Config, request: &Request) -> anyhow::Result<Response> {
+        ask(config, request, self.timeout)
+    }
 }
 
 /// `hcron reload`: the daemon re-reads the caller's tree and says what it found.
 pub fn reload(args: ConfigArg) -> anyhow::Result<ExitCode> {
     let config = args.load()?;
-    match ask(&config, &Request::Reload)? {
+    match args.ask(&config, &Request::Reload)? {
         Response::Loaded(counts) => {
             println!("{}", reloaded(&config, &counts));
             Ok(ExitCode::SUCCESS)
@@ -52,7 +60,7 @@ pub(super) fn reloaded(config: &Config, c: &crate::control::Counts) -> String {
 /// `hcron unload`.
 pub fn unload(args: ConfigArg) -> anyhow::Result<ExitCode> {
     let config = args.load()?;
-    ask(&config, &Request::Unload)?;
+    args.ask(&config, &Request::Unload)?;
     println!("Unloaded events for servername ({}).", config.server_name());
     Ok(ExitCode::SUCCESS)
 }
@@ -69,7 +77,7 @@ pub struct ActivateArgs {
 /// `hcron activate EVENT`: says what was queued (the original said nothing).
 pub fn activate(args: ActivateArgs) -> anyhow::Result<ExitCode> {
     let event = args.event.clone();
-    match ask(&args.config.load()?, &Request::Activate { event: args.event })? {
+    match args.config.ask(&args.config.load()?, &Request::Activate { event: args.event })? {
         Response::Activated { job } => println!("queued job {job} for event {event}"),
         other => anyhow::bail!("unexpected answer from the daemon: {other:?}"),
     }
@@ -125,7 +133,7 @@ pub struct InfoArgs {
 pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
     if args.what.is_some() {
-        let Response::Hosts { hosts } = ask(&config, &Request::Hosts)? else { bail!("unexpected answer") };
+        let Response::Hosts { hosts } = args.config.ask(&config, &Request::Hosts)? else { bail!("unexpected answer") };
         let time = |t: Option<jiff::Timestamp>| {
             t.map_or("-".to_owned(), |t| t.to_zoned(jiff::tz::TimeZone::system()).strftime("%Y-%m-%d %H:%M:%S").to_string())
         };
@@ -147,7 +155,7 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let Response::Info(info) = ask(&config, &Request::Info)? else { bail!("unexpected answer") };
+    let Response::Info(info) = args.config.ask(&config, &Request::Info)? else { bail!("unexpected answer") };
     println!("servername:   {}", info.server_name);
     println!("uptime:       {} s", info.uptime);
     println!("users:        {}", info.users);
@@ -176,7 +184,7 @@ pub struct HistoryArgs {
 /// `hcron history`: the caller's own jobs.
 pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
     let request = Request::History { event: args.event, since: args.since };
-    let Response::History { jobs } = ask(&args.config.load()?, &request)? else { bail!("unexpected answer") };
+    let Response::History { jobs } = args.config.ask(&args.config.load()?, &request)? else { bail!("unexpected answer") };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&jobs)?);
         return Ok(ExitCode::SUCCESS);

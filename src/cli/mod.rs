@@ -9,7 +9,9 @@ mod doc;
 mod event;
 mod list;
 mod next;
+mod relay;
 mod run;
+mod servers;
 mod show_log;
 mod tree_args;
 
@@ -45,6 +47,11 @@ enum Command {
     Info(daemon_commands::InfoArgs),
     /// Print your jobs: when, which event, where, how they ended.
     History(daemon_commands::HistoryArgs),
+    /// Print each scheduler server you may reach, whether it answers and how fast.
+    Servers(daemon_commands::ConfigArg),
+    /// Pass one request from standard input to this host's daemon (run by hcron over SSH).
+    #[command(hide = true)]
+    Relay(daemon_commands::ConfigArg),
     /// Print the activity log between two times, filtered.
     ShowLog(show_log::ShowLogArgs),
     /// Print when events fire next, or why they never will.
@@ -76,6 +83,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Get(args) => daemon_commands::get(args),
         Command::Info(args) => daemon_commands::info(args),
         Command::History(args) => daemon_commands::history(args),
+        Command::Servers(args) => servers::run(args),
+        Command::Relay(args) => relay::run(args),
         Command::ShowLog(args) => show_log::run(args),
         Command::Next(args) => next::run(args),
         Command::Conv(args) => conv::run(args),

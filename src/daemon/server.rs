@@ -17,14 +17,10 @@ use tokio::net::{UnixListener, UnixStream};
 use super::{Daemon, Mode};
 use crate::account::Account;
 use crate::clock::log_datetime;
-use crate::control::{self, Info, Listed, Request, Response};
+use crate::control::{self, Info, Listed, MAX_REQUEST, Request, Response};
 
 /// How long a client may take to send its request; then it is closed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The largest request of an allowed caller: a request holds an event name
-/// and a time at most, far below this.
-pub const MAX_REQUEST: usize = 64 << 10;
 
 /// The largest request of a caller outside `hcron.allow`: room to ask
 /// whether it is allowed, or for the daemon's state, and no more.
@@ -167,6 +163,8 @@ impl Daemon {
                     running: state.running,
                     next_minute: log_datetime(&state.planner.next()),
                     server_name: self.setup.server_name.clone(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    role: "single".into(),
                 })
             }
             Request::Hosts => Response::Hosts { hosts: self.lock().exec.health.lock().expect("health lock").states() },

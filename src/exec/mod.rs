@@ -381,6 +381,8 @@ fn environment(job: &Job, owner: &Account) -> Vec<(String, String)> {
         ("HCRON_EVENT_NAME", job.event.to_string()),
         ("HCRON_EVENT_CHAIN", job.chain_text()),
         ("HCRON_JOBID", job.id.to_string()),
+        // The name `hcron` looks for to tell a job's commands (backup servers).
+        ("HCRON_JOB_ID", job.id.to_string()),
         ("HCRON_JOBGID", job.group.to_string()),
         ("HCRON_PJOBID", job.parent.to_string()),
         ("HCRON_TRIGGER_NAME", job.trigger.to_string()),
@@ -571,6 +573,7 @@ mod tests {
             ("HCRON_EVENT_NAME", "/e"),
             ("HCRON_EVENT_CHAIN", "/d:/e:/e"),
             ("HCRON_JOBID", "30"),
+            ("HCRON_JOB_ID", "30"),
             ("HCRON_JOBGID", "10"),
             ("HCRON_PJOBID", "20"),
             ("HCRON_TRIGGER_NAME", "next"),

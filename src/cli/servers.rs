@@ -1,0 +1,47 @@
+//! `hcron servers`: every scheduler a command may reach, whether it
+//! answers, how fast, and what it is.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use super::client::{Reach, Target, ask_once};
+use super::daemon_commands::ConfigArg;
+use crate::config::Config;
+use crate::control::{Request, Response};
+
+/// `hcron servers`: the primary, then every backup of `HCRON_HOSTFILE`
+/// (whatever the policy), each asked once for its state. Succeeds when
+/// any answers.
+pub fn run(args: ConfigArg) -> anyhow::Result<ExitCode> {
+    let config = Config::find(args.config.as_deref())?;
+    let reach = Reach { policy: super::client::Policy::All, ..Reach::from_env(args.timeout)? };
+    let (primary, backups) = reach.targets(&config)?;
+    println!("{:<32} {:<7} {:>10}  {:<9} {:<7} server name / why not", "server", "answers", "round trip", "version", "role");
+    let mut any = false;
+    for (n, target) in std::iter::once(&primary).chain(&backups).enumerate() {
+        let name = if n == 0 { format!("{} (primary)", shown(target)) } else { shown(target) };
+        let start = Instant::now();
+        let answer = ask_once(target, &Request::Info, reach.connect_timeout);
+        let millis = start.elapsed().as_secs_f64() * 1000.0;
+        match answer {
+            Ok(Response::Info(info)) => {
+                any = true;
+                let version = if info.version.is_empty() { "-" } else { &info.version };
+                let role = if info.role.is_empty() { "-" } else { &info.role };
+                println!("{name:<32} {:<7} {:>7.1} ms  {version:<9} {role:<7} {}", "yes", millis, info.server_name);
+            }
+            Ok(Response::Error { message }) => println!("{name:<32} {:<7} {:>7.1} ms  {:<9} {:<7} {message}", "refuses", millis, "-", "-"),
+            Ok(other) => println!("{name:<32} {:<7} {:>7.1} ms  {:<9} {:<7} unexpected answer: {other:?}", "?", millis, "-", "-"),
+            Err(why) => println!("{name:<32} {:<7} {:>10}  {:<9} {:<7} {why}", "no", "-", "-", "-"),
+        }
+    }
+    Ok(if any { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// A target's name in the table.
+fn shown(target: &Target) -> String {
+    match target {
+        Target::Local(_) => "this host".to_owned(),
+        Target::Remote(server) => server.to_string(),
+    }
+}
