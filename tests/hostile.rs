@@ -706,7 +706,7 @@ fn a_tree_past_its_share_of_watches_is_polled_not_watched() {
     }
     std::fs::write(&config, "max_watches_per_user = 4\ntree_poll_interval = 2\n").unwrap();
     let daemon = RunningDaemon::standalone(&events, &state, &["--config", config.to_str().unwrap()]);
-    let said = "has 7 directories, more than max_watches_per_user (4): reloaded every 2 s instead of watched";
+    let said = "has 7 directories, more than max_watches_per_user (4): polled every 2 s instead of watched";
     assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains(said)), "{}", daemon.log_text());
     assert_eq!(inotify_watches(daemon.pid()), 0, "the tree was watched all the same");
     std::fs::write(events.join("d3/new"), event).unwrap();
@@ -715,6 +715,50 @@ fn a_tree_past_its_share_of_watches_is_polled_not_watched() {
     std::fs::write(&config, "max_watches_per_user = 100\n").unwrap();
     daemon.signal(libc::SIGHUP);
     assert!(eventually(Duration::from_secs(8), || inotify_watches(daemon.pid()) == 7), "{} watches", inotify_watches(daemon.pid()));
+}
+
+/// Rewrites `path` in place through a shared memory map: the kernel
+/// updates its times but tells no inotify watcher (as with a change made on
+/// another NFS client). `from` and `to` have the same length.
+fn rewrite_unseen(path: &Path, from: &str, to: &str) {
+    assert_eq!(from.len(), to.len());
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
+    let at = text.find(from).unwrap();
+    // SAFETY: a fresh shared mapping of the whole file, written within its length, then unmapped.
+    unsafe {
+        use std::os::fd::AsRawFd;
+        let map = libc::mmap(std::ptr::null_mut(), text.len(), libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, file.as_raw_fd(), 0);
+        assert_ne!(map, libc::MAP_FAILED);
+        std::ptr::copy_nonoverlapping(to.as_ptr(), map.cast::<u8>().add(at), to.len());
+        assert_eq!(libc::msync(map, text.len(), libc::MS_SYNC), 0);
+        libc::munmap(map, text.len());
+    }
+}
+
+#[test]
+fn a_change_no_watcher_sees_is_live_within_the_poll_interval_and_an_unchanged_tree_is_not_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, state, config) = (dir.path().join("events"), dir.path().join("state"), dir.path().join("hcron.toml"));
+    std::fs::create_dir_all(events.join("d")).unwrap();
+    std::fs::write(events.join("d/e"), crate::util::full("when_month=2\nwhen_day=31\n")).unwrap();
+    std::fs::write(&config, "tree_poll_interval = 1\n").unwrap();
+    // A file changed as a load begins is read again by the next (its stamp
+    // may hide a change): the daemon's first load must come well after.
+    let changed = std::fs::metadata(events.join("d/e")).unwrap().modified().unwrap();
+    assert!(eventually(Duration::from_secs(1), || changed.elapsed().is_ok_and(|age| age > Duration::from_millis(100))));
+    let daemon = RunningDaemon::standalone(&events, &state, &["--config", config.to_str().unwrap()]);
+    let loads = || daemon.log_text().matches("|load-events|").count();
+    let status = || daemon.hcron(&["list", "--show-status"]).0;
+    assert_eq!(status(), "accepted:/d/e\n");
+    assert_eq!(inotify_watches(daemon.pid()), 2, "the tree is watched");
+    // Polls of a tree that did not change find nothing to reload.
+    let first = loads();
+    let polls = || daemon.log_text().matches("|load-events|").count();
+    assert!(!eventually(Duration::from_millis(3500), || polls() > first), "an unchanged tree was reloaded:\n{}", daemon.log_text());
+    rewrite_unseen(&events.join("d/e"), "command=", "cxmmand=");
+    assert!(eventually(Duration::from_secs(5), || status() == "rejected:/d/e\n"), "{}\n{}", status(), daemon.log_text());
+    assert_eq!(loads(), first + 1, "one reload for one change");
 }
 
 #[test]

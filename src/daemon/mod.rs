@@ -87,8 +87,9 @@ struct UserEvents {
     owner: Arc<str>,
     tree: Arc<Tree>,
     index: Arc<ScheduleIndex>,
-    /// What the last load read, so that the next one reads only what changed.
-    files: FileCache,
+    /// What the last load read, so that the next one reads only what
+    /// changed, and a poll can tell whether anything did.
+    files: Arc<FileCache>,
     /// Directories in the tree, as last loaded (what watching it costs).
     directories: usize,
     /// `hcron unload` was asked: nothing is loaded until `hcron reload`.

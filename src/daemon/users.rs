@@ -86,18 +86,18 @@ impl Daemon {
             },
         };
         let root = self.tree_root(&account);
-        let context = LoadContext { host_name: self.setup.fqdn.clone(), server_name: self.setup.server_name.clone() };
-        let (options, limit, known) = {
+        let options = self.tree_options();
+        let (limit, known) = {
             let state = self.lock();
-            (state.config.tree_options(context), state.config.max_watches_per_user, state.users.get(user).map(|u| u.directories))
+            (state.config.max_watches_per_user, state.users.get(user).map(|u| u.directories))
         };
-        let as_owner = matches!(self.setup.mode, Mode::Root { .. });
+        let as_owner = self.as_owner();
         // Watch first, so that a change made while the tree loads is not
         // missed; but only a tree known to fit its share of watches.
         if known.is_some_and(|directories| directories <= limit) {
             self.watch(user, &root);
         }
-        let previous = self.lock().users.get_mut(user).map(|u| std::mem::take(&mut u.files)).unwrap_or_default();
+        let previous = self.lock().users.get(user).map(|u| u.files.clone()).unwrap_or_default();
         let started = Instant::now();
         let (loader_account, loader_root) = (account.clone(), root.clone());
         let loaded = tokio::task::spawn_blocking(move || load(&loader_account, &loader_root, &options, as_owner, &previous)).await;
@@ -151,9 +151,21 @@ impl Daemon {
         state.log(entry);
         let owner: Arc<str> = user.into();
         let directories = loaded.directories;
-        let events = UserEvents { account, owner, tree: Arc::new(loaded.tree), index, files: loaded.files, directories, unloaded: false };
+        let files = Arc::new(loaded.files);
+        let events = UserEvents { account, owner, tree: Arc::new(loaded.tree), index, files, directories, unloaded: false };
         state.users.insert(user.to_owned(), events);
         Ok(counts)
+    }
+
+    /// How trees load under the current configuration.
+    fn tree_options(&self) -> tree::Options {
+        let context = LoadContext { host_name: self.setup.fqdn.clone(), server_name: self.setup.server_name.clone() };
+        self.lock().config.tree_options(context)
+    }
+
+    /// Whether trees are read as their owners (the root daemon).
+    fn as_owner(&self) -> bool {
+        matches!(self.setup.mode, Mode::Root { .. })
     }
 
     /// Logs why `user`'s load failed and, when `retry`, reloads again later
@@ -243,7 +255,7 @@ impl Daemon {
             let mut state = self.lock();
             let every = state.config.tree_poll_interval.max(1);
             let text = format!(
-                "the events directory of user ({user}) has {directories} directories, more than max_watches_per_user ({limit}): reloaded every {every} s instead of watched"
+                "the events directory of user ({user}) has {directories} directories, more than max_watches_per_user ({limit}): polled every {every} s instead of watched"
             );
             state.message(user, &text, "warning");
         }
@@ -251,37 +263,51 @@ impl Daemon {
 
     /// Every [`ROOT_CHECK`], reloads the trees whose root directory is not
     /// the one watched (the reload watches the new one); every
-    /// `tree_poll_interval`, the polled trees.
+    /// `tree_poll_interval`, every tree that changed unseen ([`Daemon::poll_trees`]).
     pub(super) async fn check_roots(self: Arc<Self>) {
         let mut polled_at = tokio::time::Instant::now();
         loop {
             let every = Duration::from_secs(self.lock().config.tree_poll_interval.max(1));
             tokio::time::sleep(ROOT_CHECK.min(every)).await;
-            let poll = polled_at.elapsed() >= every;
-            if poll {
-                polled_at = tokio::time::Instant::now();
-            }
-            let roots: Vec<(String, PathBuf, Identity, bool)> = {
+            let roots: Vec<(String, PathBuf, Identity)> = {
                 let watchers = self.watchers.lock().expect("watchers lock");
                 let trees = watchers.iter().filter(|(name, _)| *name != ALLOW_FILE);
-                trees.map(|(n, w)| (n.clone(), w.root.clone(), w.identity, w.polled)).collect()
+                trees.map(|(n, w)| (n.clone(), w.root.clone(), w.identity)).collect()
             };
             let replaced = tokio::task::spawn_blocking(move || {
-                roots.into_iter().map(|(name, root, known, polled)| (identity(&root) != known, polled, name)).collect::<Vec<_>>()
+                roots.into_iter().filter(|(_, root, known)| identity(root) != *known).map(|(name, ..)| name).collect::<Vec<_>>()
             })
             .await
             .unwrap_or_default();
-            for (replaced, polled, name) in replaced {
-                if replaced {
-                    self.lock().message(
-                        &name,
-                        &format!("the events directory of user ({name}) was replaced or created; reloading"),
-                        "info",
-                    );
-                }
-                if replaced || (polled && poll) {
-                    let _ = self.changed.send(Watched::Changed(name));
-                }
+            for name in replaced {
+                let text = format!("the events directory of user ({name}) was replaced or created; reloading");
+                self.lock().message(&name, &text, "info");
+                let _ = self.changed.send(Watched::Changed(name));
+            }
+            if polled_at.elapsed() >= every {
+                polled_at = tokio::time::Instant::now();
+                self.poll_trees().await;
+            }
+        }
+    }
+
+    /// Reloads every loaded tree that is not as it was loaded: a change no
+    /// watcher saw (made on another NFS client, or in a tree too large to
+    /// watch). Entries are listed and files stamped, as their owner; only
+    /// a changed tree is reloaded (and logged).
+    async fn poll_trees(self: &Arc<Self>) {
+        let trees: Vec<(String, Account, Arc<FileCache>)> = {
+            let state = self.lock();
+            state.users.iter().filter(|(_, u)| !u.unloaded).map(|(n, u)| (n.clone(), u.account.clone(), u.files.clone())).collect()
+        };
+        let (options, as_owner) = (Arc::new(self.tree_options()), self.as_owner());
+        for (name, account, files) in trees {
+            let (root, options) = (self.tree_root(&account), options.clone());
+            let same =
+                tokio::task::spawn_blocking(move || as_reader(&account, as_owner, |fs| tree::unchanged(fs, &root, &options, &files)));
+            // A root that cannot be read is the root check's and the reload's to report.
+            if let Ok(Ok(false)) = same.await {
+                let _ = self.changed.send(Watched::Changed(name));
             }
         }
     }
@@ -397,14 +423,23 @@ fn watcher(
     Ok(watcher)
 }
 
-/// Loads a tree, reading only what changed since `previous`; as the owner
-/// (credentials and ownership checks) for the root daemon.
+/// Loads a tree, reading only what changed since `previous`.
 fn load(account: &Account, root: &Path, options: &tree::Options, as_owner: bool, previous: &FileCache) -> std::io::Result<Loaded> {
+    as_reader(account, as_owner, |fs| tree::reload(fs, root, options, previous))
+}
+
+/// `read` of a tree of `account`'s: as the owner (credentials and
+/// ownership checks) for the root daemon.
+fn as_reader<T: Send>(
+    account: &Account,
+    as_owner: bool,
+    read: impl FnOnce(&dyn tree::TreeFs) -> std::io::Result<T> + Send,
+) -> std::io::Result<T> {
     if as_owner {
         let fs = CheckedFs { uid: account.uid, gid: account.gid };
-        crate::credentials::as_user(account, || tree::reload(&fs, root, options, previous))?
+        crate::credentials::as_user(account, || read(&fs))?
     } else {
-        tree::reload(&LocalFs, root, options, previous)
+        read(&LocalFs)
     }
 }
 

@@ -80,6 +80,8 @@ pub struct FileCache {
     files: PathMap<(Stamp, FileRead)>,
     /// When the load that read them began.
     started: Option<SystemTime>,
+    /// The [`fingerprint`] of the tree's entries then.
+    listing: Option<u64>,
 }
 
 /// How far a file's timestamps may lag the clock: the kernel stamps writes
@@ -131,6 +133,7 @@ pub fn load(fs: &dyn TreeFs, root: &Path, options: &Options) -> io::Result<Loade
 pub fn reload(fs: &dyn TreeFs, root: &Path, options: &Options, previous: &FileCache) -> io::Result<Loaded> {
     let started = SystemTime::now();
     let scan = scan::scan(fs, root, options.ignore.as_ref())?;
+    let listing = Some(fingerprint(&scan));
     let mut issues = scan.issues;
     // Every file read is a scanned regular file: the cache never grows past
     // that, so it is made at that size (growing it costs rehashes under its lock).
@@ -145,8 +148,49 @@ pub fn reload(fs: &dyn TreeFs, root: &Path, options: &Options, previous: &FileCa
     }
     let events = loader.load_all(sources);
     let index = events.iter().enumerate().map(|(i, e)| (e.name().clone(), i)).collect();
-    let files = FileCache { files: loader.cache.into_inner().expect("cache lock"), started: Some(started) };
+    let files = FileCache { files: loader.cache.into_inner().expect("cache lock"), started: Some(started), listing };
     Ok(Loaded { tree: Tree { events, index }, issues, files, directories: scan.directories })
+}
+
+/// Whether a reload of the tree at `root` would find it as the load that
+/// made `previous` did: the same entries (names, kinds, link targets, what
+/// was dropped) and every file that load read with the same stamp. It
+/// lists directories and stamps files, and opens none: a change made where
+/// no watcher sees it (another NFS client) is found by calling this now
+/// and then, at a fraction of a reload's cost.
+pub fn unchanged(fs: &dyn TreeFs, root: &Path, options: &Options, previous: &FileCache) -> io::Result<bool> {
+    let Some(listing) = previous.listing else { return Ok(false) };
+    let scan = scan::scan(fs, root, options.ignore.as_ref())?;
+    if fingerprint(&scan) != listing {
+        return Ok(false);
+    }
+    // In tree order, so that each worker's directory stays open from one file to the next.
+    let read: Vec<(&Arc<str>, &Stamp)> = scan.files.iter().filter_map(|path| Some((path, &previous.files.get(path)?.0))).collect();
+    let same = parallel_map(&read, Dir::default, |dir, _, (path, old)| {
+        let (parent, name) = path.rsplit_once('/').expect("tree paths start with /");
+        let stamp = dir.open(fs, root, parent).and_then(|fd| fs.stamp_at(fd, name));
+        stamp.is_ok_and(|stamp| stamp == **old && !previous.racy(old))
+    });
+    Ok(same.into_iter().all(|same| same))
+}
+
+/// A hash of what a scan found, in tree order: files, links and their
+/// targets, dropped entries and why, the number of directories.
+fn fingerprint(scan: &scan::Scan) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut hasher = foldhash::quality::FixedState::default().build_hasher();
+    scan.files.hash(&mut hasher);
+    for link in &scan.links {
+        link.hash(&mut hasher);
+        if let Some(links::Node::Link(target)) = scan.nodes.get(link) {
+            target.hash(&mut hasher);
+        }
+    }
+    for issue in &scan.issues {
+        (&issue.path, &issue.message).hash(&mut hasher);
+    }
+    scan.directories.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// `f(state, index, item)` of every item, in order, the items shared out
@@ -298,10 +342,60 @@ mod tests {
         std::fs::write(&path, "x=1\n").unwrap();
         let stamp = Stamp::of(&std::fs::symlink_metadata(&path).unwrap());
         let changed = stamp.changed().unwrap();
-        let cache = |started| FileCache { files: PathMap::default(), started: Some(started) };
+        let cache = |started| FileCache { files: PathMap::default(), started: Some(started), listing: None };
         assert!(cache(changed).racy(&stamp), "changed as the load began");
         assert!(cache(changed + STAMP_LAG).racy(&stamp), "within the clock's lag");
         assert!(!cache(changed + STAMP_LAG + Duration::from_millis(1)).racy(&stamp), "well before");
         assert!(FileCache::default().racy(&stamp), "no load to compare with");
+    }
+
+    /// Loads `root` and makes its files' stamps trusted (as if the load had
+    /// begun well after they were written).
+    fn loaded(root: &Path, options: &Options) -> FileCache {
+        let mut files = load(&LocalFs, root, options).unwrap().files;
+        files.started = Some(SystemTime::now() + Duration::from_secs(1));
+        files
+    }
+
+    #[test]
+    fn a_tree_is_unchanged_until_an_entry_a_link_target_or_a_file_read_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let config = crate::config::Config::default();
+        let options = Options { max_events: 3, ..config.tree_options(config.load_context()) };
+        let event = "as_user=\nhost=localhost\ncommand=true\n";
+        std::fs::create_dir(root.join("d")).unwrap();
+        for name in ["a", "d/b", "d/c", "z"] {
+            std::fs::write(root.join(name), event).unwrap();
+        }
+        std::os::unix::fs::symlink("a", root.join("l")).unwrap();
+        let same = |files: &FileCache| unchanged(&LocalFs, root, &options, files).unwrap();
+        let files = loaded(root, &options);
+        assert!(same(&files));
+        assert!(!same(&FileCache::default()), "nothing loaded yet");
+        let racy = load(&LocalFs, root, &options).unwrap().files;
+        assert!(!same(&racy), "files written as the load began may have changed unseen");
+        // z is past max_events_per_user: never read, so its content does not matter, its name does.
+        std::fs::write(root.join("z"), "changed=1\n").unwrap();
+        assert!(same(&files), "a file no load reads");
+        let changes: [(&str, &dyn Fn()); 6] = [
+            ("a file read, rewritten", &|| std::fs::write(root.join("d/b"), event).unwrap()),
+            ("a file added", &|| std::fs::write(root.join("d/new"), event).unwrap()),
+            ("a file removed", &|| std::fs::remove_file(root.join("d/c")).unwrap()),
+            ("a link retargeted", &|| {
+                std::fs::remove_file(root.join("l")).unwrap();
+                std::os::unix::fs::symlink("d/b", root.join("l")).unwrap();
+            }),
+            ("an empty directory added", &|| std::fs::create_dir(root.join("e")).unwrap()),
+            ("an entry dropped", &|| nix::unistd::mkfifo(&root.join("f"), nix::sys::stat::Mode::S_IRWXU).unwrap()),
+        ];
+        for (what, change) in changes {
+            let files = loaded(root, &options);
+            assert!(same(&files), "{what}: before");
+            change();
+            assert!(!same(&files), "{what}: not noticed");
+        }
+        std::fs::remove_dir_all(root.join("d")).unwrap();
+        assert!(unchanged(&LocalFs, &root.join("d"), &options, &files).is_err(), "a root that is gone");
     }
 }
