@@ -89,6 +89,47 @@ fn jobs_inherit_no_descriptor_and_a_crash_leaves_no_lock_behind() {
     assert!(Path::new(&dir.path().join("leaked")).exists());
 }
 
+#[test]
+fn closed_standard_streams_become_dev_null_and_programs_the_daemon_runs_itself_inherit_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, state, config) = (dir.path().join("events"), dir.path().join("state"), dir.path().join("hcron.toml"));
+    std::fs::create_dir_all(&events).unwrap();
+    std::fs::write(
+        events.join("mailer"),
+        crate::util::full("when_month=2\nwhen_day=31\n")
+            .replace("notify_email=\n", "notify_email=ops@example.com\n")
+            .replace("host=h1", "host=localhost"),
+    )
+    .unwrap();
+    // The daemon starts sendmail itself (not through the spawner): what does it hold?
+    let (sendmail, fds) = (dir.path().join("sendmail"), dir.path().join("fds"));
+    std::fs::write(&sendmail, format!("#!/bin/sh\nls -l /proc/$$/fd > {}.new\ncat > /dev/null\nmv {0}.new {0}\n", fds.display())).unwrap();
+    std::fs::set_permissions(&sendmail, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(&config, format!("mail_transport = \"sendmail\"\nsendmail_path = \"{}\"\n", sendmail.display())).unwrap();
+    let leaked = std::fs::File::create(dir.path().join("leaked")).unwrap();
+    let leaked_fd = std::os::fd::AsRawFd::as_raw_fd(&leaked);
+    let daemon = RunningDaemon::standalone_with(&events, &state, &["--config", config.to_str().unwrap()], |command| {
+        // SAFETY: dup2 and close are async-signal-safe: a descriptor 42 without close-on-exec, and no standard streams.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::dup2(leaked_fd, 42) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                (0..3).for_each(|fd| drop(libc::close(fd)));
+                Ok(())
+            })
+        };
+    });
+    let streams: Vec<(u32, String)> = descriptors(daemon.pid()).into_iter().filter(|(fd, _)| *fd < 3).collect();
+    assert_eq!(streams, [0, 1, 2].map(|fd| (fd, "/dev/null".to_owned())), "the daemon's standard streams");
+    let (out, err, code) = daemon.hcron(&["activate", "/mailer"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(eventually(Duration::from_secs(10), || fds.exists()), "sendmail never ran:\n{}", daemon.log_text());
+    let held = std::fs::read_to_string(&fds).unwrap();
+    assert!(!held.contains("/leaked"), "sendmail inherited the daemon's parent's descriptor:\n{held}");
+    assert!(held.contains(" 0 -> ") && held.contains(" 2 -> "), "{held}");
+}
+
 /// A root daemon's set-up with one allowed test user (`tag` in its name).
 fn allowed_user(tag: &str, extra: &str) -> (crate::root_util::RootSetup, crate::root_util::TestUser) {
     let setup = crate::root_util::RootSetup::new(&[], extra);
