@@ -115,7 +115,9 @@ fn closed_standard_streams_become_dev_null_and_programs_the_daemon_runs_itself_i
                 if libc::dup2(leaked_fd, 42) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                (0..3).for_each(|fd| drop(libc::close(fd)));
+                for fd in 0..3 {
+                    libc::close(fd);
+                }
                 Ok(())
             })
         };
