@@ -52,11 +52,17 @@ _hcron() {
             hcron,next)
                 cmd="hcron__subcmd__next"
                 ;;
+            hcron,relay)
+                cmd="hcron__subcmd__relay"
+                ;;
             hcron,reload)
                 cmd="hcron__subcmd__reload"
                 ;;
             hcron,run)
                 cmd="hcron__subcmd__run"
+                ;;
+            hcron,servers)
+                cmd="hcron__subcmd__servers"
                 ;;
             hcron,show-log)
                 cmd="hcron__subcmd__show__subcmd__log"
@@ -103,11 +109,17 @@ _hcron() {
             hcron__subcmd__help,next)
                 cmd="hcron__subcmd__help__subcmd__next"
                 ;;
+            hcron__subcmd__help,relay)
+                cmd="hcron__subcmd__help__subcmd__relay"
+                ;;
             hcron__subcmd__help,reload)
                 cmd="hcron__subcmd__help__subcmd__reload"
                 ;;
             hcron__subcmd__help,run)
                 cmd="hcron__subcmd__help__subcmd__run"
+                ;;
+            hcron__subcmd__help,servers)
+                cmd="hcron__subcmd__help__subcmd__servers"
                 ;;
             hcron__subcmd__help,show-log)
                 cmd="hcron__subcmd__help__subcmd__show__subcmd__log"
@@ -125,7 +137,7 @@ _hcron() {
 
     case "${cmd}" in
         hcron)
-            opts="-h -V --help --version list check run reload unload activate get info history show-log next conv event doc version completions help"
+            opts="-h -V --help --version list check run reload unload activate get info history servers relay show-log next conv event doc version completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -139,7 +151,7 @@ _hcron() {
             return 0
             ;;
         hcron__subcmd__activate)
-            opts="-c -h -V --config --help --version"
+            opts="-c -h -V --config --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -150,6 +162,10 @@ _hcron() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -271,7 +287,7 @@ _hcron() {
             return 0
             ;;
         hcron__subcmd__get)
-            opts="-c -h -V --config --help --version allowed fqdn servername"
+            opts="-c -h -V --config --timeout --help --version allowed fqdn servername"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -285,6 +301,10 @@ _hcron() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -293,7 +313,7 @@ _hcron() {
             return 0
             ;;
         hcron__subcmd__help)
-            opts="list check run reload unload activate get info history show-log next conv event doc version completions help"
+            opts="list check run reload unload activate get info history servers relay show-log next conv event doc version completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -474,6 +494,20 @@ _hcron() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hcron__subcmd__help__subcmd__relay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hcron__subcmd__help__subcmd__reload)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -489,6 +523,20 @@ _hcron() {
             return 0
             ;;
         hcron__subcmd__help__subcmd__run)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hcron__subcmd__help__subcmd__servers)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -545,7 +593,7 @@ _hcron() {
             return 0
             ;;
         hcron__subcmd__history)
-            opts="-c -h -V --since --json --config --help --version"
+            opts="-c -h -V --since --json --config --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -563,6 +611,10 @@ _hcron() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -571,7 +623,7 @@ _hcron() {
             return 0
             ;;
         hcron__subcmd__info)
-            opts="-c -h -V --config --help --version hosts"
+            opts="-c -h -V --config --timeout --help --version hosts"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -582,6 +634,10 @@ _hcron() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -648,8 +704,8 @@ _hcron() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        hcron__subcmd__reload)
-            opts="-c -h -V --config --help --version"
+        hcron__subcmd__relay)
+            opts="-c -h -V --config --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -660,6 +716,36 @@ _hcron() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hcron__subcmd__reload)
+            opts="-c -h -V --config --timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -696,8 +782,34 @@ _hcron() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hcron__subcmd__servers)
+            opts="-c -h -V --config --timeout --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hcron__subcmd__show__subcmd__log)
-            opts="-e -f -u -c -h -V --show-jobtree --show-types --config --help --version"
+            opts="-e -f -u -c -h -V --show-jobtree --show-types --config --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -727,6 +839,10 @@ _hcron() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -735,7 +851,7 @@ _hcron() {
             return 0
             ;;
         hcron__subcmd__unload)
-            opts="-c -h -V --config --help --version"
+            opts="-c -h -V --config --timeout --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -746,6 +862,10 @@ _hcron() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -35,6 +35,8 @@ complete -c hcron -n "__fish_hcron_needs_command" -f -a "activate" -d 'Ask the d
 complete -c hcron -n "__fish_hcron_needs_command" -f -a "get" -d 'Print whether you are allowed, this host\'s name, or the server name'
 complete -c hcron -n "__fish_hcron_needs_command" -f -a "info" -d 'Print the daemon\'s state, or with `hosts` every remote host\'s health'
 complete -c hcron -n "__fish_hcron_needs_command" -f -a "history" -d 'Print your jobs: when, which event, where, how they ended'
+complete -c hcron -n "__fish_hcron_needs_command" -f -a "servers" -d 'Print each scheduler server you may reach, whether it answers and how fast'
+complete -c hcron -n "__fish_hcron_needs_command" -f -a "relay" -d 'Pass one request from standard input to this host\'s daemon (run by hcron over SSH)'
 complete -c hcron -n "__fish_hcron_needs_command" -f -a "show-log" -d 'Print the activity log between two times, filtered'
 complete -c hcron -n "__fish_hcron_needs_command" -f -a "next" -d 'Print when events fire next, or why they never will'
 complete -c hcron -n "__fish_hcron_needs_command" -f -a "conv" -d 'Convert a crontab into events, or events into a crontab'
@@ -65,30 +67,45 @@ complete -c hcron -n "__fish_hcron_using_subcommand run" -l show-email -d 'Print
 complete -c hcron -n "__fish_hcron_using_subcommand run" -l show-all -d 'Both --show-event and --show-email'
 complete -c hcron -n "__fish_hcron_using_subcommand run" -s V -l version -d 'Print version'
 complete -c hcron -n "__fish_hcron_using_subcommand reload" -s c -l config -d 'Configuration file [default: /etc/hcron/hcron.toml, else /etc/hcron/hcron.conf]' -r -F
+complete -c hcron -n "__fish_hcron_using_subcommand reload" -l timeout -d 'Give up after this many seconds without reaching a scheduler [default: $HCRON_TIMEOUT, else 86400]' -r
 complete -c hcron -n "__fish_hcron_using_subcommand reload" -s h -l help -d 'Print help'
 complete -c hcron -n "__fish_hcron_using_subcommand reload" -s V -l version -d 'Print version'
 complete -c hcron -n "__fish_hcron_using_subcommand unload" -s c -l config -d 'Configuration file [default: /etc/hcron/hcron.toml, else /etc/hcron/hcron.conf]' -r -F
+complete -c hcron -n "__fish_hcron_using_subcommand unload" -l timeout -d 'Give up after this many seconds without reaching a scheduler [default: $HCRON_TIMEOUT, else 86400]' -r
 complete -c hcron -n "__fish_hcron_using_subcommand unload" -s h -l help -d 'Print help'
 complete -c hcron -n "__fish_hcron_using_subcommand unload" -s V -l version -d 'Print version'
 complete -c hcron -n "__fish_hcron_using_subcommand activate" -s c -l config -d 'Configuration file [default: /etc/hcron/hcron.toml, else /etc/hcron/hcron.conf]' -r -F
+complete -c hcron -n "__fish_hcron_using_subcommand activate" -l timeout -d 'Give up after this many seconds without reaching a scheduler [default: $HCRON_TIMEOUT, else 86400]' -r
 complete -c hcron -n "__fish_hcron_using_subcommand activate" -s h -l help -d 'Print help'
 complete -c hcron -n "__fish_hcron_using_subcommand activate" -s V -l version -d 'Print version'
 complete -c hcron -n "__fish_hcron_using_subcommand get" -s c -l config -d 'Configuration file [default: /etc/hcron/hcron.toml, else /etc/hcron/hcron.conf]' -r -F
+complete -c hcron -n "__fish_hcron_using_subcommand get" -l timeout -d 'Give up after this many seconds without reaching a scheduler [default: $HCRON_TIMEOUT, else 86400]' -r
 complete -c hcron -n "__fish_hcron_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hcron -n "__fish_hcron_using_subcommand get" -s V -l version -d 'Print version'
 complete -c hcron -n "__fish_hcron_using_subcommand info" -s c -l config -d 'Configuration file [default: /etc/hcron/hcron.toml, else /etc/hcron/hcron.conf]' -r -F
+complete -c hcron -n "__fish_hcron_using_subcommand info" -l timeout -d 'Give up after this many seconds without reaching a scheduler [default: $HCRON_TIMEOUT, else 86400]' -r
 complete -c hcron -n "__fish_hcron_using_subcommand info" -s h -l help -d 'Print help'
 complete -c hcron -n "__fish_hcron_using_subcommand info" -s V -l version -d 'Print version'
 complete -c hcron -n "__fish_hcron_using_subcommand history" -l since -d 'Only jobs scheduled at or after this local time, `YYYY-MM-DD[THH:MM[:SS]]`' -r
 complete -c hcron -n "__fish_hcron_using_subcommand history" -s c -l config -d 'Configuration file [default: /etc/hcron/hcron.toml, else /etc/hcron/hcron.conf]' -r -F
+complete -c hcron -n "__fish_hcron_using_subcommand history" -l timeout -d 'Give up after this many seconds without reaching a scheduler [default: $HCRON_TIMEOUT, else 86400]' -r
 complete -c hcron -n "__fish_hcron_using_subcommand history" -l json -d 'Print JSON'
 complete -c hcron -n "__fish_hcron_using_subcommand history" -s h -l help -d 'Print help'
 complete -c hcron -n "__fish_hcron_using_subcommand history" -s V -l version -d 'Print version'
+complete -c hcron -n "__fish_hcron_using_subcommand servers" -s c -l config -d 'Configuration file [default: /etc/hcron/hcron.toml, else /etc/hcron/hcron.conf]' -r -F
+complete -c hcron -n "__fish_hcron_using_subcommand servers" -l timeout -d 'Give up after this many seconds without reaching a scheduler [default: $HCRON_TIMEOUT, else 86400]' -r
+complete -c hcron -n "__fish_hcron_using_subcommand servers" -s h -l help -d 'Print help'
+complete -c hcron -n "__fish_hcron_using_subcommand servers" -s V -l version -d 'Print version'
+complete -c hcron -n "__fish_hcron_using_subcommand relay" -s c -l config -d 'Configuration file [default: /etc/hcron/hcron.toml, else /etc/hcron/hcron.conf]' -r -F
+complete -c hcron -n "__fish_hcron_using_subcommand relay" -l timeout -d 'Give up after this many seconds without reaching a scheduler [default: $HCRON_TIMEOUT, else 86400]' -r
+complete -c hcron -n "__fish_hcron_using_subcommand relay" -s h -l help -d 'Print help'
+complete -c hcron -n "__fish_hcron_using_subcommand relay" -s V -l version -d 'Print version'
 complete -c hcron -n "__fish_hcron_using_subcommand show-log" -s e -d 'Only entries whose event name matches this regular expression' -r
 complete -c hcron -n "__fish_hcron_using_subcommand show-log" -s f -d 'The log file [default: the configured log_path]' -r -F
 complete -c hcron -n "__fish_hcron_using_subcommand show-log" -l show-types -d 'Only these entry types, comma-separated' -r
 complete -c hcron -n "__fish_hcron_using_subcommand show-log" -s u -d 'Only these users, comma-separated' -r
 complete -c hcron -n "__fish_hcron_using_subcommand show-log" -s c -l config -d 'Configuration file [default: /etc/hcron/hcron.toml, else /etc/hcron/hcron.conf]' -r -F
+complete -c hcron -n "__fish_hcron_using_subcommand show-log" -l timeout -d 'Give up after this many seconds without reaching a scheduler [default: $HCRON_TIMEOUT, else 86400]' -r
 complete -c hcron -n "__fish_hcron_using_subcommand show-log" -l show-jobtree -d 'Indent chained jobs under the jobs that queued them'
 complete -c hcron -n "__fish_hcron_using_subcommand show-log" -s h -l help -d 'Print help'
 complete -c hcron -n "__fish_hcron_using_subcommand show-log" -s V -l version -d 'Print version'
@@ -121,20 +138,22 @@ complete -c hcron -n "__fish_hcron_using_subcommand version" -s h -l help -d 'Pr
 complete -c hcron -n "__fish_hcron_using_subcommand version" -s V -l version -d 'Print version'
 complete -c hcron -n "__fish_hcron_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c hcron -n "__fish_hcron_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "list" -d 'List the events of a tree, with their status, type and reason'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "check" -d 'Report every event that is not accepted and what loads but will not work as written'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "run" -d 'Simulate the events of a tree over a period: nothing runs, the log shows what would'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "reload" -d 'Ask the daemon to re-read your events now'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "unload" -d 'Ask the daemon to stop scheduling your events until the next reload'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "activate" -d 'Ask the daemon to run one of your events now'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "get" -d 'Print whether you are allowed, this host\'s name, or the server name'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "info" -d 'Print the daemon\'s state, or with `hosts` every remote host\'s health'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "history" -d 'Print your jobs: when, which event, where, how they ended'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "show-log" -d 'Print the activity log between two times, filtered'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "next" -d 'Print when events fire next, or why they never will'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "conv" -d 'Convert a crontab into events, or events into a crontab'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "event" -d 'Create or edit event files, check them, and reload'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "doc" -d 'Print an HTML page describing a tree'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "version" -d 'Print the version'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "completions" -d 'Print a completion script for a shell (bash, zsh, fish, ...)'
-complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history show-log next conv event doc version completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "list" -d 'List the events of a tree, with their status, type and reason'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "check" -d 'Report every event that is not accepted and what loads but will not work as written'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "run" -d 'Simulate the events of a tree over a period: nothing runs, the log shows what would'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "reload" -d 'Ask the daemon to re-read your events now'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "unload" -d 'Ask the daemon to stop scheduling your events until the next reload'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "activate" -d 'Ask the daemon to run one of your events now'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "get" -d 'Print whether you are allowed, this host\'s name, or the server name'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "info" -d 'Print the daemon\'s state, or with `hosts` every remote host\'s health'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "history" -d 'Print your jobs: when, which event, where, how they ended'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "servers" -d 'Print each scheduler server you may reach, whether it answers and how fast'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "relay" -d 'Pass one request from standard input to this host\'s daemon (run by hcron over SSH)'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "show-log" -d 'Print the activity log between two times, filtered'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "next" -d 'Print when events fire next, or why they never will'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "conv" -d 'Convert a crontab into events, or events into a crontab'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "event" -d 'Create or edit event files, check them, and reload'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "doc" -d 'Print an HTML page describing a tree'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "version" -d 'Print the version'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "completions" -d 'Print a completion script for a shell (bash, zsh, fish, ...)'
+complete -c hcron -n "__fish_hcron_using_subcommand help; and not __fish_seen_subcommand_from list check run reload unload activate get info history servers relay show-log next conv event doc version completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
