@@ -193,10 +193,10 @@ fn with_every_server_down_the_command_fails_after_the_timeout_naming_each_attemp
         ("HCRON_HOSTFILE", hostfile.to_str().unwrap()),
         ("HCRON_HOSTFILE_POLICY", "all"),
         ("HCRON_RETRY", "1"),
-        ("HCRON_TIMEOUT", "3"),
+        ("HCRON_TIMEOUT", "1000"),
         ("HCRON_CONNECT_TIMEOUT", "1"),
     ];
-    let ran = site.hcron(&env, &["reload"]);
+    let ran = site.hcron(&env, &["reload", "--timeout", "3"]);
     assert_eq!(ran.code, 1);
     assert!(ran.took >= Duration::from_secs(2) && ran.took < Duration::from_secs(10), "took {:?}", ran.took);
     let err = ran.err.trim_end();
