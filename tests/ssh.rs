@@ -25,7 +25,7 @@ impl Remote {
         let setup = RootSetup::new(&[], &format!("command_spawn_timeout = 2\n{extra_config}"));
         let user = TestUser::create("s", &setup.homes());
         std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n", user.name)).unwrap();
-        let sshd = Sshd::start(&setup.dir.path().join("sshd"), &["127.0.0.11", "127.0.0.12", "127.0.0.13"], &user, "");
+        let sshd = Sshd::start(&setup.dir.path().join("sshd"), &["127.0.0.11", "127.0.0.12", "127.0.0.13"], &user, "AcceptEnv HCRON_*\n");
         let port = sshd.port;
         let aliases: String = [11, 12, 13, 14]
             .map(|n| format!("Host h{n}\n  HostName 127.0.0.{n}\n  Port {port}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"))
@@ -133,7 +133,7 @@ fn a_job_runs_as_the_user_on_the_remote_and_reuses_the_connection() {
 fn jobs_share_one_master_connection_unless_ssh_control_persist_is_zero() {
     for (persist, expected) in [("", 1), ("ssh_control_persist = 0\n", 4)] {
         let remote = Remote::start(persist);
-        remote.event("run", "h11", &format!("echo $HCRON_JOBID >> {}", remote.file("ran").display()), "exec_wait=yes\n");
+        remote.event("run", "h11", &format!("echo $HCRON_JOB_ID >> {}", remote.file("ran").display()), "exec_wait=yes\n");
         remote.reload();
         // Two one after the other, then two at once.
         for n in 1..=2 {
@@ -144,7 +144,12 @@ fn jobs_share_one_master_connection_unless_ssh_control_persist_is_zero() {
         remote.activate("/run");
         remote.wait_done("/run", 4, Duration::from_secs(10));
         assert!(remote.execute_lines("/run").iter().all(|l| l.contains("|rv=0")), "{}", remote.daemon.log_text());
-        assert_eq!(std::fs::read_to_string(remote.file("ran")).unwrap().lines().count(), 4);
+        // Each job's id reached it (its HCRON_* variables are sent, and accepted here).
+        let ran = std::fs::read_to_string(remote.file("ran")).unwrap();
+        let mut ids: Vec<String> = remote.history("/run").iter().map(|job| job["id"].as_str().unwrap().to_owned()).collect();
+        let mut seen: Vec<String> = ran.lines().map(str::to_owned).collect();
+        (ids.sort(), seen.sort());
+        assert_eq!(seen, ids, "{ran}");
         assert_eq!(remote.connections(), expected, "connections accepted by sshd with {persist:?}");
     }
 }

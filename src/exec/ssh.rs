@@ -114,13 +114,18 @@ async fn start_master(target: &Target<'_>, control: &Path, log: &Path) -> Option
     Some(target.name(attempt))
 }
 
-/// The options every invocation shares.
+/// The options every invocation shares. A job's HCRON_* variables are sent
+/// to a server whose sshd accepts them (`AcceptEnv HCRON_*`): HCRON_JOB_ID
+/// tells `hcron` it runs in a job. A master decides what its sessions send,
+/// so it has the option too.
 fn base(config: &ExecConfig, control: &Path, log: &Path) -> Vec<String> {
     let timeout = config.spawn_timeout.as_secs().max(1);
     vec![
         config.remote_shell_exec.display().to_string(),
         "-o".into(),
         "BatchMode=yes".into(),
+        "-o".into(),
+        "SendEnv=HCRON_*".into(),
         "-o".into(),
         format!("ConnectTimeout={timeout}"),
         "-o".into(),
@@ -215,6 +220,8 @@ mod tests {
             "-o",
             "BatchMode=yes",
             "-o",
+            "SendEnv=HCRON_*",
+            "-o",
             "ConnectTimeout=5",
             "-o",
             "ControlPath=/run/hcron/ssh/alice/0f",
@@ -223,6 +230,6 @@ mod tests {
         ];
         assert_eq!(base(&config, Path::new("/run/hcron/ssh/alice/0f"), Path::new("/run/hcron/ssh/alice/0f.log")), expected);
         let no_budget = ExecConfig { spawn_timeout: std::time::Duration::ZERO, ..config };
-        assert_eq!(base(&no_budget, Path::new("c"), Path::new("l"))[4], "ConnectTimeout=1", "ssh takes 0 as no timeout at all");
+        assert_eq!(base(&no_budget, Path::new("c"), Path::new("l"))[6], "ConnectTimeout=1", "ssh takes 0 as no timeout at all");
     }
 }
