@@ -49,7 +49,12 @@ impl Site {
         let matches = [behind("127.0.0.21", &a.socket), behind("127.0.0.22", &b.socket), behind("127.0.0.25", Path::new("/nonexistent/s"))];
         let sshd_dir = setups[0].dir.path().join("sshd");
         let sshd = Sshd::start(&sshd_dir, &["127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.25"], &user, &matches.concat());
-        give_keys(&user, "Host 127.0.0.*\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n");
+        // The tree's server name is an alias of host A.
+        let alias = format!("Host testserver\n  HostName 127.0.0.21\n  Port {}\n", sshd.port);
+        give_keys(
+            &user,
+            &format!("{alias}Host 127.0.0.* testserver\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"),
+        );
         let timing_out = DropRule::add(&user.name, "127.0.0.23", sshd.port);
         Site { sshd, _timing_out: timing_out, user, a, b, _setups: setups }
     }
@@ -131,6 +136,9 @@ fn every_command_reaches_the_scheduler_over_ssh_through_one_shared_connection() 
     assert!(ran.out.contains("servername:   testserver\n") && ran.out.contains("users:        1\n"), "{} {}", ran.out, ran.err);
     assert!(eventually(Duration::from_secs(10), || site.hcron(&env, &["history", "/e"]).out.contains(" success")), "no job in the history");
     assert_eq!(site.sshd.connections(), 1, "the commands shared one master connection");
+    // Without HCRON_HOST (nor a configuration here), the server the tree names.
+    let ran = site.hcron(&[], &["activate", "/e"]);
+    assert_eq!((ran.code, site.queued("/e")), (0, (2, 0)), "{}", ran.err);
     // Every server of the list, the primary first.
     let hostfile = site.hostfile(&[22, 24]);
     let ran = site.hcron(&[("HCRON_HOST", &primary), ("HCRON_HOSTFILE", hostfile.to_str().unwrap())], &["servers"]);

@@ -141,7 +141,7 @@ impl Reach {
             Some(host) => target(host.clone()),
             // A daemon on this host, when one listens.
             None if UnixStream::connect(&local).is_ok() => Target::Local(local.clone()),
-            None => target(Server { host: config.server_name(), port: None }),
+            None => target(Server { host: primary_name(config), port: None }),
         };
         let mut backups = Vec::new();
         if let Some(path) = self.hostfile.as_deref().filter(|_| self.policy == Policy::All || self.in_job) {
@@ -154,6 +154,26 @@ impl Reach {
         }
         Ok((primary, backups))
     }
+}
+
+/// The scheduler a tree names: the configured `server_name`; unset (a
+/// workstation without the site's configuration), the `<server>` of the
+/// caller's one `~/.hcron/<server>/events`; else this host's name.
+fn primary_name(config: &Config) -> String {
+    if config.server_name.is_none()
+        && let Some(server) = crate::account::caller_home().and_then(|home| tree_server(&home))
+    {
+        return server;
+    }
+    config.server_name()
+}
+
+/// The `<server>` of `home/.hcron/<server>/events` when there is exactly one.
+fn tree_server(home: &Path) -> Option<String> {
+    let entries = std::fs::read_dir(home.join(".hcron")).ok()?;
+    let mut trees = entries.flatten().filter(|e| e.path().join("events").is_dir()).filter_map(|e| e.file_name().into_string().ok());
+    let first = trees.next()?;
+    trees.next().is_none().then_some(first)
 }
 
 /// The servers of the hostfile at `path`; an error naming the file and line.
@@ -334,6 +354,19 @@ mod tests {
         assert_eq!(targets(&[("HCRON_HOST", &crate::host::short_name())], "sched").0, local);
         assert_eq!(targets(&[], &crate::host::fqdn()).0, Target::Local(socket_path(&config(&crate::host::fqdn()))));
         assert_eq!(targets(&[("HCRON_HOST", "localhost"), ("HCRON_SOCKET", "/s")], "x").0, Target::Local("/s".into()));
+    }
+
+    #[test]
+    fn without_a_configured_server_name_the_one_tree_under_hcron_names_the_server() {
+        let home = tempfile::tempdir().unwrap();
+        let hcron = home.path().join(".hcron");
+        assert_eq!(tree_server(home.path()), None, "no ~/.hcron");
+        std::fs::create_dir_all(hcron.join("sched/events")).unwrap();
+        std::fs::create_dir_all(hcron.join("state-only")).unwrap();
+        std::fs::write(hcron.join("hostfile"), "b1\n").unwrap();
+        assert_eq!(tree_server(home.path()).as_deref(), Some("sched"));
+        std::fs::create_dir_all(hcron.join("other/events")).unwrap();
+        assert_eq!(tree_server(home.path()), None, "two trees: which one is not for hcron to guess");
     }
 
     #[test]
