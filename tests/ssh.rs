@@ -148,7 +148,8 @@ fn jobs_share_one_master_connection_unless_ssh_control_persist_is_zero() {
         let ran = std::fs::read_to_string(remote.file("ran")).unwrap();
         let mut ids: Vec<String> = remote.history("/run").iter().map(|job| job["id"].as_str().unwrap().to_owned()).collect();
         let mut seen: Vec<String> = ran.lines().map(str::to_owned).collect();
-        (ids.sort(), seen.sort());
+        ids.sort();
+        seen.sort();
         assert_eq!(seen, ids, "{ran}");
         assert_eq!(remote.connections(), expected, "connections accepted by sshd with {persist:?}");
     }
