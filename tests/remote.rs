@@ -132,6 +132,12 @@ fn every_command_reaches_the_scheduler_over_ssh_through_one_shared_connection() 
     assert_eq!(site.queued("/e"), (1, 0), "daemon A queued it, as the user");
     let ran = site.hcron(&env, &["list", "--show-status"]);
     assert_eq!((ran.out.as_str(), ran.code), ("accepted:/e\n", 0), "{}", ran.err);
+    // One attempt at the primary needs no hostfile: a missing one is not read.
+    let missing = [("HCRON_HOSTFILE", "/nonexistent"), ("HCRON_HOSTFILE_POLICY", "all")];
+    let ran = site.hcron(&[&env[..], &missing].concat(), &["list", "--show-status"]);
+    assert_eq!((ran.out.as_str(), ran.code), ("accepted:/e\n", 0), "{}", ran.err);
+    let ran = site.hcron(&[&env[..], &missing].concat(), &["info"]);
+    assert!(ran.code == 1 && ran.err.contains("cannot read the hostfile /nonexistent (HCRON_HOSTFILE)"), "{}", ran.err);
     let ran = site.hcron(&env, &["info"]);
     assert!(ran.out.contains("servername:   testserver\n") && ran.out.contains("users:        1\n"), "{} {}", ran.out, ran.err);
     assert!(eventually(Duration::from_secs(10), || site.hcron(&env, &["history", "/e"]).out.contains(" success")), "no job in the history");

@@ -15,7 +15,8 @@ use crate::control::{Request, Response};
 pub fn run(args: ConfigArg) -> anyhow::Result<ExitCode> {
     let config = Config::find(args.config.as_deref())?;
     let reach = Reach { policy: super::client::Policy::All, ..Reach::from_env(args.timeout)? };
-    let (primary, backups) = reach.targets(&config)?;
+    let primary = reach.primary(&config);
+    let backups = reach.backups(&config, &primary)?;
     println!("{:<32} {:<7} {:>10}  {:<9} {:<7} server name / why not", "server", "answers", "round trip", "version", "role");
     let mut any = false;
     for (n, target) in std::iter::once(&primary).chain(&backups).enumerate() {

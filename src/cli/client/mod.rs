@@ -124,35 +124,50 @@ impl Reach {
         })
     }
 
-    /// The primary, then the backups this command may use (none unless the
-    /// policy allows them), the primary left out of them. A server named
-    /// as this host (without a port) is asked through the local socket.
-    pub fn targets(&self, config: &Config) -> anyhow::Result<(Target, Vec<Target>)> {
+    /// The primary: `HCRON_SOCKET`, `HCRON_HOST`, a daemon listening on
+    /// this host, or the server the configuration (or the caller's tree) names.
+    pub fn primary(&self, config: &Config) -> Target {
         if let Some(socket) = &self.socket {
-            return Ok((Target::Local(socket.clone()), Vec::new()));
+            return Target::Local(socket.clone());
         }
         let local = socket_path(config);
-        let names = this_host();
-        let target = |server: Server| match server.port {
-            None if names.contains(&server.host.to_ascii_lowercase()) => Target::Local(local.clone()),
-            _ => Target::Remote(server),
-        };
-        let primary = match &self.host {
-            Some(host) => target(host.clone()),
+        match &self.host {
+            Some(host) => as_target(host.clone(), &local),
             // A daemon on this host, when one listens.
-            None if UnixStream::connect(&local).is_ok() => Target::Local(local.clone()),
-            None => target(Server { host: primary_name(config), port: None }),
+            None if UnixStream::connect(&local).is_ok() => Target::Local(local),
+            None => as_target(Server { host: primary_name(config), port: None }, &local),
+        }
+    }
+
+    /// The backups this command may use after `primary`: none unless the
+    /// policy allows them (or with `HCRON_SOCKET`); the hostfile's servers
+    /// in order, without `primary` or repeats.
+    pub fn backups(&self, config: &Config, primary: &Target) -> anyhow::Result<Vec<Target>> {
+        let Some(path) = self.hostfile.as_deref().filter(|_| self.socket.is_none() && (self.policy == Policy::All || self.in_job)) else {
+            return Ok(Vec::new());
         };
+        let local = socket_path(config);
         let mut backups = Vec::new();
-        if let Some(path) = self.hostfile.as_deref().filter(|_| self.policy == Policy::All || self.in_job) {
-            for server in read_hostfile(path)? {
-                let server = target(server);
-                if server != primary && !backups.contains(&server) {
-                    backups.push(server);
-                }
+        for server in read_hostfile(path)? {
+            let server = as_target(server, &local);
+            if server != *primary && !backups.contains(&server) {
+                backups.push(server);
             }
         }
-        Ok((primary, backups))
+        Ok(backups)
+    }
+}
+
+/// `server` as a target: the local socket when it names this host without a
+/// port (localhost, the short name or the FQDN), else SSH.
+fn as_target(server: Server, local: &Path) -> Target {
+    let name = server.host.to_ascii_lowercase();
+    let this = || {
+        name == "localhost" || name == crate::host::short_name().to_ascii_lowercase() || name == crate::host::fqdn().to_ascii_lowercase()
+    };
+    match server.port {
+        None if this() => Target::Local(local.to_owned()),
+        _ => Target::Remote(server),
     }
 }
 
@@ -182,12 +197,6 @@ fn read_hostfile(path: &Path) -> anyhow::Result<Vec<Server>> {
     hostfile::parse(&text).map_err(|(line, why)| anyhow::anyhow!("{}:{line}: {why}", path.display()))
 }
 
-/// The names of this host, in lower case: a server of one of these names
-/// (without a port) is asked through the local socket.
-fn this_host() -> [String; 3] {
-    ["localhost".to_owned(), crate::host::short_name().to_ascii_lowercase(), crate::host::fqdn().to_ascii_lowercase()]
-}
-
 /// Asks `target` once, an SSH connection given at most `connect` (at least
 /// a second) to open; its answer (an error answer included), or why it
 /// could not be reached.
@@ -207,15 +216,15 @@ pub fn ask_once(target: &Target, request: &Request, connect: Duration) -> Result
 /// commands that can do without a daemon).
 pub fn try_ask(config: &Config, request: &Request) -> anyhow::Result<Option<Response>> {
     let reach = Reach::from_env(None)?;
-    let (primary, _) = reach.targets(config)?;
-    Ok(ask_once(&primary, request, reach.connect_timeout).ok())
+    Ok(ask_once(&reach.primary(config), request, reach.connect_timeout).ok())
 }
 
 /// Asks the daemon, falling back to the backup servers as `HCRON_*` and
 /// `timeout` say; an error when none answers or it refuses.
 pub fn ask(config: &Config, request: &Request, timeout: Option<f64>) -> anyhow::Result<Response> {
     let reach = Reach::from_env(timeout)?;
-    let (primary, backups) = reach.targets(config)?;
+    let primary = reach.primary(config);
+    let backups = reach.backups(config, &primary)?;
     let start = Instant::now();
     let deadline = start + reach.timing.timeout;
     let on_terminal = std::io::stderr().is_terminal();
@@ -344,16 +353,17 @@ mod tests {
     #[test]
     fn the_primary_is_hcron_host_else_the_server_name_and_this_host_is_asked_locally() {
         let local = Target::Local(socket_path(&config("sched")));
-        let targets = |vars: &[(&str, &str)], name: &str| reach(vars, None).unwrap().targets(&config(name)).unwrap();
-        assert_eq!(targets(&[], "sched"), (remote("sched", None), vec![]));
-        assert_eq!(targets(&[("HCRON_HOST", "other")], "sched"), (remote("other", None), vec![]));
-        assert_eq!(targets(&[("HCRON_HOST", "other:2200")], "sched").0, remote("other", Some(2200)));
-        assert_eq!(targets(&[("HCRON_HOST", "localhost:2200")], "sched").0, remote("localhost", Some(2200)), "a port means SSH");
-        assert_eq!(targets(&[("HCRON_HOST", "localhost")], "sched").0, local);
-        assert_eq!(targets(&[("HCRON_HOST", "LOCALHOST")], "sched").0, local);
-        assert_eq!(targets(&[("HCRON_HOST", &crate::host::short_name())], "sched").0, local);
-        assert_eq!(targets(&[], &crate::host::fqdn()).0, Target::Local(socket_path(&config(&crate::host::fqdn()))));
-        assert_eq!(targets(&[("HCRON_HOST", "localhost"), ("HCRON_SOCKET", "/s")], "x").0, Target::Local("/s".into()));
+        let primary = |vars: &[(&str, &str)], name: &str| reach(vars, None).unwrap().primary(&config(name));
+        assert_eq!(primary(&[], "sched"), remote("sched", None));
+        assert_eq!(primary(&[("HCRON_HOST", "other")], "sched"), remote("other", None));
+        assert_eq!(primary(&[("HCRON_HOST", "other:2200")], "sched"), remote("other", Some(2200)));
+        assert_eq!(primary(&[("HCRON_HOST", "localhost:2200")], "sched"), remote("localhost", Some(2200)), "a port means SSH");
+        assert_eq!(primary(&[("HCRON_HOST", "localhost")], "sched"), local);
+        assert_eq!(primary(&[("HCRON_HOST", "LOCALHOST")], "sched"), local);
+        assert_eq!(primary(&[("HCRON_HOST", &crate::host::short_name())], "sched"), local);
+        assert_eq!(primary(&[("HCRON_HOST", &crate::host::fqdn())], "sched"), local);
+        assert_eq!(primary(&[], &crate::host::fqdn()), Target::Local(socket_path(&config(&crate::host::fqdn()))));
+        assert_eq!(primary(&[("HCRON_HOST", "localhost"), ("HCRON_SOCKET", "/s")], "x"), Target::Local("/s".into()));
     }
 
     #[test]
@@ -375,17 +385,23 @@ mod tests {
         let file = dir.path().join("hostfile");
         std::fs::write(&file, "# backups\nsched\nb1\nb2:2222\nb1\nsched:22\n").unwrap();
         let path = file.to_str().unwrap();
-        let targets = |vars: &[(&str, &str)]| reach(vars, None).unwrap().targets(&config("sched")).unwrap().1;
+        let targets = |vars: &[(&str, &str)]| {
+            let reach = reach(vars, None).unwrap();
+            reach.backups(&config("sched"), &reach.primary(&config("sched"))).unwrap()
+        };
         let all = vec![remote("b1", None), remote("b2", Some(2222)), remote("sched", Some(22))];
         assert_eq!(targets(&[("HCRON_HOSTFILE", path)]), [], "task policy, outside a job");
         assert_eq!(targets(&[("HCRON_HOSTFILE", path), ("HCRON_JOB_ID", "7")]), all, "task policy, inside a job");
         assert_eq!(targets(&[("HCRON_HOSTFILE", path), ("HCRON_HOSTFILE_POLICY", "all")]), all);
         assert_eq!(targets(&[("HCRON_HOSTFILE", path), ("HCRON_HOSTFILE_POLICY", "all"), ("HCRON_SOCKET", "/s")]), [], "one socket only");
         std::fs::write(&file, "b1\nb2 b3\n").unwrap();
-        let error = reach(&[("HCRON_HOSTFILE", path), ("HCRON_HOSTFILE_POLICY", "all")], None).unwrap().targets(&config("s")).unwrap_err();
+        let all = reach(&[("HCRON_HOSTFILE", path), ("HCRON_HOSTFILE_POLICY", "all")], None).unwrap();
+        let error = all.backups(&config("s"), &remote("s", None)).unwrap_err();
         assert_eq!(error.to_string(), format!("{path}:2: one server per line, not \"b2 b3\""));
         let missing = dir.path().join("missing");
-        let error = reach(&[("HCRON_HOSTFILE", missing.to_str().unwrap()), ("HCRON_JOBID", "1")], None).unwrap().targets(&config("s"));
+        let error = reach(&[("HCRON_HOSTFILE", missing.to_str().unwrap()), ("HCRON_JOBID", "1")], None)
+            .unwrap()
+            .backups(&config("s"), &remote("s", None));
         assert!(
             format!("{:#}", error.unwrap_err()).starts_with(&format!("cannot read the hostfile {} (HCRON_HOSTFILE): ", missing.display()))
         );
