@@ -208,7 +208,9 @@ pub fn ask_once(target: &Target, request: &Request, connect: Duration) -> Result
             stream.set_read_timeout(Some(Duration::from_secs(120))).map_err(|e| e.to_string())?;
             call(&mut stream, request).map_err(|e| format!("no answer from the daemon at {}: {e}", path.display()))
         }
-        Target::Remote(server) => decode(&ssh::call(server, &encode(request), connect)?),
+        Target::Remote(server) => {
+            decode(&ssh::call(server, &encode(request), connect)?).map_err(|e| format!("a garbled answer from the relay ({e})"))
+        }
     }
 }
 
