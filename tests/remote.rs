@@ -21,7 +21,7 @@ struct Site {
     user: TestUser,
     a: RunningDaemon,
     b: RunningDaemon,
-    _setups: [RootSetup; 2],
+    setups: [RootSetup; 2],
 }
 
 /// What a run of `hcron` gave: standard output, standard error, exit code, how long it took.
@@ -56,7 +56,7 @@ impl Site {
             &format!("{alias}Host 127.0.0.* testserver\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"),
         );
         let timing_out = DropRule::add(&user.name, "127.0.0.23", sshd.port);
-        Site { sshd, _timing_out: timing_out, user, a, b, _setups: setups }
+        Site { sshd, _timing_out: timing_out, user, a, b, setups }
     }
 
     /// `127.0.0.N:port`.
@@ -145,6 +145,10 @@ fn every_command_reaches_the_scheduler_over_ssh_through_one_shared_connection() 
     // Without HCRON_HOST (nor a configuration here), the server the tree names.
     let ran = site.hcron(&[], &["activate", "/e"]);
     assert_eq!((ran.code, site.queued("/e")), (0, (2, 0)), "{}", ran.err);
+    // A daemon listening on this host is asked directly, whatever the server name.
+    let b_config = site.setups[1].dir.path().join("etc/hcron.toml");
+    let ran = site.hcron(&[], &["activate", "/e", "--config", b_config.to_str().unwrap()]);
+    assert_eq!((ran.code, site.queued("/e")), (0, (2, 1)), "{}", ran.err);
     // Every server of the list, the primary first.
     let hostfile = site.hostfile(&[22, 24]);
     let ran = site.hcron(&[("HCRON_HOST", &primary), ("HCRON_HOSTFILE", hostfile.to_str().unwrap())], &["servers"]);
