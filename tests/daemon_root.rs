@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::daemon_util::eventually;
+use crate::daemon_util::{RunningDaemon, eventually};
 use crate::root_util::{RootSetup, TestUser, run};
 
 /// An on-demand event that records who ran it.
@@ -190,4 +190,40 @@ fn each_refusal_is_a_failure_that_follows_failover_event() {
         assert_eq!(record["result"], format!("failure: {reason}"), "{name}: {record}");
     }
     assert!(daemon.stop().success());
+}
+
+#[test]
+fn a_plain_user_s_standalone_daemon_refuses_files_others_could_write_as_the_root_daemon_does() {
+    let setup = RootSetup::new(&[], "");
+    let user = TestUser::create("p", &setup.homes());
+    let other = TestUser::create("o", &setup.homes());
+    let event = |name: &str| {
+        let path = user.events().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, crate::util::full("when_month=2\nwhen_day=31\n").replace("host=h1", "host=localhost")).unwrap();
+        path
+    };
+    for name in ["mine", "own_group", "everyone", "theirs"] {
+        event(name);
+    }
+    run("chown", &["-R", &format!("{0}:{0}", user.name), user.home.join(".hcron").to_str().unwrap()]);
+    run("chown", &[&other.name, user.events().join("theirs").to_str().unwrap()]);
+    for (name, mode) in [("own_group", 0o664), ("everyone", 0o666)] {
+        std::fs::set_permissions(user.events().join(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let state = user.home.join("state");
+    let (uid, gid) = (user.uid, user.gid);
+    let daemon = RunningDaemon::standalone_with(&user.events(), &state, &[], |command| {
+        use std::os::unix::process::CommandExt;
+        command.uid(uid).gid(gid).env("HOME", &user.home);
+    });
+    let (out, err, code) = daemon.hcron_as(user.as_ids(), &["list", "--show-all"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "rejected:unknown:cannot load file:/everyone\naccepted:normal:passed:/mine\naccepted:normal:passed:/own_group\nrejected:unknown:cannot load file:/theirs\n",
+        "{}",
+        daemon.log_text()
+    );
+    assert!(daemon.log_text().contains("writable by everyone"), "{}", daemon.log_text());
 }

@@ -138,6 +138,8 @@ fn every_command_reaches_the_scheduler_over_ssh_through_one_shared_connection() 
     assert_eq!((ran.out.as_str(), ran.code), ("accepted:/e\n", 0), "{}", ran.err);
     let ran = site.hcron(&[&env[..], &missing].concat(), &["info"]);
     assert!(ran.code == 1 && ran.err.contains("cannot read the hostfile /nonexistent (HCRON_HOSTFILE)"), "{}", ran.err);
+    let ran = site.hcron(&env, &["get", "allowed"]);
+    assert_eq!((ran.out.as_str(), ran.code), ("yes\n", 0), "the daemon's answer, not a guess: {}", ran.err);
     let ran = site.hcron(&env, &["info"]);
     assert!(ran.out.contains("servername:   testserver\n") && ran.out.contains("users:        1\n"), "{} {}", ran.out, ran.err);
     assert!(eventually(Duration::from_secs(10), || site.hcron(&env, &["history", "/e"]).out.contains(" success")), "no job in the history");
@@ -161,6 +163,10 @@ fn every_command_reaches_the_scheduler_over_ssh_through_one_shared_connection() 
     );
     assert_eq!([rows[1][0], rows[1][1], rows[1][4], rows[1][5]], [site.server(22).as_str(), "yes", version, "single"]);
     assert_eq!(&rows[2][..2], [site.server(24).as_str(), "no"]);
+    for row in &rows[..2] {
+        let rtt: f64 = row[if row[1] == "(primary)" { 3 } else { 2 }].parse().unwrap();
+        assert!(rtt > 0.0 && rtt < 1000.0 && row.contains(&"ms"), "a round trip over a warm connection, in ms: {row:?}");
+    }
     assert!(ran.out.lines().last().unwrap().contains("Connection refused"), "{}", ran.out);
     assert_eq!(ran.code, 0);
 }
@@ -276,4 +282,15 @@ fn an_answer_even_an_error_is_final_and_never_falls_back() {
     assert!(ran.err.contains("/nope") && !ran.err.contains("could be reached"), "{}", ran.err);
     assert!(ran.took < Duration::from_secs(10), "no retry delay was waited: {:?}", ran.took);
     assert!(!site.b.log_text().contains("/nope"), "the backup never heard of it");
+}
+
+#[test]
+fn a_connection_that_hangs_is_given_up_when_the_timeout_passes() {
+    let site = Site::start();
+    let primary = site.server(23);
+    // ssh's own connect timeout (10 s) is cut to what is left of --timeout.
+    let ran = site.hcron(&[("HCRON_HOST", primary.as_str())], &["info", "--timeout", "3"]);
+    assert_eq!(ran.code, 1);
+    assert!(ran.took >= Duration::from_millis(2500) && ran.took < Duration::from_secs(8), "took {:?}: {}", ran.took, ran.err);
+    assert!(ran.err.contains(&format!("tried {primary}: 1 attempt, last: ")) && ran.err.contains("timed out"), "{}", ran.err);
 }

@@ -13,7 +13,7 @@ use crate::account::Account;
 use crate::control::Counts;
 use crate::event::{Event, Kind, LoadContext, Reason};
 use crate::schedule::ScheduleIndex;
-use crate::tree::{self, CheckedFs, FileCache, Loaded, LocalFs, Tree};
+use crate::tree::{self, CheckedFs, FileCache, Loaded, Tree};
 
 /// How long a tree must stay unchanged before it is reloaded.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -163,7 +163,7 @@ impl Daemon {
         self.lock().config.tree_options(context)
     }
 
-    /// Whether trees are read as their owners (the root daemon).
+    /// Whether trees are read with their owners' credentials (the root daemon).
     fn as_owner(&self) -> bool {
         matches!(self.setup.mode, Mode::Root { .. })
     }
@@ -428,19 +428,17 @@ fn load(account: &Account, root: &Path, options: &tree::Options, as_owner: bool,
     as_reader(account, as_owner, |fs| tree::reload(fs, root, options, previous))
 }
 
-/// `read` of a tree of `account`'s: as the owner (credentials and
-/// ownership checks) for the root daemon.
+/// `read` of a tree of `account`'s, refusing what another user could have
+/// written (`CheckedFs`: a standalone daemon runs its user's commands as
+/// surely as the root daemon does); with the owner's credentials when
+/// `as_owner` (the root daemon).
 fn as_reader<T: Send>(
     account: &Account,
     as_owner: bool,
     read: impl FnOnce(&dyn tree::TreeFs) -> std::io::Result<T> + Send,
 ) -> std::io::Result<T> {
-    if as_owner {
-        let fs = CheckedFs { uid: account.uid, gid: account.gid };
-        crate::credentials::as_user(account, || read(&fs))?
-    } else {
-        read(&LocalFs)
-    }
+    let fs = CheckedFs { uid: account.uid, gid: account.gid };
+    if as_owner { crate::credentials::as_user(account, || read(&fs))? } else { read(&fs) }
 }
 
 /// The counts of the `load-events` line.
