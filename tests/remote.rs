@@ -294,3 +294,20 @@ fn a_connection_that_hangs_is_given_up_when_the_timeout_passes() {
     assert!(ran.took >= Duration::from_millis(2500) && ran.took < Duration::from_secs(8), "took {:?}: {}", ran.took, ran.err);
     assert!(ran.err.contains(&format!("tried {primary}: 1 attempt, last: ")) && ran.err.contains("timed out"), "{}", ran.err);
 }
+
+#[test]
+fn output_cut_short_ends_quietly_after_an_answer_over_ssh() {
+    // hcron ignores SIGPIPE while it talks to ssh, and must take the
+    // default back: `hcron list | head -1` then ends without a word.
+    let site = Site::start();
+    hcron::synth::generate(&site.user.events().join("many"), 3000).unwrap();
+    crate::root_util::run("chown", &["-R", &format!("{0}:{0}", site.user.name), site.user.events().to_str().unwrap()]);
+    let primary = site.server(21);
+    let env = [("HCRON_HOST", primary.as_str())];
+    assert_eq!(site.hcron(&env, &["reload"]).code, 0);
+    let err = site.user.home.join("err");
+    let script = format!("{} list --show-all 2>{} | head -1", env!("CARGO_BIN_EXE_hcron"), err.display());
+    let ran = site.run_as_user("sh", &["-c", &script], &env);
+    assert_eq!(ran.out, "accepted:normal:passed:/e\n", "the first line of the daemon's listing");
+    assert_eq!(std::fs::read_to_string(&err).unwrap(), "", "hcron list | head -1");
+}
