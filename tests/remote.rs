@@ -253,11 +253,10 @@ fn backups_serve_only_the_commands_of_jobs_unless_the_policy_is_all() {
     let ran = site.hcron(&[&base[..], &[("HCRON_HOSTFILE_POLICY", "all")]].concat(), &["activate", "/e"]);
     assert_eq!((ran.code, site.queued("/e")), (0, (0, 2)), "{}", ran.err);
     // A real job of daemon A's, whose command activates an event: the
-    // daemon gives it HCRON_JOB_ID, so its hcron uses the backup.
-    let command = format!(
-        "HCRON_HOST={primary} HCRON_HOSTFILE={hostfile} HCRON_RETRY=0.2 HCRON_TIMEOUT=5 {} activate /t",
-        env!("CARGO_BIN_EXE_hcron")
-    );
+    // daemon gives it HCRON_JOB_ID, so its hcron uses the backup, from the
+    // conventional ~/.hcron/hostfile (a job's environment is clean).
+    std::fs::copy(hostfile, site.user.home.join(".hcron/hostfile")).unwrap();
+    let command = format!("HCRON_HOST={primary} HCRON_RETRY=0.2 HCRON_TIMEOUT=5 {} activate /t", env!("CARGO_BIN_EXE_hcron"));
     site.user.event("job", &on_demand(&command));
     site.user.event("t", &on_demand("true"));
     let a_socket = site.a.socket.to_str().unwrap().to_owned();

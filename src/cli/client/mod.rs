@@ -68,7 +68,7 @@ pub struct Reach {
     pub socket: Option<PathBuf>,
     /// `HCRON_HOST`: the primary server (`host` or `host:port`), instead of the server name.
     pub host: Option<Server>,
-    /// `HCRON_HOSTFILE`: the backup servers' file.
+    /// `HCRON_HOSTFILE`, else `~/.hcron/hostfile` when there is one: the backup servers' file.
     pub hostfile: Option<PathBuf>,
     /// `HCRON_HOSTFILE_POLICY`.
     pub policy: Policy,
@@ -116,7 +116,11 @@ impl Reach {
         Ok(Reach {
             socket: get("HCRON_SOCKET").map(PathBuf::from),
             host: set("HCRON_HOST").map(|h| hostfile::server(h.trim()).map_err(|why| anyhow::anyhow!("HCRON_HOST: {why}"))).transpose()?,
-            hostfile: set("HCRON_HOSTFILE").map(PathBuf::from),
+            hostfile: set("HCRON_HOSTFILE").map(PathBuf::from).or_else(|| {
+                // The conventional place, for jobs above all: their environment is clean.
+                let conventional = PathBuf::from(get("HOME")?).join(".hcron/hostfile");
+                conventional.is_file().then_some(conventional)
+            }),
             policy,
             in_job: set("HCRON_JOB_ID").or_else(|| set("HCRON_JOBID")).is_some(),
             timing: Timing { retry: seconds("HCRON_RETRY", 10.0)?, timeout },
@@ -321,6 +325,13 @@ mod tests {
         assert!(!reach(&[("HCRON_JOB_ID", "")], None).unwrap().in_job, "empty is unset");
         assert_eq!(reach(&[("HCRON_HOSTFILE_POLICY", "task")], None).unwrap().policy, Policy::Task);
         assert_eq!(reach(&[("HCRON_HOST", "")], None).unwrap().host, None);
+        let home = tempfile::tempdir().unwrap();
+        let home_text = home.path().to_str().unwrap();
+        assert_eq!(reach(&[("HOME", home_text)], None).unwrap().hostfile, None, "no ~/.hcron/hostfile");
+        std::fs::create_dir_all(home.path().join(".hcron")).unwrap();
+        std::fs::write(home.path().join(".hcron/hostfile"), "b1\n").unwrap();
+        assert_eq!(reach(&[("HOME", home_text)], None).unwrap().hostfile, Some(home.path().join(".hcron/hostfile")));
+        assert_eq!(reach(&[("HOME", home_text), ("HCRON_HOSTFILE", "/h")], None).unwrap().hostfile, Some("/h".into()));
         let timeout = |vars: &[(&str, &str)], flag| reach(vars, flag).unwrap().timing.timeout;
         assert_eq!(timeout(&[("HCRON_TIMEOUT", "3")], Some(0.25)), Duration::from_millis(250), "--timeout wins");
         assert_eq!(timeout(&[], Some(0.0)), Duration::ZERO);
