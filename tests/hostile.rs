@@ -805,6 +805,24 @@ fn a_change_no_watcher_sees_is_live_within_the_poll_interval_and_an_unchanged_tr
 }
 
 #[test]
+fn an_events_directory_created_after_the_start_is_found_and_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, state, config) = (dir.path().join("events"), dir.path().join("state"), dir.path().join("hcron.toml"));
+    std::fs::write(&config, "tree_poll_interval = 1\n").unwrap();
+    let daemon = RunningDaemon::standalone(&events, &state, &["--config", config.to_str().unwrap()]);
+    let missing = "cannot load the events of user";
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains(missing)), "{}", daemon.log_text());
+    // Made elsewhere and moved in whole: no watcher of the tree can exist yet.
+    let made = dir.path().join("made");
+    std::fs::create_dir_all(&made).unwrap();
+    std::fs::write(made.join("e"), crate::util::full("when_month=2\nwhen_day=31\n").replace("host=h1", "host=localhost")).unwrap();
+    std::fs::rename(&made, &events).unwrap();
+    let listed = || daemon.hcron(&["list", "--show-status"]).0 == "accepted:/e\n";
+    assert!(eventually(Duration::from_secs(10), listed), "{}", daemon.log_text());
+    assert!(daemon.log_text().contains("was replaced or created; reloading"), "{}", daemon.log_text());
+}
+
+#[test]
 fn the_history_is_pruned_by_age_and_count_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let (events, state, config) = (dir.path().join("events"), dir.path().join("state"), dir.path().join("hcron.toml"));
