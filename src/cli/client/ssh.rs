@@ -119,12 +119,18 @@ const CONTROL_NAME: usize = 1 + 40 + 17;
 /// enter and short enough for a socket path. `None`: no master, every
 /// command its own connection.
 fn master_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-        Some(runtime) if runtime.is_absolute() && runtime.is_dir() => runtime.join("hcron"),
-        _ => crate::account::caller_home()?.join(".hcron").join("ssh"),
-    };
+    let dir = masters_in(std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from), crate::account::caller_home())?;
     let _ = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir);
     private_dir(&dir).then_some(dir)
+}
+
+/// Where masters go: `runtime/hcron` when `runtime` is an absolute path to
+/// a directory, else `home/.hcron/ssh`.
+fn masters_in(runtime: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    match runtime {
+        Some(runtime) if runtime.is_absolute() && runtime.is_dir() => Some(runtime.join("hcron")),
+        _ => Some(home?.join(".hcron").join("ssh")),
+    }
 }
 
 /// Whether `dir` is a directory (not a link to one) that the caller owns,
@@ -166,6 +172,18 @@ mod tests {
             with[without.len() - 1..].join(" "),
             "ConnectTimeout=10 -o ControlMaster=auto -o ControlPath=/run/user/1/hcron/%C -o ControlPersist=60"
         );
+    }
+
+    #[test]
+    fn masters_go_in_the_runtime_directory_when_it_is_one_else_under_home() {
+        let runtime = tempfile::tempdir().unwrap();
+        let home = Some(PathBuf::from("/home/u"));
+        let under_home = Some(PathBuf::from("/home/u/.hcron/ssh"));
+        assert_eq!(masters_in(Some(runtime.path().into()), home.clone()), Some(runtime.path().join("hcron")));
+        assert_eq!(masters_in(Some("relative".into()), home.clone()), under_home, "a relative runtime directory");
+        assert_eq!(masters_in(Some(runtime.path().join("missing")), home.clone()), under_home, "no such directory");
+        assert_eq!(masters_in(None, home), under_home);
+        assert_eq!(masters_in(None, None), None);
     }
 
     #[test]
