@@ -5,7 +5,6 @@
 //! `hcron reload` over a warm SSH master at most 3× a local one and at most
 //! 50 ms; one poll of an unchanged 100,000-event tree at most 0.3 s of CPU.
 
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -13,6 +12,10 @@ use std::time::{Duration, Instant};
 
 use hcron::config::Config;
 use hcron::tree::{LocalFs, load, unchanged};
+
+mod ssh_site;
+
+use ssh_site::{SshSite, run};
 
 /// Round trips timed per kind.
 const ROUNDS: usize = 20;
@@ -55,12 +58,13 @@ fn cpu_seconds() -> f64 {
 /// `hcron reload` through the socket, and over SSH with a warm and a cold master.
 fn round_trips() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let user = format!("hcr{}", std::process::id() % 100_000);
-    let home = dir.path().join(&user);
-    run("useradd", &["-m", "-d", home.to_str().unwrap(), "-s", "/bin/sh", &user]);
-    let _user = Deleted(user.clone());
-    run("usermod", &["-p", "*", &user]);
+    let socket = dir.path().join("run/control.sock");
+    // The relay is the hcron under test, found on the PATH sshd sets.
+    let bin = Path::new(env!("CARGO_BIN_EXE_hcron")).parent().unwrap().display().to_string();
+    let known = |_| "Host 127.0.0.11\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n".to_owned();
+    let relay = format!("SetEnv HCRON_SOCKET={} PATH={bin}:/usr/bin:/bin\n", socket.display());
+    let site = SshSite::start(dir.path(), &format!("hcr{}", std::process::id() % 100_000), known, &relay);
+    let (user, home, port) = (site.user.clone(), site.home.clone(), site.port);
     let account = hcron::account::Account::by_name(&user).unwrap();
     let events = home.join(".hcron/bench/events");
     std::fs::create_dir_all(&events).unwrap();
@@ -69,17 +73,10 @@ fn round_trips() {
         "as_user=\nhost=localhost\ncommand=true\nnotify_email=\nwhen_month=2\nwhen_day=31\nwhen_hour=0\nwhen_minute=0\nwhen_dow=*\n",
     )
     .unwrap();
-    let ssh = home.join(".ssh");
-    std::fs::create_dir_all(&ssh).unwrap();
-    run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", ssh.join("id_ed25519").to_str().unwrap()]);
-    std::fs::copy(ssh.join("id_ed25519.pub"), ssh.join("authorized_keys")).unwrap();
-    std::fs::write(ssh.join("config"), "Host 127.0.0.11\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n")
-        .unwrap();
-    run("chown", &["-R", &format!("{user}:{user}"), home.to_str().unwrap()]);
+    run("chown", &["-R", &format!("{user}:{user}"), home.join(".hcron").to_str().unwrap()]);
 
     let etc = dir.path().join("etc");
     std::fs::create_dir_all(&etc).unwrap();
-    let socket = dir.path().join("run/control.sock");
     let config = format!(
         "server_name = \"bench\"\nallow_localhost = true\ncontrol_socket = \"{}\"\nhistory_path = \"{1}/lib/history.sqlite\"\nlog_path = \"{1}/log/hcron.log\"\n",
         socket.display(),
@@ -96,22 +93,9 @@ fn round_trips() {
         .spawn()
         .unwrap();
 
-    let port = std::net::TcpListener::bind("127.0.0.11:0").unwrap().local_addr().unwrap().port();
-    run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", dir.path().join("host_key").to_str().unwrap()]);
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    let bin = Path::new(env!("CARGO_BIN_EXE_hcron")).parent().unwrap().display().to_string();
-    let sshd_config = format!(
-        "ListenAddress 127.0.0.11:{port}\nHostKey {}\nPidFile {}\nUsePAM no\nPasswordAuthentication no\nStrictModes no\nAllowUsers {user}\nLogLevel ERROR\nSetEnv HCRON_SOCKET={} PATH={bin}:/usr/bin:/bin\n",
-        dir.path().join("host_key").display(),
-        dir.path().join("sshd.pid").display(),
-        socket.display(),
-    );
-    std::fs::write(dir.path().join("sshd_config"), sshd_config).unwrap();
-    let mut sshd =
-        Command::new("/usr/sbin/sshd").args(["-D", "-e", "-f"]).arg(dir.path().join("sshd_config")).stderr(Stdio::null()).spawn().unwrap();
     let ready = Instant::now() + Duration::from_secs(10);
-    while !(socket.exists() && std::net::TcpStream::connect(("127.0.0.11", port)).is_ok()) {
-        assert!(Instant::now() < ready, "the daemon or sshd did not start");
+    while !socket.exists() {
+        assert!(Instant::now() < ready, "the daemon did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
 
@@ -152,23 +136,6 @@ fn round_trips() {
         "hcron reload round trip, median: local {local:.1} ms; over SSH with a warm master {warm:.1} ms ({:.1}x local; target <= 3x and <= 50 ms); with a cold one {cold:.1} ms",
         warm / local
     );
-    let _ = Command::new("pkill").args(["-u", &user]).output();
-    let _ = sshd.kill();
     let _ = daemon.kill();
-    let _ = (sshd.wait(), daemon.wait());
-}
-
-/// A user deleted on drop, with its home.
-struct Deleted(String);
-
-impl Drop for Deleted {
-    fn drop(&mut self) {
-        let _ = Command::new("pkill").args(["-u", &self.0]).output();
-        let _ = Command::new("userdel").args(["-r", "-f", &self.0]).output();
-    }
-}
-
-fn run(program: &str, args: &[&str]) {
-    let output = Command::new(program).args(args).output().unwrap();
-    assert!(output.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    let _ = daemon.wait();
 }

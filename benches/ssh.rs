@@ -7,8 +7,6 @@
 //! under 10 ms.
 
 use std::collections::HashSet;
-use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +16,10 @@ use hcron::engine::{Activation, Engine, Outcome, Settings, TriggerName};
 use hcron::exec::health::Health;
 use hcron::exec::{ExecConfig, Spawner, execute};
 
+mod ssh_site;
+
+use ssh_site::SshSite;
+
 /// Jobs at once, for both kinds of connection: the executor lets 8 share a master.
 const CONCURRENCY: usize = 8;
 
@@ -26,32 +28,15 @@ fn main() {
     let spawner = Arc::new(Spawner::start().expect("spawner"));
     assert!(nix::unistd::geteuid().is_root(), "the SSH benchmark makes a user and runs sshd: run it as root");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let user = format!("hcb{}", std::process::id() % 100_000);
-    let home = dir.path().join(&user);
-    run("useradd", &["-m", "-d", home.to_str().unwrap(), "-s", "/bin/sh", &user]);
-    run("usermod", &["-p", "*", &user]);
-    let port = std::net::TcpListener::bind("127.0.0.11:0").unwrap().local_addr().unwrap().port();
-    let ssh = home.join(".ssh");
-    std::fs::create_dir_all(&ssh).unwrap();
-    run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", ssh.join("id_ed25519").to_str().unwrap()]);
-    std::fs::copy(ssh.join("id_ed25519.pub"), ssh.join("authorized_keys")).unwrap();
-    let alias = format!(
-        "Host hb\n  HostName 127.0.0.11\n  Port {port}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
-    );
-    std::fs::write(ssh.join("config"), alias).unwrap();
-    run("chown", &["-R", &format!("{user}:{user}"), home.to_str().unwrap()]);
-    run("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-f", dir.path().join("host_key").to_str().unwrap()]);
-    std::fs::create_dir_all("/run/sshd").unwrap();
-    let config = format!(
-        "ListenAddress 127.0.0.11:{port}\nHostKey {}\nPidFile {}\nUsePAM no\nPasswordAuthentication no\nStrictModes no\nMaxStartups 200:30:400\nMaxSessions 10\nAllowUsers {user}\nLogLevel ERROR\n",
-        dir.path().join("host_key").display(),
-        dir.path().join("sshd.pid").display()
-    );
-    std::fs::write(dir.path().join("sshd_config"), config).unwrap();
-    let mut sshd =
-        Command::new("/usr/sbin/sshd").args(["-D", "-e", "-f"]).arg(dir.path().join("sshd_config")).stderr(Stdio::null()).spawn().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let alias = |port: u16| {
+        format!(
+            "Host hb\n  HostName 127.0.0.11\n  Port {port}\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+        )
+    };
+    // OpenSSH's default of 10 sessions a connection, said outright: the executor lets 8 share a master.
+    let site =
+        SshSite::start(dir.path(), &format!("hcb{}", std::process::id() % 100_000), alias, "MaxStartups 200:30:400\nMaxSessions 10\n");
+    let user = site.user.clone();
 
     let events = dir.path().join("events");
     std::fs::create_dir_all(&events).unwrap();
@@ -138,15 +123,4 @@ fn main() {
         assert!(matches!(execution.outcome(), Outcome::Failure(reason) if reason.starts_with("host offline until")));
     }
     println!("a job for an offline host fails in {:.3} ms", started.elapsed().as_secs_f64() * 1000.0 / 100.0);
-
-    let _ = sshd.kill();
-    let _ = sshd.wait();
-    let _ = Command::new("pkill").args(["-u", &user]).output();
-    std::thread::sleep(Duration::from_millis(200));
-    let _ = Command::new("userdel").args(["-r", "-f", &user]).output();
-}
-
-fn run(program: &str, args: &[&str]) {
-    let output = Command::new(program).args(args).output().unwrap();
-    assert!(output.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
 }

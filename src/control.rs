@@ -178,10 +178,12 @@ struct Envelope<T> {
 
 /// Encodes a message as one frame.
 pub fn encode<T: Serialize>(body: &T) -> Vec<u8> {
-    let json = serde_json::to_vec(&Envelope { version: VERSION, body }).expect("protocol types serialise");
-    let mut frame = (json.len() as u32).to_be_bytes().to_vec();
-    frame.extend(json);
-    frame
+    frame(&serde_json::to_vec(&Envelope { version: VERSION, body }).expect("protocol types serialise"))
+}
+
+/// `payload` as a frame: its length, then itself.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    [&(payload.len() as u32).to_be_bytes()[..], payload].concat()
 }
 
 /// Decodes a frame's payload (without its length prefix).

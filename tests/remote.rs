@@ -170,6 +170,11 @@ fn every_command_reaches_the_scheduler_over_ssh_through_one_shared_connection() 
     }
     assert!(ran.out.lines().last().unwrap().contains("Connection refused"), "{}", ran.out);
     assert_eq!(ran.code, 0);
+    // An edit here is live at once through a reload from here: the answer
+    // counts it, though the daemon's watcher would wait out its debounce.
+    site.user.event("f", &on_demand("true"));
+    let ran = site.hcron(&env, &["reload"]);
+    assert!(ran.out.contains(": 2 events, 2 accepted, 0 rejected"), "{} {}", ran.out, ran.err);
 }
 
 #[test]

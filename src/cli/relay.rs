@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::client::{MARKER, socket_path};
 use super::daemon_commands::ConfigArg;
 use crate::config::Config;
-use crate::control::{MAX_FRAME, MAX_REQUEST, read_frame};
+use crate::control::{MAX_FRAME, MAX_REQUEST, frame, read_frame};
 
 /// The exit status that tells the client no scheduler is reachable here
 /// (sysexits' EX_UNAVAILABLE): it tries another server.
@@ -43,9 +43,9 @@ fn forward(config: &Config, request: &[u8]) -> Result<Vec<u8>, String> {
     let path = socket_path(config);
     let mut stream = UnixStream::connect(&path).map_err(|e| format!("no hcron-scheduler is listening at {} ({e})", path.display()))?;
     let _ = stream.set_read_timeout(Some(Duration::from_secs(120)));
-    let sent = stream.write_all(&[&(request.len() as u32).to_be_bytes()[..], request].concat());
+    let sent = stream.write_all(&frame(request));
     match read_frame(&mut stream, MAX_FRAME as usize) {
-        Ok(payload) => Ok([&(payload.len() as u32).to_be_bytes()[..], &payload].concat()),
+        Ok(payload) => Ok(frame(&payload)),
         Err(error) => Err(format!("no answer from the daemon at {}: {}", path.display(), sent.err().unwrap_or(error))),
     }
 }

@@ -23,18 +23,18 @@ pub fn run(args: ConfigArg) -> anyhow::Result<ExitCode> {
         let name = if n == 0 { format!("{} (primary)", shown(target)) } else { shown(target) };
         let start = Instant::now();
         let answer = ask_once(target, &Request::Info, reach.connect_timeout);
-        let millis = start.elapsed().as_secs_f64() * 1000.0;
-        match answer {
+        let rtt = format!("{:.1} ms", start.elapsed().as_secs_f64() * 1000.0);
+        let (answers, rtt, version, role, said) = match answer {
             Ok(Response::Info(info)) => {
-                any = true;
-                let version = if info.version.is_empty() { "-" } else { &info.version };
-                let role = if info.role.is_empty() { "-" } else { &info.role };
-                println!("{name:<32} {:<7} {:>7.1} ms  {version:<9} {role:<7} {}", "yes", millis, info.server_name);
+                let or_dash = |s: String| if s.is_empty() { "-".to_owned() } else { s };
+                ("yes", rtt, or_dash(info.version), or_dash(info.role), info.server_name)
             }
-            Ok(Response::Error { message }) => println!("{name:<32} {:<7} {:>7.1} ms  {:<9} {:<7} {message}", "refuses", millis, "-", "-"),
-            Ok(other) => println!("{name:<32} {:<7} {:>7.1} ms  {:<9} {:<7} unexpected answer: {other:?}", "?", millis, "-", "-"),
-            Err(why) => println!("{name:<32} {:<7} {:>10}  {:<9} {:<7} {why}", "no", "-", "-", "-"),
-        }
+            Ok(Response::Error { message }) => ("refuses", rtt, "-".into(), "-".into(), message),
+            Ok(other) => ("?", rtt, "-".into(), "-".into(), format!("unexpected answer: {other:?}")),
+            Err(why) => ("no", "-".into(), "-".into(), "-".into(), why),
+        };
+        any |= answers == "yes";
+        println!("{name:<32} {answers:<7} {rtt:>10}  {version:<9} {role:<7} {said}");
     }
     Ok(if any { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -105,11 +105,14 @@ impl Daemon {
         let loaded = match loaded {
             Ok(Ok(loaded)) => loaded,
             Ok(Err(error)) => {
-                // A root that is missing now is looked at by check_roots until it exists.
-                self.watch(user, &root);
+                // A missing tree is the user's to create, which check_roots
+                // looks for (it has nothing to watch yet); anything else may pass.
+                let missing = error.kind() == std::io::ErrorKind::NotFound;
+                if missing {
+                    self.watch(user, &root);
+                }
                 let message = format!("cannot load the events of user ({user}) from {}: {error}", root.display());
-                // A missing tree is the user's to create; anything else may pass.
-                return Err(self.load_failed(user, message, error.kind() != std::io::ErrorKind::NotFound));
+                return Err(self.load_failed(user, message, !missing));
             }
             Err(error) => return Err(self.load_failed(user, format!("loading the events of user ({user}) failed: {error}"), true)),
         };

@@ -54,25 +54,29 @@ pub struct Failed<'a, S> {
 pub struct Exhausted<S> {
     /// (server, attempts, last failure).
     pub tried: Vec<(S, u32, String)>,
+    /// From the first attempt to the giving up.
+    pub elapsed: Duration,
 }
 
 /// Tries `primary` and `backups` in the seed's order until `attempt`
-/// succeeds or `timing.timeout` has passed; `report` hears of each failure.
+/// succeeds or `timing.timeout` has passed; `attempt` is told how much of
+/// the timeout is left, `report` hears of each failure.
 pub fn run<S: Clone + PartialEq, T>(
     primary: &S,
     backups: &[S],
     timing: Timing,
     clock: &mut impl Waiting,
-    mut attempt: impl FnMut(&S) -> Result<T, String>,
+    mut attempt: impl FnMut(&S, Duration) -> Result<T, String>,
     mut report: impl FnMut(Failed<'_, S>),
 ) -> Result<T, Exhausted<S>> {
-    let deadline = clock.now() + timing.timeout;
+    let start = clock.now();
+    let deadline = start + timing.timeout;
     let mut tried: Vec<(S, u32, String)> = Vec::new();
     let later: Vec<&S> = std::iter::once(primary).chain(backups).collect();
     let mut round: Vec<&S> = vec![primary];
     loop {
         for (i, server) in round.iter().enumerate() {
-            let why = match attempt(server) {
+            let why = match attempt(server, deadline.saturating_duration_since(clock.now())) {
                 Ok(answer) => return Ok(answer),
                 Err(why) => why,
             };
@@ -90,7 +94,7 @@ pub fn run<S: Clone + PartialEq, T>(
             let in_time = clock.now() + wait < deadline;
             report(Failed { server, why: &why, next: in_time.then_some((next, wait)) });
             if !in_time {
-                return Err(Exhausted { tried });
+                return Err(Exhausted { tried, elapsed: clock.now() - start });
             }
         }
         clock.sleep(timing.retry);
@@ -139,8 +143,10 @@ mod tests {
             backups,
             timing,
             &mut &clock,
-            |server| {
-                made.push((*server, (clock.now.get() - start).as_secs_f64()));
+            |server, left| {
+                let at = clock.now.get() - start;
+                assert_eq!(left, Duration::from_secs(timeout).saturating_sub(at), "the time left, told to the attempt");
+                made.push((*server, at.as_secs_f64()));
                 clock.now.set(clock.now.get() + cost);
                 match answers {
                     Some((by, from)) if *server == by && made.len() >= from => Ok(*server),
@@ -174,7 +180,9 @@ mod tests {
         let at: Vec<(&str, f64)> = [("p", 0.0), ("p", 10.0), ("b1", 10.0), ("p", 20.0), ("b1", 20.0), ("p", 30.0), ("b1", 30.0)].into();
         assert_eq!(made, at);
         assert_eq!(reports.last().unwrap(), "b1: b1 down -> None", "the last failure says no attempt follows");
-        assert_eq!(outcome.unwrap_err().tried, [("p", 4, "p down".to_owned()), ("b1", 3, "b1 down".to_owned())]);
+        let exhausted = outcome.unwrap_err();
+        assert_eq!(exhausted.tried, [("p", 4, "p down".to_owned()), ("b1", 3, "b1 down".to_owned())]);
+        assert_eq!(exhausted.elapsed, Duration::from_secs(30), "the last round began at 30 s");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::fmt;
 use std::io::IsTerminal;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
@@ -24,9 +24,12 @@ use crate::control::{Request, Response, call, decode, encode};
 /// `control_socket` when it exists, else the caller's standalone daemon's
 /// `~/.hcron/<server_name>/control.sock`.
 pub fn socket_path(config: &Config) -> PathBuf {
-    if let Some(path) = std::env::var_os("HCRON_SOCKET") {
-        return path.into();
-    }
+    std::env::var_os("HCRON_SOCKET").map_or_else(|| configured_socket(config), PathBuf::from)
+}
+
+/// Where the daemon `config` describes listens: the configured
+/// `control_socket` when it exists, else the caller's standalone daemon's.
+fn configured_socket(config: &Config) -> PathBuf {
     if config.control_socket.exists() {
         return config.control_socket.clone();
     }
@@ -134,7 +137,7 @@ impl Reach {
         if let Some(socket) = &self.socket {
             return Target::Local(socket.clone());
         }
-        let local = socket_path(config);
+        let local = configured_socket(config);
         match &self.host {
             Some(host) => as_target(host.clone(), &local),
             // A daemon on this host, when one listens.
@@ -150,7 +153,7 @@ impl Reach {
         let Some(path) = self.hostfile.as_deref().filter(|_| self.socket.is_none() && (self.policy == Policy::All || self.in_job)) else {
             return Ok(Vec::new());
         };
-        let local = socket_path(config);
+        let local = configured_socket(config);
         let mut backups = Vec::new();
         for server in read_hostfile(path)? {
             let server = as_target(server, &local);
@@ -165,9 +168,13 @@ impl Reach {
 /// `server` as a target: the local socket when it names this host without a
 /// port (localhost, the short name or the FQDN), else SSH.
 fn as_target(server: Server, local: &Path) -> Target {
-    let name = server.host.to_ascii_lowercase();
+    // Looked up once (the FQDN is a resolver query), and only for a server without a port.
+    static THIS_HOST: std::sync::OnceLock<[String; 3]> = std::sync::OnceLock::new();
     let this = || {
-        name == "localhost" || name == crate::host::short_name().to_ascii_lowercase() || name == crate::host::fqdn().to_ascii_lowercase()
+        let names = THIS_HOST.get_or_init(|| {
+            ["localhost".to_owned(), crate::host::short_name().to_ascii_lowercase(), crate::host::fqdn().to_ascii_lowercase()]
+        });
+        names.contains(&server.host.to_ascii_lowercase())
     };
     match server.port {
         None if this() => Target::Local(local.to_owned()),
@@ -231,15 +238,13 @@ pub fn ask(config: &Config, request: &Request, timeout: Option<f64>) -> anyhow::
     let reach = Reach::from_env(timeout)?;
     let primary = reach.primary(config);
     let backups = reach.backups(config, &primary)?;
-    let start = Instant::now();
-    let deadline = start + reach.timing.timeout;
     let on_terminal = std::io::stderr().is_terminal();
     let answer = fallback::run(
         &primary,
         &backups,
         reach.timing,
         &mut fallback::RealTime,
-        |target| ask_once(target, request, reach.connect_timeout.min(deadline.saturating_duration_since(Instant::now()))),
+        |target, left| ask_once(target, request, reach.connect_timeout.min(left)),
         |failed| {
             if on_terminal {
                 eprintln!("{}", attempt_line(&failed));
@@ -249,7 +254,7 @@ pub fn ask(config: &Config, request: &Request, timeout: Option<f64>) -> anyhow::
     match answer {
         Ok(Response::Error { message }) => bail!("{message}"),
         Ok(response) => Ok(response),
-        Err(exhausted) => bail!("{}", exhausted_message(&exhausted, start.elapsed())),
+        Err(exhausted) => bail!("{}", exhausted_message(&exhausted)),
     }
 }
 
@@ -266,13 +271,13 @@ fn attempt_line(failed: &fallback::Failed<'_, Target>) -> String {
 }
 
 /// Every server tried, how often and its last failure.
-fn exhausted_message(exhausted: &fallback::Exhausted<Target>, elapsed: Duration) -> String {
+fn exhausted_message(exhausted: &fallback::Exhausted<Target>) -> String {
     let tried: Vec<String> = exhausted
         .tried
         .iter()
         .map(|(target, n, why)| format!("{target}: {n} attempt{}, last: {why}", if *n == 1 { "" } else { "s" }))
         .collect();
-    format!("no hcron-scheduler could be reached in {:.0} s; tried {}", elapsed.as_secs_f64(), tried.join("; "))
+    format!("no hcron-scheduler could be reached in {:.0} s; tried {}", exhausted.elapsed.as_secs_f64(), tried.join("; "))
 }
 
 #[cfg(test)]
@@ -365,7 +370,7 @@ mod tests {
 
     #[test]
     fn the_primary_is_hcron_host_else_the_server_name_and_this_host_is_asked_locally() {
-        let local = Target::Local(socket_path(&config("sched")));
+        let local = Target::Local(configured_socket(&config("sched")));
         let primary = |vars: &[(&str, &str)], name: &str| reach(vars, None).unwrap().primary(&config(name));
         assert_eq!(primary(&[], "sched"), remote("sched", None));
         assert_eq!(primary(&[("HCRON_HOST", "other")], "sched"), remote("other", None));
@@ -375,7 +380,7 @@ mod tests {
         assert_eq!(primary(&[("HCRON_HOST", "LOCALHOST")], "sched"), local);
         assert_eq!(primary(&[("HCRON_HOST", &crate::host::short_name())], "sched"), local);
         assert_eq!(primary(&[("HCRON_HOST", &crate::host::fqdn())], "sched"), local);
-        assert_eq!(primary(&[], &crate::host::fqdn()), Target::Local(socket_path(&config(&crate::host::fqdn()))));
+        assert_eq!(primary(&[], &crate::host::fqdn()), Target::Local(configured_socket(&config(&crate::host::fqdn()))));
         assert_eq!(primary(&[("HCRON_HOST", "localhost"), ("HCRON_SOCKET", "/s")], "x"), Target::Local("/s".into()));
     }
 
@@ -424,9 +429,10 @@ mod tests {
     fn messages_name_each_server_its_attempts_and_last_failure() {
         let exhausted = fallback::Exhausted {
             tried: vec![(remote("s1", None), 3, "refused".to_owned()), (Target::Local("/run/c.sock".into()), 1, "gone".to_owned())],
+            elapsed: Duration::from_millis(20_400),
         };
         assert_eq!(
-            exhausted_message(&exhausted, Duration::from_millis(20_400)),
+            exhausted_message(&exhausted),
             "no hcron-scheduler could be reached in 20 s; tried s1: 3 attempts, last: refused; this host (/run/c.sock): 1 attempt, last: gone"
         );
         let s1 = remote("s1", Some(2));
