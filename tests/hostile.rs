@@ -675,6 +675,50 @@ fn after_kill_9_running_jobs_are_lost_with_failover_and_queued_ones_run() {
 }
 
 #[test]
+fn after_kill_9_a_gone_event_s_running_job_is_lost_and_only_recent_queued_jobs_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = &["sleep", "3020.5"];
+    let jobs = KillAll(long);
+    let (events, state, config) = crash_tree(dir.path(), long);
+    let args = ["--config", config.to_str().unwrap()];
+    let daemon = RunningDaemon::standalone(&events, &state, &args);
+    for event in ["/long", "/q1", "/q2"] {
+        assert_eq!(daemon.hcron(&["activate", event]).2, 0);
+    }
+    assert!(eventually(Duration::from_secs(5), || !processes(long).is_empty()));
+    daemon.crash();
+    drop(jobs);
+    // The running job's event is deleted while the scheduler is down, and
+    // the queued jobs are made older: /q1 by 90 s, within a
+    // max_catchup_minutes of 2, /q2 by 10 minutes, past it.
+    std::fs::remove_file(events.join("long")).unwrap();
+    std::fs::write(&config, "max_activated_events = 1\nmax_catchup_minutes = 2\n").unwrap();
+    let history = rusqlite::Connection::open(state.join("history.sqlite")).unwrap();
+    for (event, age) in [("/q1", 90), ("/q2", 600)] {
+        let queued = jiff::Zoned::now().checked_sub(jiff::SignedDuration::from_secs(age)).unwrap();
+        let queued = queued.strftime("%Y-%m-%d %H:%M:%S").to_string();
+        let updated = history.execute("UPDATE jobs SET queued = ?1 WHERE event = ?2", rusqlite::params![queued, event]).unwrap();
+        assert_eq!(updated, 1, "{event}");
+    }
+    drop(history);
+    let daemon = RunningDaemon::standalone(&events, &state, &args);
+    let ran = |name: &str| dir.path().join(format!("ran-{name}")).exists();
+    assert!(eventually(Duration::from_secs(10), || ran("q1")), "{}", daemon.log_text());
+    let settled = "previous run settled: 1 job(s) lost while running, 1 queued job(s) run now, 1 too old or gone, not run";
+    assert!(daemon.log_text().contains(settled), "{}", daemon.log_text());
+    assert!(eventually(Duration::from_secs(5), || {
+        daemon.history(None, &[]).iter().all(|j| j["result"] != "queued" && j["result"] != "running")
+    }));
+    let result = |event: &str| -> Vec<String> {
+        daemon.history(None, &[]).iter().filter(|j| j["event"] == event).map(|j| j["result"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(result("/long"), ["failure: lost: the scheduler stopped while the job ran"]);
+    assert_eq!(result("/q1"), ["success"]);
+    assert_eq!(result("/q2"), ["dropped: the scheduler stopped before it ran"]);
+    assert!(!ran("q2") && !ran("fo"), "a job too old ran, or a gone event was followed");
+}
+
+#[test]
 fn a_stopping_daemon_queues_nothing_new() {
     let dir = tempfile::tempdir().unwrap();
     let long = &["sleep", "3019.5"];
