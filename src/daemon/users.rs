@@ -92,9 +92,10 @@ impl Daemon {
             (state.config.max_watches_per_user, state.users.get(user).map(|u| u.directories))
         };
         let as_owner = self.as_owner();
+        let fits = |directories: usize| directories <= limit;
         // Watch first, so that a change made while the tree loads is not
         // missed; but only a tree known to fit its share of watches.
-        if known.is_some_and(|directories| directories <= limit) {
+        if known.is_some_and(fits) {
             self.watch(user, &root);
         }
         let previous = self.lock().users.get(user).map(|u| u.files.clone()).unwrap_or_default();
@@ -117,7 +118,7 @@ impl Daemon {
             Err(error) => return Err(self.load_failed(user, format!("loading the events of user ({user}) failed: {error}"), true)),
         };
         self.retries.lock().expect("retries lock").remove(user);
-        if loaded.directories <= limit {
+        if fits(loaded.directories) {
             self.watch(user, &root);
         } else {
             self.poll(user, &root, loaded.directories, limit);
