@@ -63,6 +63,14 @@ fn commands_run_as_the_user_with_their_groups_and_users_are_isolated() {
     assert_eq!(daemon.hcron_as(c.as_ids(), &["activate", "/x"]).2, 0);
     assert!(eventually(Duration::from_secs(5), || c.home.join("c_ran").exists()));
 
+    // Taking c out unloads c's events and only c's.
+    let users = || daemon.hcron(&["info"]).0.lines().find(|l| l.starts_with("users:")).unwrap_or_default().to_owned();
+    assert_eq!(users(), "users:        3");
+    std::fs::write(&allow, format!("{}\n{}\n", a.name, b.name)).unwrap();
+    assert!(eventually(Duration::from_secs(3), || users() == "users:        2"), "{}", users());
+    let (_, err, code) = daemon.hcron_as(c.as_ids(), &["list"]);
+    assert!(code != 0 && err.contains("is not allowed"), "{err}");
+
     // Each user sees only their own history.
     let jobs = daemon.history(b.as_ids(), &[]);
     assert_eq!(jobs.len(), 1);

@@ -238,7 +238,7 @@ impl Daemon {
     fn watch(&self, user: &str, root: &Path) {
         let identity = identity(root);
         let mut watchers = self.watchers.lock().expect("watchers lock");
-        let armed = |w: &Watch| w.root == root && w.identity == identity && !w.polled && (w.watcher.is_some() || identity.is_none());
+        let armed = |w: &Watch| w.root == root && w.identity == identity && (w.watcher.is_some() || identity.is_none());
         if watchers.get(user).is_some_and(armed) {
             return;
         }
