@@ -94,10 +94,11 @@ fn on_demand_activation_runs_the_command_as_the_user() {
 fn tree_edits_are_live_within_two_seconds_and_reload_prints_counts() {
     let setup = Setup::new();
     setup.event("first", &writer(&setup.out("first"), ""));
+    setup.event("yearly", &writer(&setup.out("yearly"), "when_month=1\nwhen_day=1\nwhen_hour=0\nwhen_minute=0\nwhen_dow=*\n"));
     let daemon = setup.start();
     let (out, _, code) = daemon.hcron(&["reload"]);
     assert_eq!(code, 0);
-    assert!(out.ends_with(": 1 events, 0 accepted, 1 rejected (0 templates).\n"), "{out}");
+    assert!(out.ends_with(": 2 events, 1 accepted, 1 rejected (0 templates).\n"), "{out}");
     setup.event("added", &writer(&setup.out("added"), "when_month=*\nwhen_day=*\nwhen_hour=*\nwhen_minute=*\nwhen_dow=*\n"));
     let live = eventually(Duration::from_secs(2), || daemon.hcron(&["list", "--show-status"]).0.contains("accepted:/added"));
     assert!(live, "not live within 2 s: {}", daemon.hcron(&["list", "--show-all"]).0);

@@ -781,6 +781,33 @@ fn a_replaced_events_directory_is_noticed_and_watched_again() {
     assert!(eventually(Duration::from_secs(3), || listed() == "/b\n/c\n/d\n"), "{}", listed());
 }
 
+/// The descriptors of the inotify instances process `pid` holds.
+fn inotify_descriptors(pid: u32) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| std::fs::read_link(e.path()).is_ok_and(|target| target.as_os_str() == "anon_inode:inotify"))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn a_reload_of_an_unchanged_root_keeps_its_watches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, state) = (dir.path().join("events"), dir.path().join("state"));
+    std::fs::create_dir_all(events.join("d")).unwrap();
+    std::fs::write(events.join("d/a"), "as_user=\nhost=localhost\ncommand=true\nnotify_email=\n").unwrap();
+    let daemon = RunningDaemon::standalone(&events, &state, &[]);
+    assert!(eventually(Duration::from_secs(5), || inotify_watches(daemon.pid()) == 2));
+    let before = inotify_descriptors(daemon.pid());
+    assert_eq!(daemon.hcron(&["reload"]).2, 0);
+    // Watching a big tree again at every reload would cost a walk of its directories.
+    assert_eq!(inotify_descriptors(daemon.pid()), before, "the watcher was made again");
+    assert_eq!(inotify_watches(daemon.pid()), 2);
+}
+
 /// The inotify watches process `pid` holds.
 fn inotify_watches(pid: u32) -> usize {
     let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else { return 0 };
