@@ -657,3 +657,24 @@ fn a_tree_past_max_events_per_user_is_logged_once_with_the_limit_and_its_size() 
     assert_eq!(code, 1, "an event past the limit is not loaded: {err}");
     assert!(daemon.stop().success());
 }
+
+#[test]
+fn a_command_that_cannot_be_started_fails_with_why_waited_for_or_not() {
+    let setup = Setup::new();
+    // A NUL byte cannot go into an argument of execve.
+    for (name, wait) in [("left", "no"), ("waited", "yes")] {
+        setup.event(name, &format!("as_user=\nhost=localhost\ncommand=echo a\0b\nexec_wait={wait}\nnotify_email=\nnotify_message=\n"));
+    }
+    let daemon = setup.start();
+    for event in ["/left", "/waited"] {
+        assert_eq!(daemon.hcron(&["activate", event]).2, 0);
+    }
+    let results = || -> Vec<String> {
+        let mut results: Vec<String> = daemon.history(None, &[]).iter().map(|j| format!("{} {}", j["event"], j["result"])).collect();
+        results.sort();
+        results
+    };
+    let why = "failure: cannot start the command: NUL in a command or its environment";
+    let expected = [format!("\"/left\" \"{why}\""), format!("\"/waited\" \"{why}\"")];
+    assert!(eventually(Duration::from_secs(5), || results() == expected), "{:?}\n{}", results(), daemon.log_text());
+}
