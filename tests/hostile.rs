@@ -485,6 +485,26 @@ fn exec_timeout_kills_what_the_command_started_too() {
 }
 
 #[test]
+fn a_timed_out_command_that_takes_long_to_die_is_killed_not_unkillable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, state) = (dir.path().join("events"), dir.path().join("state"));
+    std::fs::create_dir_all(&events).unwrap();
+    // 2 GiB to free: the kernel takes a good 100 ms to end it after SIGKILL.
+    let command = "exec /usr/bin/python3 -c \"b = b'x' * (2 << 30); import time; time.sleep(30)\"";
+    std::fs::write(
+        events.join("big"),
+        format!("as_user=\nhost=localhost\ncommand={command}\nexec_wait=yes\nexec_timeout=3\nnotify_email=\n"),
+    )
+    .unwrap();
+    let daemon = RunningDaemon::standalone(&events, &state, &[]);
+    assert_eq!(daemon.hcron(&["activate", "/big"]).2, 0);
+    assert!(eventually(Duration::from_secs(15), || daemon.log_lines("done", "/big").len() == 1), "{}", daemon.log_text());
+    let job = &daemon.history(None, &["/big"])[0];
+    // 125: killed by a signal; 126 would say it could not be killed at all.
+    assert_eq!((job["rv"].clone(), job["result"].clone()), (125.into(), "failure: timeout".into()), "{job}");
+}
+
+#[test]
 fn a_file_swapped_for_a_link_out_of_the_tree_is_never_read_through_it() {
     // The user swaps an event file for a link to a file outside the tree as fast as they can, so that
     // loads list a regular file and find a link when they open it: opened without following a
