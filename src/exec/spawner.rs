@@ -347,12 +347,10 @@ fn monitor(prepared: &Prepared, wait: Wait) -> Finished {
     finished.pid = child.as_raw() as u32;
     // Set on both sides of the fork, so that no kill can come before it.
     let _ = nix::unistd::setpgid(child, child);
-    let kill_group = || nix::sys::signal::killpg(child, nix::sys::signal::Signal::SIGKILL);
     let limit = wait.capture.unwrap_or(0);
     let mut outputs = pipes.map(|((out, _), (err, _))| [Capture::new(out, limit), Capture::new(err, limit)]);
     let timeout = Duration::from_millis(wait.timeout_ms);
     let mut killing: Option<Instant> = None;
-    let mut last_kill = Instant::now();
     loop {
         match &mut outputs {
             Some(outputs) => poll_outputs(outputs, 10),
@@ -374,16 +372,13 @@ fn monitor(prepared: &Prepared, wait: Wait) -> Finished {
             None if now.duration_since(started) >= timeout => {
                 finished.timed_out = true;
                 killing = Some(now);
-                last_kill = now;
-                let _ = kill_group();
+                // Once is enough: a process with SIGKILL pending cannot
+                // fork, and none outside the group can join it.
+                let _ = nix::sys::signal::killpg(child, nix::sys::signal::Signal::SIGKILL);
             }
             Some(since) if now.duration_since(since) >= Duration::from_secs(10) => {
                 finished.unkillable = true;
                 break;
-            }
-            Some(_) if now.duration_since(last_kill) >= Duration::from_millis(100) => {
-                last_kill = now;
-                let _ = kill_group();
             }
             _ => {}
         }
