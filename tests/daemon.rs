@@ -678,3 +678,20 @@ fn a_command_that_cannot_be_started_fails_with_why_waited_for_or_not() {
     let expected = [format!("\"/left\" \"{why}\""), format!("\"/waited\" \"{why}\"")];
     assert!(eventually(Duration::from_secs(5), || results() == expected), "{:?}\n{}", results(), daemon.log_text());
 }
+
+#[test]
+fn a_waited_for_command_s_output_is_read_for_a_moment_after_it_ends_and_no_longer() {
+    let setup = Setup::new();
+    // The shell ends at once; what it started writes 50 ms later, and a
+    // sleep keeps the output open for 4 s.
+    let command = "echo early; (sleep 0.05; echo late) & sleep 4.5 &";
+    setup.event("bg", &format!("as_user=\nhost=localhost\ncommand={command}\nexec_wait=yes\nnotify_email=\nnotify_message=\n"));
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron(&["activate", "/bg"]).2, 0);
+    assert!(eventually(Duration::from_secs(10), || daemon.log_lines("done", "/bg").len() == 1), "{}", daemon.log_text());
+    let job = &daemon.history(None, &["/bg"])[0];
+    assert_eq!(job["stdout"], "early\nlate\n", "{job}");
+    let seconds = |t: &serde_json::Value| jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S%.f", t.as_str().unwrap()).unwrap();
+    let took = seconds(&job["finished"]).duration_since(seconds(&job["started"])).as_secs_f64();
+    assert!(took < 3.0, "the job waited for the sleep that kept its output open: {took} s");
+}
