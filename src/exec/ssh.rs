@@ -34,11 +34,7 @@ pub(super) async fn run(target: &Target<'_>, command: &str) -> Attempt {
             return target.name(super::failed_start(format!("cannot prepare {}: {error}", config.control_dir.display()), started));
         }
     };
-    // ssh appends to its log at every connection: started afresh past a
-    // bound (unlinking a name never follows it).
-    if std::fs::symlink_metadata(&log).is_ok_and(|m| m.len() > MAX_LOG) {
-        let _ = std::fs::remove_file(&log);
-    }
+    bound_log(&log);
     let shared = config.control_persist > 0;
     if shared && !as_owner(config, owner, || std::os::unix::net::UnixStream::connect(&control).is_ok()).unwrap_or(false) {
         let _ = std::fs::remove_file(&control);
@@ -165,6 +161,14 @@ fn control_paths(config: &ExecConfig, owner: &Account, login: &str, host: &str) 
 /// The size past which ssh's log is started afresh.
 const MAX_LOG: u64 = 64 << 10;
 
+/// ssh appends to its log at every connection: the log is started afresh
+/// once past [`MAX_LOG`] (unlinking a name never follows it).
+fn bound_log(log: &Path) {
+    if std::fs::symlink_metadata(log).is_ok_and(|m| m.len() > MAX_LOG) {
+        let _ = std::fs::remove_file(log);
+    }
+}
+
 /// How much of the end of ssh's log is read for its last line.
 const LOG_TAIL: u64 = 4096;
 
@@ -211,6 +215,19 @@ fn last_line(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ssh_log_is_started_afresh_once_past_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let full = vec![b'x'; 64 << 10];
+        std::fs::write(&log, &full).unwrap();
+        bound_log(&log);
+        assert!(log.exists(), "kept at exactly the bound");
+        std::fs::write(&log, [&full[..], b"y"].concat()).unwrap();
+        bound_log(&log);
+        assert!(!log.exists(), "removed past it");
+    }
 
     #[test]
     fn every_ssh_never_prompts_shares_the_master_and_logs_where_the_daemon_reads() {
