@@ -505,6 +505,29 @@ fn a_timed_out_command_that_takes_long_to_die_is_killed_not_unkillable() {
 }
 
 #[test]
+fn a_link_in_place_of_a_user_s_ssh_directory_is_refused_and_never_changed_through() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (setup, user, daemon) = root_daemon("");
+    // A root-owned private directory elsewhere, and a link to it where the
+    // user's ssh directory goes.
+    let target = setup.dir.path().join("private");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let ssh = setup.dir.path().join("run/ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    std::os::unix::fs::symlink(&target, ssh.join(&user.name)).unwrap();
+    user.event("remote", "as_user=\nhost=127.0.0.29\ncommand=true\nnotify_email=\n");
+    assert!(eventually(Duration::from_secs(5), || daemon.hcron_as(user.as_ids(), &["list"]).0 == "/remote\n"));
+    assert_eq!(daemon.hcron_as(user.as_ids(), &["activate", "/remote"]).2, 0);
+    assert!(eventually(Duration::from_secs(5), || daemon.log_lines("done", "/remote").len() == 1), "{}", daemon.log_text());
+    let job = &daemon.history(user.as_ids(), &[])[0];
+    let result = job["result"].as_str().unwrap();
+    assert!(result.contains("is not a directory"), "{job}");
+    let metadata = std::fs::metadata(&target).unwrap();
+    assert_eq!((metadata.mode() & 0o777, metadata.uid()), (0o750, 0), "changed through the link");
+}
+
+#[test]
 fn a_file_swapped_for_a_link_out_of_the_tree_is_never_read_through_it() {
     // The user swaps an event file for a link to a file outside the tree as fast as they can, so that
     // loads list a regular file and find a link when they open it: opened without following a

@@ -142,10 +142,7 @@ fn control_paths(config: &ExecConfig, owner: &Account, login: &str, host: &str) 
         Err(_) => {
             // Each owner's ssh runs as them and must reach their own directory.
             crate::state_files::create_dirs(&config.control_dir, 0o711)?;
-            match std::fs::create_dir(&dir) {
-                Err(error) if error.kind() != std::io::ErrorKind::AlreadyExists => return Err(error),
-                _ => {}
-            }
+            crate::state_files::create_dirs(&dir, 0o700)?;
         }
     }
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
