@@ -305,6 +305,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn smtp_settings_print_their_login_never_their_password() {
+        let smtp = Smtp { server: "mail.example".into(), credentials: Some(("robot".into(), "hunter2".into())), ..Smtp::default() };
+        let printed = format!("{smtp:?}");
+        assert!(printed.contains("\"mail.example\"") && printed.contains("Some(\"robot\")"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+    }
+
+    #[test]
     fn the_back_off_doubles_from_the_initial_wait_up_to_the_longest() {
         let (initial, max) = (Duration::from_secs(60), Duration::from_secs(600));
         let waits: Vec<u64> = (1..=6).map(|n| back_off(initial, max, n).as_secs()).collect();
