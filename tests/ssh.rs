@@ -152,6 +152,13 @@ fn jobs_share_one_master_connection_unless_ssh_control_persist_is_zero() {
         seen.sort();
         assert_eq!(seen, ids, "{ran}");
         assert_eq!(remote.connections(), expected, "connections accepted by sshd with {persist:?}");
+        // A refused host is a connection failure, with or without a master (ssh's 255).
+        remote.event("refused", "h14", "true", "");
+        remote.reload();
+        remote.activate("/refused");
+        remote.wait_done("/refused", 1, Duration::from_secs(10));
+        let result = remote.history("/refused")[0]["result"].as_str().unwrap().to_owned();
+        assert!(result.starts_with("failure: cannot reach host (h14): "), "{persist:?}: {result}");
     }
 }
 
@@ -308,6 +315,12 @@ fn exec_wait_records_the_exit_status_and_output_and_enforces_the_timeout() {
     assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(5), "killed near 2 s, took {took:?}");
     let execute = remote.execute_lines("/slow")[0].clone();
     assert!(execute.contains("|rv=125"), "{execute}");
+    // The job's own timeout: no alarm (that is for a start that took too
+    // long) and nothing held against the host.
+    assert_eq!(remote.history("/slow")[0]["result"], "failure: timeout");
+    for event in ["/three", "/slow"] {
+        assert_eq!(remote.daemon.log_lines("alarm", event), Vec::<String>::new(), "{event}");
+    }
     let sleeping = || Command::new("pgrep").args(["-u", &remote.user.name, "-f", "sleep 30"]).output().unwrap().stdout;
     assert!(eventually(Duration::from_secs(3), || sleeping().is_empty()), "the remote command was killed too");
 }
