@@ -507,7 +507,8 @@ fn a_timed_out_command_that_takes_long_to_die_is_killed_not_unkillable() {
 #[test]
 fn a_link_in_place_of_a_user_s_ssh_directory_is_refused_and_never_changed_through() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let (setup, user, daemon) = root_daemon("");
+    let (setup, user) = allowed_user("l", "");
+    user.event("remote", "as_user=\nhost=127.0.0.29\ncommand=true\nnotify_email=\n");
     // A root-owned private directory elsewhere, and a link to it where the
     // user's ssh directory goes.
     let target = setup.dir.path().join("private");
@@ -516,8 +517,7 @@ fn a_link_in_place_of_a_user_s_ssh_directory_is_refused_and_never_changed_throug
     let ssh = setup.dir.path().join("run/ssh");
     std::fs::create_dir_all(&ssh).unwrap();
     std::os::unix::fs::symlink(&target, ssh.join(&user.name)).unwrap();
-    user.event("remote", "as_user=\nhost=127.0.0.29\ncommand=true\nnotify_email=\n");
-    assert!(eventually(Duration::from_secs(5), || daemon.hcron_as(user.as_ids(), &["list"]).0 == "/remote\n"));
+    let daemon = setup.start();
     assert_eq!(daemon.hcron_as(user.as_ids(), &["activate", "/remote"]).2, 0);
     assert!(eventually(Duration::from_secs(5), || daemon.log_lines("done", "/remote").len() == 1), "{}", daemon.log_text());
     let job = &daemon.history(user.as_ids(), &[])[0];
