@@ -693,21 +693,35 @@ fn crash_tree(dir: &Path, long: &[&str]) -> (std::path::PathBuf, std::path::Path
     (events, state, config)
 }
 
-#[test]
-fn after_kill_9_running_jobs_are_lost_with_failover_and_queued_ones_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let long = &["sleep", "3018.5"];
+/// A daemon on the crash tree in `dir` that starts /long (which runs)
+/// with /q1 and /q2 queued behind it, killed with SIGKILL; the tree's
+/// events, state and configuration.
+fn crashed_with_jobs(dir: &Path, long: &'static [&'static str]) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let jobs = KillAll(long);
-    let (events, state, config) = crash_tree(dir.path(), long);
-    let args = ["--config", config.to_str().unwrap()];
-    let daemon = RunningDaemon::standalone(&events, &state, &args);
+    let (events, state, config) = crash_tree(dir, long);
+    let daemon = RunningDaemon::standalone(&events, &state, &["--config", config.to_str().unwrap()]);
     for event in ["/long", "/q1", "/q2"] {
         assert_eq!(daemon.hcron(&["activate", event]).2, 0);
     }
     assert!(eventually(Duration::from_secs(5), || !processes(long).is_empty()));
     daemon.crash();
     drop(jobs);
-    let daemon = RunningDaemon::standalone(&events, &state, &args);
+    (events, state, config)
+}
+
+/// The results of `event`'s jobs once no job is queued or running.
+fn settled_results(daemon: &RunningDaemon, event: &str) -> Vec<String> {
+    assert!(eventually(Duration::from_secs(5), || {
+        daemon.history(None, &[]).iter().all(|j| j["result"] != "queued" && j["result"] != "running")
+    }));
+    daemon.history(None, &[]).iter().filter(|j| j["event"] == event).map(|j| j["result"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn after_kill_9_running_jobs_are_lost_with_failover_and_queued_ones_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, state, config) = crashed_with_jobs(dir.path(), &["sleep", "3018.5"]);
+    let daemon = RunningDaemon::standalone(&events, &state, &["--config", config.to_str().unwrap()]);
     let ran = |name: &str| dir.path().join(format!("ran-{name}")).exists();
     assert!(eventually(Duration::from_secs(10), || ["q1", "q2", "fo"].iter().all(|n| ran(n))), "{}", daemon.log_text());
     assert!(
@@ -715,13 +729,7 @@ fn after_kill_9_running_jobs_are_lost_with_failover_and_queued_ones_run() {
         "{}",
         daemon.log_text()
     );
-    assert!(eventually(Duration::from_secs(5), || {
-        let history = daemon.history(None, &[]);
-        history.iter().all(|j| j["result"] != "queued" && j["result"] != "running")
-    }));
-    let history = daemon.history(None, &[]);
-    let long: Vec<&str> = history.iter().filter(|j| j["event"] == "/long").map(|j| j["result"].as_str().unwrap()).collect();
-    assert_eq!(long, ["failure: lost: the scheduler stopped while the job ran"]);
+    assert_eq!(settled_results(&daemon, "/long"), ["failure: lost: the scheduler stopped while the job ran"]);
     let done = daemon.log_lines("done", "/long");
     assert!(done.len() == 1 && done[0].contains("nexteventnames=/fo|nexteventtype=failover"), "{done:?}");
 }
@@ -729,17 +737,7 @@ fn after_kill_9_running_jobs_are_lost_with_failover_and_queued_ones_run() {
 #[test]
 fn after_kill_9_a_gone_event_s_running_job_is_lost_and_only_recent_queued_jobs_run() {
     let dir = tempfile::tempdir().unwrap();
-    let long = &["sleep", "3020.5"];
-    let jobs = KillAll(long);
-    let (events, state, config) = crash_tree(dir.path(), long);
-    let args = ["--config", config.to_str().unwrap()];
-    let daemon = RunningDaemon::standalone(&events, &state, &args);
-    for event in ["/long", "/q1", "/q2"] {
-        assert_eq!(daemon.hcron(&["activate", event]).2, 0);
-    }
-    assert!(eventually(Duration::from_secs(5), || !processes(long).is_empty()));
-    daemon.crash();
-    drop(jobs);
+    let (events, state, config) = crashed_with_jobs(dir.path(), &["sleep", "3020.5"]);
     // The running job's event is deleted while the scheduler is down, and
     // the queued jobs are made older: /q1 by 90 s, within a
     // max_catchup_minutes of 2, /q2 by 10 minutes, past it.
@@ -753,20 +751,14 @@ fn after_kill_9_a_gone_event_s_running_job_is_lost_and_only_recent_queued_jobs_r
         assert_eq!(updated, 1, "{event}");
     }
     drop(history);
-    let daemon = RunningDaemon::standalone(&events, &state, &args);
+    let daemon = RunningDaemon::standalone(&events, &state, &["--config", config.to_str().unwrap()]);
     let ran = |name: &str| dir.path().join(format!("ran-{name}")).exists();
     assert!(eventually(Duration::from_secs(10), || ran("q1")), "{}", daemon.log_text());
     let settled = "previous run settled: 1 job(s) lost while running, 1 queued job(s) run now, 1 too old or gone, not run";
     assert!(daemon.log_text().contains(settled), "{}", daemon.log_text());
-    assert!(eventually(Duration::from_secs(5), || {
-        daemon.history(None, &[]).iter().all(|j| j["result"] != "queued" && j["result"] != "running")
-    }));
-    let result = |event: &str| -> Vec<String> {
-        daemon.history(None, &[]).iter().filter(|j| j["event"] == event).map(|j| j["result"].as_str().unwrap().to_owned()).collect()
-    };
-    assert_eq!(result("/long"), ["failure: lost: the scheduler stopped while the job ran"]);
-    assert_eq!(result("/q1"), ["success"]);
-    assert_eq!(result("/q2"), ["dropped: the scheduler stopped before it ran"]);
+    assert_eq!(settled_results(&daemon, "/long"), ["failure: lost: the scheduler stopped while the job ran"]);
+    assert_eq!(settled_results(&daemon, "/q1"), ["success"]);
+    assert_eq!(settled_results(&daemon, "/q2"), ["dropped: the scheduler stopped before it ran"]);
     assert!(!ran("q2") && !ran("fo"), "a job too old ran, or a gone event was followed");
 }
 
