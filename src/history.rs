@@ -3,6 +3,14 @@
 //! Writes go through a [`HistoryWriter`] thread that batches them in
 //! transactions, so the daemon's tasks never wait on the disk; queries open
 //! their own read connection (WAL lets both work at once).
+//!
+//! The same database is the single node's ledger: `slots` holds one row
+//! per (user, event, minute) a clock job was queued for, under a unique
+//! key, and `watermark` the last minute planned. A minute's claim writes
+//! its slots, its jobs' records and the watermark in one transaction, so a
+//! crash leaves either all of them or none: the minute is then either
+//! settled at the next start (its jobs are queued or running in the
+//! history) or planned again, never both.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -83,7 +91,23 @@ const SCHEMA: &str = "
         exit_status INTEGER, stdout TEXT, stderr TEXT
     );
     CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, scheduled);
+    CREATE TABLE IF NOT EXISTS slots (
+        user TEXT NOT NULL, event TEXT NOT NULL, minute TEXT NOT NULL, job TEXT NOT NULL,
+        PRIMARY KEY (user, event, minute)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS watermark (id INTEGER PRIMARY KEY CHECK (id = 1), minute TEXT NOT NULL);
 ";
+
+/// A minute as the ledger writes it: local civil time, `YYYY-MM-DD HH:MM`
+/// (fixed width, so text order is time order).
+pub fn ledger_minute(minute: &jiff::civil::DateTime) -> String {
+    minute.strftime("%Y-%m-%d %H:%M").to_string()
+}
+
+/// The minute [`ledger_minute`] wrote.
+pub fn parse_ledger_minute(text: &str) -> Option<jiff::civil::DateTime> {
+    jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", text).ok()
+}
 
 /// Opens (creating if needed) the history at `path`.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -115,6 +139,12 @@ pub fn prune(connection: &Connection, retention: Retention) -> rusqlite::Result<
         let cutoff = cutoff.map(|z| crate::clock::log_datetime(&z.datetime())).unwrap_or_default();
         deleted += connection.execute("DELETE FROM jobs WHERE finished IS NOT NULL AND finished < ?1", params![cutoff])?;
     }
+    // Slots behind the watermark are never claimed again (the planner
+    // starts after it); a day of them is kept to be looked at.
+    connection.execute(
+        "DELETE FROM slots WHERE minute < (SELECT strftime('%Y-%m-%d %H:%M', minute, '-1 day') FROM watermark WHERE id = 1)",
+        [],
+    )?;
     if let Some(keep) = retention.max_per_user {
         let users: Vec<String> =
             connection.prepare("SELECT DISTINCT user FROM jobs")?.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
@@ -140,6 +170,23 @@ enum Order {
     Record(Change),
     /// Keep what this keeps from now on, starting with a prune at once.
     Retain(Retention),
+    /// Claim a minute's slots (after every change sent before).
+    Claim {
+        minute: String,
+        jobs: Vec<JobRecord>,
+        reply: tokio::sync::oneshot::Sender<rusqlite::Result<Claim>>,
+    },
+}
+
+/// What a minute's claim found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The minute is the ledger's now: for each job, whether its slot was
+    /// free (its record is written, queued) or already taken (nothing written).
+    Claimed(Vec<bool>),
+    /// The ledger had planned this minute or a later one, the one given:
+    /// nothing was written.
+    AlreadyPlanned(String),
 }
 
 impl HistoryWriter {
@@ -173,11 +220,13 @@ impl HistoryWriter {
                                 retention = new;
                                 pruned = None;
                             }
+                            Order::Claim { minute, jobs, reply } => {
+                                write(&mut connection, std::mem::take(&mut batch));
+                                let _ = reply.send(claim(&mut connection, &minute, &jobs));
+                            }
                         }
                     }
-                    if let Err(error) = apply(&mut connection, &batch) {
-                        eprintln!("hcron-scheduler: cannot write the job history: {error}");
-                    }
+                    write(&mut connection, batch);
                 }
             })
             .expect("spawn the history thread");
@@ -187,6 +236,15 @@ impl HistoryWriter {
     /// Records a change (never blocks).
     pub fn record(&self, change: Change) {
         self.order(Order::Record(change));
+    }
+
+    /// Claims `minute`'s slots (a [`ledger_minute`]) for the clock jobs
+    /// `jobs`, recording those whose slot was free as queued, and makes it
+    /// the last minute planned; the answer comes once it is committed.
+    pub fn claim(&self, minute: String, jobs: Vec<JobRecord>) -> tokio::sync::oneshot::Receiver<rusqlite::Result<Claim>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.order(Order::Claim { minute, jobs, reply });
+        answer
     }
 
     /// Keeps what `retention` keeps from now on (a reloaded
@@ -216,45 +274,80 @@ impl Drop for HistoryWriter {
     }
 }
 
+/// Applies `batch`, reporting a failure (the records are lost, the daemon goes on).
+fn write(connection: &mut Connection, batch: Vec<Change>) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(error) = apply(connection, &batch) {
+        eprintln!("hcron-scheduler: cannot write the job history: {error}");
+    }
+}
+
+/// One minute's claim, in one transaction (see the module's comment).
+fn claim(connection: &mut Connection, minute: &str, jobs: &[JobRecord]) -> rusqlite::Result<Claim> {
+    let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let last: Option<String> = transaction.query_row("SELECT minute FROM watermark WHERE id = 1", [], |row| row.get(0)).optional()?;
+    if let Some(last) = last.filter(|last| last.as_str() >= minute) {
+        return Ok(Claim::AlreadyPlanned(last));
+    }
+    let mut claimed = Vec::with_capacity(jobs.len());
+    {
+        let mut slot = transaction.prepare_cached("INSERT OR IGNORE INTO slots VALUES (?1, ?2, ?3, ?4)")?;
+        for job in jobs {
+            let free = slot.execute(params![job.user, job.event, minute, job.id])? == 1;
+            if free {
+                insert(&transaction, job)?;
+            }
+            claimed.push(free);
+        }
+    }
+    transaction.execute("INSERT INTO watermark VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET minute = excluded.minute", params![minute])?;
+    transaction.commit()?;
+    Ok(Claim::Claimed(claimed))
+}
+
+/// Writes a new job's record. Never over another job's record: ids are
+/// unique for the life of the history, so a clash is a bug to report, not
+/// to hide.
+fn insert(transaction: &rusqlite::Transaction<'_>, r: &JobRecord) -> rusqlite::Result<()> {
+    let inserted = transaction.execute(
+        "INSERT INTO jobs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        params![
+            r.id,
+            r.group,
+            r.parent,
+            r.user,
+            r.event,
+            r.trigger,
+            r.chain,
+            r.scheduled,
+            r.queued,
+            r.started,
+            r.finished,
+            r.host,
+            r.rv,
+            r.result,
+            r.next,
+            r.exit_status,
+            r.stdout,
+            r.stderr
+        ],
+    );
+    match inserted {
+        Err(rusqlite::Error::SqliteFailure(error, _)) if error.code == rusqlite::ErrorCode::ConstraintViolation => {
+            eprintln!("hcron-scheduler: job {} is already in the history; the new record is not written", r.id);
+            Ok(())
+        }
+        other => other.map(drop),
+    }
+}
+
 fn apply(connection: &mut Connection, batch: &[Change]) -> rusqlite::Result<()> {
     let transaction = connection.transaction()?;
     for change in batch {
         match change {
-            Change::Queued(r) => {
-                // Never over another job's record: ids are unique for the life
-                // of the history, so a clash is a bug to report, not to hide.
-                let inserted = transaction.execute(
-                    "INSERT INTO jobs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-                    params![
-                        r.id,
-                        r.group,
-                        r.parent,
-                        r.user,
-                        r.event,
-                        r.trigger,
-                        r.chain,
-                        r.scheduled,
-                        r.queued,
-                        r.started,
-                        r.finished,
-                        r.host,
-                        r.rv,
-                        r.result,
-                        r.next,
-                        r.exit_status,
-                        r.stdout,
-                        r.stderr
-                    ],
-                );
-                match inserted {
-                    Err(rusqlite::Error::SqliteFailure(error, _)) if error.code == rusqlite::ErrorCode::ConstraintViolation => {
-                        eprintln!("hcron-scheduler: job {} is already in the history; the new record is not written", r.id);
-                    }
-                    other => {
-                        other?;
-                    }
-                }
-            }
+            Change::Queued(r) => insert(&transaction, r)?,
             Change::Started { id, at } => {
                 transaction.execute("UPDATE jobs SET started = ?2, result = 'running' WHERE id = ?1", params![id, at])?;
             }
@@ -267,6 +360,11 @@ fn apply(connection: &mut Connection, batch: &[Change]) -> rusqlite::Result<()> 
         }
     }
     transaction.commit()
+}
+
+/// The last minute the ledger at `path` planned (none for a new one).
+pub fn watermark(path: &Path) -> rusqlite::Result<Option<String>> {
+    open(path)?.query_row("SELECT minute FROM watermark WHERE id = 1", [], |row| row.get(0)).optional()
 }
 
 /// The largest job id the history at `path` holds (none for a new history).

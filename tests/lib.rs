@@ -11,6 +11,7 @@ mod daemon_root;
 mod daemon_util;
 mod host_namespace;
 mod hostile;
+mod ledger;
 mod mail;
 mod man;
 mod messages;

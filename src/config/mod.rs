@@ -75,7 +75,7 @@ pub struct Config {
     pub use_syslog: bool,
     /// The syslog daemon's datagram socket, for use_syslog.
     pub syslog_socket: PathBuf,
-    /// Skipped minutes run after a clock step or a stall; older ones are logged as missed.
+    /// Skipped minutes run after a clock step, a stall or a restart; older ones are logged as missed.
     pub max_catchup_minutes: u32,
     /// Directories of one user's tree watched with inotify (one watch each, from a budget all users share); a larger tree is polled instead.
     pub max_watches_per_user: usize,

@@ -2,7 +2,10 @@
 //! state machine over local wall-clock minutes, so that clock steps are
 //! tested with a manual clock.
 //!
-//! Every minute is processed at most once, in order. A forward step or a
+//! Every minute is processed at most once, in order: a minute counts as
+//! processed once the caller says so ([`MinutePlanner::done`], after the
+//! ledger committed its claim), so a minute whose claim failed is planned
+//! again. A forward step or a
 //! stall runs the skipped minutes, the most recent `max_catchup` of them
 //! (older ones are logged as missed: after a long outage, the last hour
 //! matters more than the first one); a backward step of any size waits
@@ -39,7 +42,18 @@ pub struct MinutePlanner {
 impl MinutePlanner {
     /// Starts after the minute of `now` (as the original without `--immediate`).
     pub fn new(now: DateTime) -> MinutePlanner {
-        MinutePlanner { next: floor(now).checked_add(1.minute()).expect("in range") }
+        MinutePlanner { next: after(floor(now)) }
+    }
+
+    /// Starts after `last`, the last minute the ledger says was planned
+    /// (a restart: the minutes since are caught up), or as [`MinutePlanner::new`]
+    /// without one. A `last` ahead of `now` (the clock went back since)
+    /// waits for the minute after it.
+    pub fn resume(last: Option<DateTime>, now: DateTime) -> MinutePlanner {
+        match last {
+            Some(last) => MinutePlanner { next: after(floor(last)) },
+            None => MinutePlanner::new(now),
+        }
     }
 
     /// The next minute that will be processed.
@@ -48,8 +62,10 @@ impl MinutePlanner {
     }
 
     /// What to do at local time `now`, running at most the last
-    /// `max_catchup` of the skipped minutes; a `Run` marks its minutes processed.
-    pub fn plan(&mut self, now: DateTime, max_catchup: u32) -> Plan {
+    /// `max_catchup` of the skipped minutes. Nothing is marked processed:
+    /// the caller marks each minute [`done`](MinutePlanner::done) (and the
+    /// last missed one, once logged).
+    pub fn plan(&self, now: DateTime, max_catchup: u32) -> Plan {
         let max_catchup = i64::from(max_catchup);
         let current = floor(now);
         if current < self.next {
@@ -64,9 +80,18 @@ impl MinutePlanner {
             (self.next, None)
         };
         let minutes = (0..=minutes_between(first, current)).map(|m| first.checked_add(m.minutes()).expect("in range")).collect();
-        self.next = current.checked_add(1.minute()).expect("in range");
         Plan::Run { minutes, missed }
     }
+
+    /// Marks every minute up to `minute` processed.
+    pub fn done(&mut self, minute: DateTime) {
+        self.next = self.next.max(after(minute));
+    }
+}
+
+/// The minute after `minute`.
+fn after(minute: DateTime) -> DateTime {
+    minute.checked_add(1.minute()).expect("in range")
 }
 
 /// The start of the minute of `time`.
@@ -94,20 +119,29 @@ mod tests {
         }
     }
 
+    /// Plans at `now` and marks what the plan runs done, as a claim that commits.
+    fn step(planner: &mut MinutePlanner, now: DateTime, max_catchup: u32) -> Plan {
+        let plan = planner.plan(now, max_catchup);
+        if let Plan::Run { minutes, .. } = &plan {
+            planner.done(*minutes.last().unwrap());
+        }
+        plan
+    }
+
     #[test]
     fn each_minute_once_on_time() {
         let mut planner = MinutePlanner::new(at("2020-01-01T10:00:20"));
-        assert_eq!(planner.plan(at("2020-01-01T10:00:59.9"), 60), Plan::Wait { until: at("2020-01-01T10:01") });
-        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:01:00.01"), 60)), ["10:01"]);
-        assert_eq!(planner.plan(at("2020-01-01T10:01:30"), 60), Plan::Wait { until: at("2020-01-01T10:02") }, "never twice");
-        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:02:00"), 60)), ["10:02"]);
+        assert_eq!(step(&mut planner, at("2020-01-01T10:00:59.9"), 60), Plan::Wait { until: at("2020-01-01T10:01") });
+        assert_eq!(minutes(&step(&mut planner, at("2020-01-01T10:01:00.01"), 60)), ["10:01"]);
+        assert_eq!(step(&mut planner, at("2020-01-01T10:01:30"), 60), Plan::Wait { until: at("2020-01-01T10:02") }, "never twice");
+        assert_eq!(minutes(&step(&mut planner, at("2020-01-01T10:02:00"), 60)), ["10:02"]);
     }
 
     #[test]
     fn forward_step_runs_the_skipped_minutes_in_order() {
         let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"));
-        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:01:00"), 60)), ["10:01"]);
-        let plan = planner.plan(at("2020-01-01T10:05:00.2"), 60);
+        assert_eq!(minutes(&step(&mut planner, at("2020-01-01T10:01:00"), 60)), ["10:01"]);
+        let plan = step(&mut planner, at("2020-01-01T10:05:00.2"), 60);
         assert_eq!(minutes(&plan), ["10:02", "10:03", "10:04", "10:05"]);
         assert!(matches!(plan, Plan::Run { missed: None, .. }));
     }
@@ -115,41 +149,41 @@ mod tests {
     #[test]
     fn backward_step_of_a_minute_waits() {
         let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"));
-        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:01:00"), 60)), ["10:01"]);
-        assert_eq!(planner.plan(at("2020-01-01T10:00:10"), 60), Plan::Wait { until: at("2020-01-01T10:02") });
-        assert_eq!(planner.plan(at("2020-01-01T10:01:59"), 60), Plan::Wait { until: at("2020-01-01T10:02") });
-        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:02:00"), 60)), ["10:02"]);
+        assert_eq!(minutes(&step(&mut planner, at("2020-01-01T10:01:00"), 60)), ["10:01"]);
+        assert_eq!(step(&mut planner, at("2020-01-01T10:00:10"), 60), Plan::Wait { until: at("2020-01-01T10:02") });
+        assert_eq!(step(&mut planner, at("2020-01-01T10:01:59"), 60), Plan::Wait { until: at("2020-01-01T10:02") });
+        assert_eq!(minutes(&step(&mut planner, at("2020-01-01T10:02:00"), 60)), ["10:02"]);
     }
 
     #[test]
     fn backward_step_of_two_days_never_runs_early() {
         let mut planner = MinutePlanner::new(at("2020-01-03T10:00:00"));
-        assert_eq!(minutes(&planner.plan(at("2020-01-03T10:01:00"), 60)), ["10:01"]);
+        assert_eq!(minutes(&step(&mut planner, at("2020-01-03T10:01:00"), 60)), ["10:01"]);
         for now in ["2020-01-01T10:01:00", "2020-01-02T00:00:00", "2020-01-03T10:01:59"] {
-            assert_eq!(planner.plan(at(now), 60), Plan::Wait { until: at("2020-01-03T10:02") }, "{now}");
+            assert_eq!(step(&mut planner, at(now), 60), Plan::Wait { until: at("2020-01-03T10:02") }, "{now}");
         }
-        assert_eq!(minutes(&planner.plan(at("2020-01-03T10:02:00"), 60)), ["10:02"]);
+        assert_eq!(minutes(&step(&mut planner, at("2020-01-03T10:02:00"), 60)), ["10:02"]);
     }
 
     #[test]
     fn a_long_stall_runs_the_last_hour_and_reports_the_rest() {
         let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"));
-        let plan = planner.plan(at("2020-01-01T13:00:30"), 60);
+        let plan = step(&mut planner, at("2020-01-01T13:00:30"), 60);
         let ran = minutes(&plan);
         assert_eq!(ran.len(), 61, "60 skipped minutes and the current one");
         assert_eq!((ran[0].as_str(), ran[60].as_str()), ("12:00", "13:00"));
         let Plan::Run { missed: Some((first, last, count)), .. } = plan else { panic!("{plan:?}") };
         assert_eq!((first, last, count), (at("2020-01-01T10:01"), at("2020-01-01T11:59"), 119));
-        assert_eq!(minutes(&planner.plan(at("2020-01-01T13:01:00"), 60)), ["13:01"]);
+        assert_eq!(minutes(&step(&mut planner, at("2020-01-01T13:01:00"), 60)), ["13:01"]);
     }
 
     #[test]
     fn exactly_max_catchup_minutes_behind_runs_them_all_and_misses_none() {
         let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"));
-        let plan = planner.plan(at("2020-01-01T10:04:00"), 3);
+        let plan = step(&mut planner, at("2020-01-01T10:04:00"), 3);
         assert_eq!(minutes(&plan), ["10:01", "10:02", "10:03", "10:04"]);
         assert!(matches!(plan, Plan::Run { missed: None, .. }), "{plan:?}");
-        let plan = planner.plan(at("2020-01-01T10:09:00"), 3);
+        let plan = step(&mut planner, at("2020-01-01T10:09:00"), 3);
         assert_eq!(minutes(&plan), ["10:06", "10:07", "10:08", "10:09"]);
         assert!(matches!(plan, Plan::Run { missed: Some((_, _, 1)), .. }), "one behind that: {plan:?}");
     }
@@ -157,6 +191,28 @@ mod tests {
     #[test]
     fn no_catch_up_at_all() {
         let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"));
-        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:03:00"), 0)), ["10:03"]);
+        assert_eq!(minutes(&step(&mut planner, at("2020-01-01T10:03:00"), 0)), ["10:03"]);
+    }
+
+    #[test]
+    fn a_minute_not_marked_done_is_planned_again_and_done_never_goes_back() {
+        let mut planner = MinutePlanner::new(at("2020-01-01T10:00:00"));
+        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:01:00"), 60)), ["10:01"]);
+        assert_eq!(minutes(&planner.plan(at("2020-01-01T10:02:00"), 60)), ["10:01", "10:02"], "its claim failed: planned again");
+        planner.done(at("2020-01-01T10:01"));
+        assert_eq!(planner.next(), at("2020-01-01T10:02"));
+        planner.done(at("2020-01-01T09:00"));
+        assert_eq!(planner.next(), at("2020-01-01T10:02"), "never back");
+    }
+
+    #[test]
+    fn resuming_after_the_ledger_s_last_minute_catches_up_or_waits() {
+        let planner = MinutePlanner::resume(Some(at("2020-01-01T09:57")), at("2020-01-01T10:00:05"));
+        let plan = planner.plan(at("2020-01-01T10:00:05"), 60);
+        assert_eq!(minutes(&plan), ["09:58", "09:59", "10:00"], "the minutes since the last planned one");
+        let planner = MinutePlanner::resume(Some(at("2020-01-01T11:00")), at("2020-01-01T10:00:05"));
+        assert_eq!(planner.plan(at("2020-01-01T10:00:05"), 60), Plan::Wait { until: at("2020-01-01T11:01") }, "the clock went back");
+        let planner = MinutePlanner::resume(None, at("2020-01-01T10:00:05"));
+        assert_eq!(planner.next(), at("2020-01-01T10:01"), "a new ledger starts after now");
     }
 }

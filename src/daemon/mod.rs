@@ -18,6 +18,7 @@ mod server;
 mod settle;
 mod setup;
 mod users;
+pub mod wallclock;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
@@ -79,6 +80,8 @@ pub struct Setup {
     pub history: PathBuf,
     /// Where SSH master connections' sockets live, one directory per owner.
     pub ssh_dir: PathBuf,
+    /// The clock of the minute loop (scaled in tests only).
+    pub minute_clock: wallclock::MinuteClock,
 }
 
 /// One user's loaded events.

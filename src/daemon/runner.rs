@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use super::minutes::Plan;
 use super::{Daemon, State};
+use jiff::Zoned;
+
 use crate::clock::{Clock, SystemClock, local, log_datetime};
 use crate::engine::{Job, Outcome, TriggerName, UserEvents};
 use crate::exec::Execution;
-use crate::history::{Change, JobRecord};
+use crate::history::{Change, Claim, JobRecord, ledger_minute, parse_ledger_minute};
 use crate::tree::Tree;
 
 /// Longest single sleep: the wall clock is looked at again at least this
@@ -17,21 +19,25 @@ use crate::tree::Tree;
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 
 impl Daemon {
-    /// Processes each minute once, on time (decisions 14).
+    /// Processes each minute once, on time (decisions 14), each claimed in
+    /// the ledger before any of its jobs is queued.
     pub(super) async fn clock_loop(self: Arc<Self>) {
         let origin: Arc<str> = "hcron-scheduler".into();
+        let clock = self.setup.minute_clock;
+        // The ledger's back-off while its claims fail.
+        let mut failing: Option<Duration> = None;
         loop {
-            let now = SystemClock.now();
+            let now = clock.now();
             // Read at each wake: a reloaded configuration applies to the next catch-up.
             let (plan, max_catchup) = {
-                let mut state = self.lock();
+                let state = self.lock();
                 let max_catchup = state.config.max_catchup_minutes;
                 (state.planner.plan(now.datetime(), max_catchup), max_catchup)
             };
-            match plan {
+            let (minutes, missed) = match plan {
                 Plan::Wait { until } => {
                     let target = local(now.time_zone(), until);
-                    let wait = now.duration_until(&target).unsigned_abs().min(MAX_SLEEP);
+                    let wait = clock.real(now.duration_until(&target).unsigned_abs()).min(MAX_SLEEP);
                     {
                         let mut state = self.lock();
                         let entry = state.engine.entry("sleep", "").field("sleeptime", format!("{:.3}", wait.as_secs_f64()));
@@ -39,43 +45,98 @@ impl Daemon {
                     }
                     // A millisecond past the boundary, so that the minute has begun.
                     tokio::time::sleep(wait + Duration::from_millis(1)).await;
+                    continue;
                 }
-                Plan::Run { minutes, missed } => {
-                    let mut state = self.lock();
-                    let state = &mut *state;
-                    if state.stopping {
-                        // A stopping daemon queues nothing it will not run.
-                        return;
-                    }
-                    if let Some((first, last, count)) = missed {
-                        let text = format!(
-                            "missed {count} minute(s) from {} to {}: more than max_catchup_minutes ({max_catchup}) behind",
-                            log_datetime(&first),
-                            log_datetime(&last)
-                        );
-                        state.message("", &text, "warning");
-                    }
-                    let current = *minutes.last().expect("a run has minutes");
-                    for minute in minutes {
-                        if minute != current {
-                            let behind = now.datetime().duration_since(minute).as_secs_f64();
-                            let text = format!("behind schedule ({behind:.3}s), sheduling immediately");
-                            state.message("", &text, "info");
+                Plan::Run { minutes, missed } => (minutes, missed),
+            };
+            if let Some((first, last, count)) = missed {
+                let mut state = self.lock();
+                let text = format!(
+                    "missed {count} minute(s) from {} to {}: more than max_catchup_minutes ({max_catchup}) behind",
+                    log_datetime(&first),
+                    log_datetime(&last)
+                );
+                state.message("", &text, "warning");
+                state.planner.done(last);
+            }
+            let current = *minutes.last().expect("a run has minutes");
+            for minute in minutes {
+                let behind = (minute != current).then(|| now.datetime().duration_since(minute));
+                match self.claim_minute(local(now.time_zone(), minute), behind, &origin, failing.is_some()).await {
+                    Claimed::Queued => failing = None,
+                    Claimed::Stopping => return,
+                    Claimed::Failed(error) => {
+                        let delay = failing.map_or(LEDGER_RETRY, |d| (d * 2).min(MAX_SLEEP));
+                        if failing.is_none() {
+                            let text = format!(
+                                "cannot claim minute {} in the ledger: {error}; no clock job starts until a claim succeeds (retrying with back-off, then catching up)",
+                                log_datetime(&minute)
+                            );
+                            self.lock().message("", &text, "error");
                         }
-                        let trigger = state.engine.entry("trigger", "").field("triggername", "clock").field("triggerorigin", &origin);
-                        state.log(trigger);
-                        let at = local(now.time_zone(), minute);
-                        let users: Vec<UserEvents<'_>> =
-                            state.users.values().map(|u| UserEvents { owner: &u.owner, tree: &u.tree, index: &u.index }).collect();
-                        let jobs = state.engine.tick(&at, &origin, &users, &mut state.journal);
-                        for job in jobs {
-                            enqueue(&self, state, job);
-                        }
+                        failing = Some(delay);
+                        tokio::time::sleep(delay).await;
+                        break;
                     }
-                    self.wake.notify_one();
                 }
             }
         }
+    }
+
+    /// The clock jobs of `minute`: due, claimed in the ledger, then logged
+    /// and queued (those whose slot was free). `behind`: how late a minute
+    /// caught up is; `recovered`: the ledger failed before this claim.
+    async fn claim_minute(&self, minute: Zoned, behind: Option<jiff::SignedDuration>, origin: &Arc<str>, recovered: bool) -> Claimed {
+        let (jobs, elapsed) = {
+            let mut state = self.lock();
+            let state = &mut *state;
+            if state.stopping {
+                // A stopping daemon queues nothing it will not run.
+                return Claimed::Stopping;
+            }
+            let started = std::time::Instant::now();
+            let users: Vec<UserEvents<'_>> =
+                state.users.values().map(|u| UserEvents { owner: &u.owner, tree: &u.tree, index: &u.index }).collect();
+            let jobs = state.engine.due(&minute, origin, &users);
+            (jobs, started.elapsed())
+        };
+        let key = ledger_minute(&minute.datetime());
+        let answer = self.history.lock().expect("history lock").claim(key.clone(), jobs.iter().map(record_of).collect());
+        let free = match answer.await {
+            Ok(Ok(Claim::Claimed(free))) => free,
+            Ok(Ok(Claim::AlreadyPlanned(last))) => {
+                let mut state = self.lock();
+                let text = format!("minute {key} not scheduled: the ledger has planned up to {last} already");
+                state.message("", &text, "warning");
+                state.planner.done(parse_ledger_minute(&last).unwrap_or(minute.datetime()));
+                return Claimed::Queued;
+            }
+            Ok(Err(error)) => return Claimed::Failed(error.to_string()),
+            Err(_) => return Claimed::Failed("the history writer has stopped".into()),
+        };
+        let mut state = self.lock();
+        let state = &mut *state;
+        if recovered {
+            state.message("", &format!("the ledger is back: scheduling from minute {key}"), "info");
+        }
+        if let Some(behind) = behind {
+            let text = format!("behind schedule ({:.3}s), sheduling immediately", behind.as_secs_f64());
+            state.message("", &text, "info");
+        }
+        let trigger = state.engine.entry("trigger", "").field("triggername", "clock").field("triggerorigin", origin);
+        state.log(trigger);
+        let claimed: Vec<Job> = jobs.into_iter().zip(free).filter_map(|(job, free)| free.then_some(job)).collect();
+        state.engine.log_tick(&claimed, elapsed, &mut state.journal);
+        for job in claimed {
+            if !queue_full(state, &job) {
+                push(state, job);
+            } else {
+                self.record(dropped(&job));
+            }
+        }
+        state.planner.done(minute.datetime());
+        self.wake.notify_one();
+        Claimed::Queued
     }
 
     /// Queues an on-demand activation of `event` for `user` (§13; an
@@ -259,20 +320,63 @@ impl Daemon {
     }
 }
 
+/// What became of a minute's claim.
+enum Claimed {
+    /// Its jobs are queued (or it was planned already).
+    Queued,
+    /// The daemon is stopping: nothing was claimed.
+    Stopping,
+    /// The ledger failed: nothing was claimed.
+    Failed(String),
+}
+
+/// The first wait after a failed claim; it doubles up to [`MAX_SLEEP`].
+const LEDGER_RETRY: Duration = Duration::from_secs(1);
+
+/// The result of a job dropped because the queue was full.
+const QUEUE_FULL: &str = "dropped: queue full";
+
 /// Puts `job` on the queue and in the history; past `max_queued_jobs` it is
 /// dropped, logged and recorded as dropped.
 pub(super) fn enqueue(daemon: &Daemon, state: &mut State, job: Job) {
     let mut record = record_of(&job);
+    let full = queue_full(state, &job);
+    if full {
+        record.result = QUEUE_FULL.into();
+    }
+    daemon.record(Change::Queued(Box::new(record)));
+    if !full {
+        push(state, job);
+    }
+}
+
+/// Whether the queue has no room for `job` (logged when so).
+fn queue_full(state: &mut State, job: &Job) -> bool {
     let full = state.queue.len() >= state.config.max_queued_jobs;
     if full {
         let text = format!("job queue full ({}): job for event ({}) dropped", state.config.max_queued_jobs, job.event);
         state.message(&job.owner, &text, "error");
-        record.result = "dropped: queue full".into();
     }
-    daemon.record(Change::Queued(Box::new(record)));
-    if !full {
-        state.queue.push_back(job);
-        state.active = true;
+    full
+}
+
+fn push(state: &mut State, job: Job) {
+    state.queue.push_back(job);
+    state.active = true;
+}
+
+/// The end of a recorded job dropped because the queue was full.
+fn dropped(job: &Job) -> Change {
+    Change::Finished {
+        id: job.id.to_string(),
+        at: log_datetime(&SystemClock.now().datetime()),
+        host: None,
+        rv: None,
+        result: QUEUE_FULL.into(),
+        next: String::new(),
+        exit_status: None,
+        stdout: None,
+        stderr: None,
     }
 }
 

@@ -20,7 +20,7 @@ use super::journal::{ActivityLog, DaemonJournal, LogTarget};
 use super::pidfile::PidFile;
 use super::{Daemon, Mode, Setup, State};
 use crate::account::Account;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::exec::Spawner;
@@ -131,7 +131,7 @@ pub async fn run(
     let last =
         crate::history::last_id(&setup.history).with_context(|| format!("cannot read the job history {}", setup.history.display()))?;
     let engine = Engine::with_ids(SystemClock, settings, crate::engine::JobIds::after(crate::engine::JobId(last.unwrap_or(0))));
-    let planner = super::MinutePlanner::new(SystemClock.now().datetime());
+    let planner = super::MinutePlanner::new(setup.minute_clock.now().datetime());
     let state = State {
         config,
         exec,
@@ -171,6 +171,10 @@ pub async fn run(
         for warning in &daemon.setup.config.warnings {
             state.message("", warning, "warning");
         }
+        if daemon.setup.minute_clock.is_scaled() {
+            let text = format!("{} is set: the minute loop runs on a scaled clock (for tests only)", super::wallclock::TEST_MINUTE);
+            state.message("", &text, "warning");
+        }
         if let Mode::Standalone { events, .. } = &daemon.setup.mode {
             let text = format!(
                 "standalone: events {}, log {}, mailbox {}, history {}, control socket {}",
@@ -186,10 +190,14 @@ pub async fn run(
     daemon.sync_users().await;
     daemon.settle_previous_run();
     daemon.watch_allow_file();
-    // The minutes run from the one after now, once the trees are loaded, as
-    // the original's loop starts after its load: a minute that passed while
-    // a big site loaded is not caught up.
-    daemon.lock().planner = super::MinutePlanner::new(SystemClock.now().datetime());
+    // The minutes run from the one after the ledger's last, once the trees
+    // are loaded: the minutes since it (a stop, a crash, a big site's load)
+    // are caught up as the clock catches up a stall. A new ledger starts
+    // after now, as the original's loop starts after its load.
+    let last = crate::history::watermark(&daemon.setup.history)
+        .with_context(|| format!("cannot read the ledger in {}", daemon.setup.history.display()))?
+        .and_then(|last| crate::history::parse_ledger_minute(&last));
+    daemon.lock().planner = super::MinutePlanner::resume(last, daemon.setup.minute_clock.now().datetime());
     notify_ready();
     let tasks = [
         tokio::spawn(daemon.clone().clock_loop()),
@@ -283,6 +291,7 @@ fn root(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
         ssh_dir: socket.parent().unwrap_or(Path::new("/run/hcron")).join("ssh"),
         config,
         config_path,
+        minute_clock: minute_clock()?,
     };
     Ok((setup, socket, pid))
 }
@@ -333,8 +342,14 @@ fn standalone(args: &Args) -> anyhow::Result<(Setup, PathBuf, PathBuf)> {
         fqdn: crate::host::fqdn(),
         config,
         config_path: args.config.clone(),
+        minute_clock: minute_clock()?,
     };
     Ok((setup, state.join("control.sock"), state.join("hcron-scheduler.pid")))
+}
+
+/// The minute loop's clock, scaled when a test asks.
+fn minute_clock() -> anyhow::Result<super::wallclock::MinuteClock> {
+    super::wallclock::MinuteClock::from_env().map_err(anyhow::Error::msg)
 }
 
 /// Binds the control socket in its existing directory (after the pid lock,

@@ -125,18 +125,32 @@ impl<C: Clock> Engine<C> {
     /// given, events in tree order; a `queue` entry each, then one `work` entry.
     pub fn tick(&mut self, minute: &Zoned, origin: &Arc<str>, users: &[UserEvents<'_>], journal: &mut dyn Journal) -> Vec<Job> {
         let started = Instant::now();
+        let jobs = self.due(minute, origin, users);
+        self.log_tick(&jobs, started.elapsed(), journal);
+        jobs
+    }
+
+    /// The jobs of the events due at `minute`, as [`Engine::tick`] queues
+    /// them, without a log entry: for a caller that claims them first.
+    pub fn due(&mut self, minute: &Zoned, origin: &Arc<str>, users: &[UserEvents<'_>]) -> Vec<Job> {
         let mut jobs = Vec::new();
         for user in users {
             for index in user.index.due(&minute.datetime()) {
                 let event = user.tree.events()[index].name().clone();
-                let job = self.root_job(user.owner, user.tree, event, TriggerName::Clock, origin.clone(), minute.clone());
-                self.log_queued(&job, journal);
-                jobs.push(job);
+                jobs.push(self.root_job(user.owner, user.tree, event, TriggerName::Clock, origin.clone(), minute.clone()));
             }
         }
-        let elapsed = format!("{:.6}", started.elapsed().as_secs_f64());
-        journal.entry(self.entry("work", "").field("count", jobs.len()).field("elapsed", elapsed));
         jobs
+    }
+
+    /// The entries of a tick that queued `jobs` in `elapsed`: a `queue`
+    /// entry each, then one `work` entry.
+    pub fn log_tick(&self, jobs: &[Job], elapsed: std::time::Duration, journal: &mut dyn Journal) {
+        for job in jobs {
+            self.log_queued(job, journal);
+        }
+        let elapsed = format!("{:.6}", elapsed.as_secs_f64());
+        journal.entry(self.entry("work", "").field("count", jobs.len()).field("elapsed", elapsed));
     }
 
     /// A job that starts a chain.
