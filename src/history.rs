@@ -187,6 +187,9 @@ pub enum Claim {
     /// The ledger had planned this minute or a later one, the one given:
     /// nothing was written.
     AlreadyPlanned(String),
+    /// (A cluster.) The node does not lead under the epoch it claimed
+    /// with: nothing was written.
+    Fenced,
 }
 
 impl HistoryWriter {

@@ -7,6 +7,7 @@ pub mod account;
 pub mod check;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod conv;

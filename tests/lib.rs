@@ -4,6 +4,7 @@ mod util;
 
 mod bad_input;
 mod cli;
+mod cluster;
 mod conv;
 mod corpus;
 mod daemon;
@@ -16,6 +17,7 @@ mod mail;
 mod man;
 mod messages;
 mod packaging;
+mod pg_util;
 mod properties;
 mod remote;
 mod root_util;

@@ -119,6 +119,17 @@ pub struct Config {
     pub mail_retry_initial: u64,
     /// Longest wait between two attempts, in seconds.
     pub mail_retry_max: u64,
+    /// A PostgreSQL URL (`postgresql://user@host/db`): this node is one of a
+    /// cluster of schedulers sharing that database; unset: a single node.
+    pub cluster_database: Option<Secret>,
+    /// This node's name in the cluster (logs, `hcron info nodes`) [default: the short host name].
+    pub node_name: Option<String>,
+    /// Seconds between a node's heartbeats, at most (each one comes at a random point between half of it and all of it).
+    pub heartbeat_interval: f64,
+    /// Heartbeat intervals without a beat after which a node is dead (with `node_grace`).
+    pub heartbeat_timeout_factor: u32,
+    /// Seconds added to the heartbeat timeout before a node is dead.
+    pub node_grace: f64,
     /// What reading the file noticed and let pass (e.g. a legacy limit ignored).
     #[serde(skip)]
     pub warnings: Vec<String>,
@@ -181,6 +192,11 @@ impl Default for Config {
             mail_from: None,
             mail_retry_initial: 30,
             mail_retry_max: 3600,
+            cluster_database: None,
+            node_name: None,
+            heartbeat_interval: 2.0,
+            heartbeat_timeout_factor: 3,
+            node_grace: 0.0,
             warnings: Vec::new(),
         }
     }
@@ -223,6 +239,7 @@ impl Config {
         if let Some(transport) = config.mail_transport.as_deref().filter(|t| !["smtp", "sendmail", "mailbox"].contains(t)) {
             return Err(invalid(format!("mail_transport: {transport:?} is not one of \"smtp\", \"sendmail\", \"mailbox\"")));
         }
+        config.check_cluster().map_err(invalid)?;
         config.warnings.iter_mut().for_each(|w| *w = format!("{}: {w}", path.display()));
         Ok(config)
     }
@@ -275,6 +292,34 @@ impl Config {
             return Ok(None);
         }
         Regex::new(&format!("^(?:{pattern})")).map(Some).map_err(|e| format!("names_to_ignore_regexp: {e}"))
+    }
+
+    /// The cluster keys' values are usable: an error names the key.
+    fn check_cluster(&self) -> Result<(), String> {
+        if !(self.heartbeat_interval.is_finite() && self.heartbeat_interval > 0.0 && self.heartbeat_interval <= 3600.0) {
+            return Err(format!("heartbeat_interval: {} is not a number of seconds in (0, 3600]", self.heartbeat_interval));
+        }
+        if !(self.node_grace.is_finite() && (0.0..=86_400.0).contains(&self.node_grace)) {
+            return Err(format!("node_grace: {} is not a number of seconds in [0, 86400]", self.node_grace));
+        }
+        if !(2..=1000).contains(&self.heartbeat_timeout_factor) {
+            return Err(format!(
+                "heartbeat_timeout_factor: {} is not in [2, 1000] (with 1, a beat late by a moment would kill a node)",
+                self.heartbeat_timeout_factor
+            ));
+        }
+        if let Some(url) = &self.cluster_database
+            && !(url.0.starts_with("postgresql://") || url.0.starts_with("postgres://"))
+        {
+            return Err("cluster_database: not a postgresql:// URL".into());
+        }
+        Ok(())
+    }
+
+    /// How long a node may go without a beat before it is dead:
+    /// `node_grace + heartbeat_interval × heartbeat_timeout_factor`.
+    pub fn node_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.node_grace + self.heartbeat_interval * f64::from(self.heartbeat_timeout_factor))
     }
 
     /// The server name: `server_name`, else the host's fully qualified name.

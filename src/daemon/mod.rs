@@ -12,6 +12,7 @@ mod configure;
 mod descriptors;
 mod journal;
 pub mod minutes;
+mod node;
 mod pidfile;
 mod runner;
 mod server;
@@ -137,6 +138,10 @@ struct Daemon {
     /// Users whose last load failed for a reason that may pass, with the
     /// delay before the retry after the next failure.
     retries: Mutex<HashMap<String, std::time::Duration>>,
+    /// This node's membership of a cluster (`cluster_database`); none: a single node.
+    cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Wakes the minute loop when this node starts leading the cluster.
+    leadership: Notify,
 }
 
 impl State {

@@ -27,6 +27,13 @@ impl Daemon {
         // The ledger's back-off while its claims fail.
         let mut failing: Option<Duration> = None;
         loop {
+            if let Some(cluster) = &self.cluster
+                && cluster.leading().is_none()
+            {
+                // Only the leader plans; the beat task says when this node leads.
+                let _ = tokio::time::timeout(MAX_SLEEP, self.leadership.notified()).await;
+                continue;
+            }
             let now = clock.now();
             // Read at each wake: a reloaded configuration applies to the next catch-up.
             let (plan, max_catchup) = {
@@ -65,6 +72,7 @@ impl Daemon {
                 match self.claim_minute(local(now.time_zone(), minute), behind, &origin, failing.is_some()).await {
                     Claimed::Queued => failing = None,
                     Claimed::Stopping => return,
+                    Claimed::NotLeading => break,
                     Claimed::Failed(error) => {
                         let delay = failing.map_or(LEDGER_RETRY, |d| (d * 2).min(MAX_SLEEP));
                         if failing.is_none() {
@@ -101,18 +109,21 @@ impl Daemon {
             (jobs, started.elapsed())
         };
         let key = ledger_minute(&minute.datetime());
-        let answer = self.history.lock().expect("history lock").claim(key.clone(), jobs.iter().map(record_of).collect());
-        let free = match answer.await {
-            Ok(Ok(Claim::Claimed(free))) => free,
-            Ok(Ok(Claim::AlreadyPlanned(last))) => {
+        let free = match self.claim(&key, jobs.iter().map(record_of).collect()).await {
+            Ok(Claim::Claimed(free)) => free,
+            Ok(Claim::Fenced) => {
+                let text = format!("minute {key} not scheduled: this node no longer leads the cluster");
+                self.lock().message("", &text, "warning");
+                return Claimed::NotLeading;
+            }
+            Ok(Claim::AlreadyPlanned(last)) => {
                 let mut state = self.lock();
                 let text = format!("minute {key} not scheduled: the ledger has planned up to {last} already");
                 state.message("", &text, "warning");
                 state.planner.done(parse_ledger_minute(&last).unwrap_or(minute.datetime()));
                 return Claimed::Queued;
             }
-            Ok(Err(error)) => return Claimed::Failed(error.to_string()),
-            Err(_) => return Claimed::Failed("the history writer has stopped".into()),
+            Err(error) => return Claimed::Failed(error),
         };
         let mut state = self.lock();
         let state = &mut *state;
@@ -127,7 +138,8 @@ impl Daemon {
         state.log(trigger);
         let claimed: Vec<Job> = jobs.into_iter().zip(free).filter_map(|(job, free)| free.then_some(job)).collect();
         state.engine.log_tick(&claimed, elapsed, &mut state.journal);
-        for job in claimed {
+        // A cluster's claimed jobs are queued in the database, for any node to take.
+        for job in claimed.into_iter().filter(|_| self.cluster.is_none()) {
             if !queue_full(state, &job) {
                 push(state, job);
             } else {
@@ -139,9 +151,50 @@ impl Daemon {
         Claimed::Queued
     }
 
+    /// Claims `minute`'s slots for `jobs` in the ledger: the history's
+    /// (a single node), or the cluster's under this node's epoch.
+    async fn claim(&self, minute: &str, jobs: Vec<JobRecord>) -> Result<Claim, String> {
+        match &self.cluster {
+            Some(cluster) => match cluster.leading() {
+                Some(epoch) => cluster.claim(epoch, minute, &jobs).await,
+                None => Ok(Claim::Fenced),
+            },
+            None => {
+                let answer = self.history.lock().expect("history lock").claim(minute.to_owned(), jobs);
+                match answer.await {
+                    Ok(claim) => claim.map_err(|e| e.to_string()),
+                    Err(_) => Err("the history writer has stopped".into()),
+                }
+            }
+        }
+    }
+
     /// Queues an on-demand activation of `event` for `user` (§13; an
-    /// unknown or rejected event is an error for the caller).
-    pub(super) fn activate(&self, user: &str, event: &str) -> Result<String, String> {
+    /// unknown or rejected event is an error for the caller); in a cluster,
+    /// once the database has it.
+    pub(super) async fn activate(&self, user: &str, event: &str) -> Result<String, String> {
+        let job = self.activation(user, event)?;
+        let id = job.id.to_string();
+        if let Some(cluster) = &self.cluster {
+            if !cluster.alive() {
+                return Err("this node is not a live member of the cluster now (its database cannot be reached)".into());
+            }
+            cluster.queue(vec![record_of(&job)]).await.map_err(|e| format!("cannot queue the job in the cluster database: {e}"))?;
+        }
+        {
+            let mut state = self.lock();
+            let state = &mut *state;
+            state.engine.log_queued(&job, &mut state.journal);
+            if self.cluster.is_none() {
+                enqueue(self, state, job);
+            }
+        }
+        self.wake.notify_one();
+        Ok(id)
+    }
+
+    /// The job of an on-demand activation, its trigger logged.
+    fn activation(&self, user: &str, event: &str) -> Result<Job, String> {
         let mut state = self.lock();
         let state = &mut *state;
         if state.stopping {
@@ -161,16 +214,14 @@ impl Daemon {
         let trigger = state.engine.entry("trigger", user).field("triggername", "ondemand").field("triggerorigin", &origin);
         state.log(trigger);
         let now = state.engine.clock().now();
-        let job = state.engine.root_job(&owner, &tree, name, TriggerName::OnDemand, origin, now);
-        let id = job.id.to_string();
-        state.engine.log_queued(&job, &mut state.journal);
-        enqueue(self, state, job);
-        self.wake.notify_one();
-        Ok(id)
+        Ok(state.engine.root_job(&owner, &tree, name, TriggerName::OnDemand, origin, now))
     }
 
     /// Starts queued jobs while fewer than `max_activated_events` run.
     pub(super) async fn dispatch(self: Arc<Self>) {
+        if let Some(cluster) = self.cluster.clone() {
+            return self.take_from_cluster(cluster).await;
+        }
         loop {
             loop {
                 let job = {
@@ -191,6 +242,92 @@ impl Daemon {
         }
     }
 
+    /// A cluster node's dispatcher: takes queued jobs from the database
+    /// while fewer than `max_activated_events` run here, when woken (a job
+    /// queued or ended here) or every [`TAKE_POLL`].
+    async fn take_from_cluster(self: Arc<Self>, cluster: Arc<crate::cluster::Cluster>) {
+        let mut failing = false;
+        loop {
+            let free = {
+                let state = self.lock();
+                let limit = state.config.max_activated_events.max(1) as usize;
+                if state.stopping { 0 } else { limit.saturating_sub(state.running) }
+            };
+            match cluster.take(free, &log_datetime(&SystemClock.now().datetime())).await {
+                Ok(records) => {
+                    if failing {
+                        self.lock().message("", "jobs are taken from the cluster database again", "info");
+                        failing = false;
+                    }
+                    for record in records {
+                        let job = {
+                            let mut state = self.lock();
+                            let job = super::settle::rebuild(&record, &state);
+                            state.running += usize::from(job.is_some());
+                            job
+                        };
+                        match job {
+                            Some(job) => {
+                                tokio::spawn(self.clone().run_job(job));
+                            }
+                            None => self.clone().not_here(&cluster, record).await,
+                        }
+                    }
+                }
+                Err(error) => {
+                    if !failing {
+                        let text = format!("cannot take jobs from the cluster database: {error}; retrying");
+                        self.lock().message("", &text, "error");
+                        failing = true;
+                    }
+                }
+            }
+            let _ = tokio::time::timeout(TAKE_POLL, self.wake.notified()).await;
+        }
+    }
+
+    /// A job taken whose event this node has not loaded: it fails here,
+    /// with why, rather than wait for a node that knows it.
+    async fn not_here(self: Arc<Self>, cluster: &crate::cluster::Cluster, record: JobRecord) {
+        let why = format!("failure: event ({}) of user ({}) is not loaded on node {}", record.event, record.user, cluster.settings().name);
+        self.lock().message(&record.user, &why, "error");
+        let end = Change::Finished {
+            id: record.id.clone(),
+            at: log_datetime(&SystemClock.now().datetime()),
+            host: None,
+            rv: None,
+            result: why,
+            next: String::new(),
+            exit_status: None,
+            stdout: None,
+            stderr: None,
+        };
+        self.end_in_cluster(cluster, &end, &[]).await;
+    }
+
+    /// Records a job's end and queues what it chained in the cluster's
+    /// database, retrying while it cannot be reached.
+    async fn end_in_cluster(&self, cluster: &crate::cluster::Cluster, end: &Change, chained: &[JobRecord]) {
+        let mut delay = LEDGER_RETRY;
+        loop {
+            match cluster.finish(end, chained).await {
+                Ok(true) => return,
+                Ok(false) => {
+                    let Change::Finished { id, .. } = end else { return };
+                    let text = format!(
+                        "job {id} ended after this node was taken for dead: its end is not recorded and nothing it chained is queued"
+                    );
+                    self.lock().message("", &text, "warning");
+                    return;
+                }
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
     /// One job, from activation to its chained jobs.
     async fn run_job(self: Arc<Self>, job: Job) {
         let (activation, exec, account) = {
@@ -200,7 +337,10 @@ impl Daemon {
             let account = state.users.get(&*job.owner).map(|u| u.account.clone());
             (activation, state.exec.clone(), account)
         };
-        self.record(Change::Started { id: job.id.to_string(), at: log_datetime(&SystemClock.now().datetime()) });
+        if self.cluster.is_none() {
+            // A cluster's job was marked running when this node took it.
+            self.record(Change::Started { id: job.id.to_string(), at: log_datetime(&SystemClock.now().datetime()) });
+        }
         let (activation, execution) = match activation {
             Err(failure) => (None, Execution::ended(failure)),
             Ok(activation) => {
@@ -232,7 +372,7 @@ impl Daemon {
         };
         let next = chained_names(&chained);
         let last = execution.attempts.last();
-        self.record(Change::Finished {
+        let end = Change::Finished {
             id: job.id.to_string(),
             at: log_datetime(&SystemClock.now().datetime()),
             host: last.map(|s| s.host.clone()),
@@ -242,11 +382,15 @@ impl Daemon {
             exit_status: execution.finished.as_ref().and_then(|f| f.status),
             stdout: execution.finished.as_ref().map(|f| f.stdout.clone()),
             stderr: execution.finished.as_ref().map(|f| f.stderr.clone()),
-        });
-        {
-            let mut state = self.lock();
-            for job in chained {
-                enqueue(&self, &mut state, job);
+        };
+        match &self.cluster {
+            Some(cluster) => self.end_in_cluster(cluster, &end, &chained.iter().map(record_of).collect::<Vec<_>>()).await,
+            None => {
+                self.record(end);
+                let mut state = self.lock();
+                for job in chained {
+                    enqueue(&self, &mut state, job);
+                }
             }
         }
         self.wake.notify_one();
@@ -324,11 +468,16 @@ impl Daemon {
 enum Claimed {
     /// Its jobs are queued (or it was planned already).
     Queued,
+    /// (A cluster.) This node does not lead: nothing was claimed.
+    NotLeading,
     /// The daemon is stopping: nothing was claimed.
     Stopping,
     /// The ledger failed: nothing was claimed.
     Failed(String),
 }
+
+/// How often a cluster node looks for queued jobs when nothing woke it.
+const TAKE_POLL: Duration = Duration::from_millis(250);
 
 /// The first wait after a failed claim; it doubles up to [`MAX_SLEEP`].
 const LEDGER_RETRY: Duration = Duration::from_secs(1);
@@ -385,7 +534,7 @@ pub(super) fn chained_names(chained: &[Job]) -> String {
     chained.iter().map(|j| &*j.event).collect::<Vec<_>>().join(":")
 }
 
-fn record_of(job: &Job) -> JobRecord {
+pub(super) fn record_of(job: &Job) -> JobRecord {
     JobRecord {
         id: job.id.to_string(),
         group: job.group.to_string(),

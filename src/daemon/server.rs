@@ -141,7 +141,7 @@ impl Daemon {
                 self.unload(user);
                 Response::Unloaded
             }
-            Request::Activate { event } => match self.activate(user, &event) {
+            Request::Activate { event } => match self.activate(user, &event).await {
                 Ok(job) => Response::Activated { job },
                 Err(message) => error(message),
             },
@@ -164,7 +164,11 @@ impl Daemon {
                     next_minute: log_datetime(&state.planner.next()),
                     server_name: self.setup.server_name.clone(),
                     version: env!("CARGO_PKG_VERSION").into(),
-                    role: "single".into(),
+                    role: match &self.cluster {
+                        None => "single".into(),
+                        Some(cluster) if cluster.leading().is_some() => "leader".into(),
+                        Some(_) => "follower".into(),
+                    },
                 })
             }
             Request::Hosts => Response::Hosts { hosts: self.lock().exec.health.lock().expect("health lock").states() },

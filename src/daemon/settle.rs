@@ -82,7 +82,7 @@ impl Daemon {
 
 /// The job of `record` against its owner's events as loaded now; `None`
 /// when the owner or the event is gone or the record cannot be read back.
-fn rebuild(record: &JobRecord, state: &State) -> Option<Job> {
+pub(super) fn rebuild(record: &JobRecord, state: &State) -> Option<Job> {
     let user = state.users.get(&record.user)?;
     user.tree.get(&record.event)?;
     let id = |hex: &str| u64::from_str_radix(hex, 16).ok().map(JobId);

@@ -124,6 +124,7 @@ pub async fn run(
     let history = HistoryWriter::start(&setup.history, retention(&setup.config))
         .with_context(|| format!("cannot open the job history {}", setup.history.display()))?;
     let config = setup.config.clone();
+    let setup_config = setup.config.clone();
     let settings = engine_settings(&config, &setup);
     let exec = exec_config(&config, &setup, spawner, Arc::new(Mutex::new(health(&config))), Arc::default());
     let (mail, mail_settings) = tokio::sync::watch::channel(mail_settings(&config, &setup));
@@ -155,6 +156,8 @@ pub async fn run(
         mail,
         watchers: Mutex::default(),
         retries: Mutex::default(),
+        cluster: super::node::settings(&setup_config).map(|settings| Arc::new(crate::cluster::Cluster::new(settings))),
+        leadership: Notify::new(),
     });
     {
         let mut state = daemon.lock();
@@ -188,7 +191,10 @@ pub async fn run(
         }
     }
     daemon.sync_users().await;
-    daemon.settle_previous_run();
+    if daemon.cluster.is_none() {
+        // A cluster's jobs live in its database, where no single node's start settles them.
+        daemon.settle_previous_run();
+    }
     daemon.watch_allow_file();
     // The minutes run from the one after the ledger's last, once the trees
     // are loaded: the minutes since it (a stop, a crash, a big site's load)
@@ -199,6 +205,7 @@ pub async fn run(
         .and_then(|last| crate::history::parse_ledger_minute(&last));
     daemon.lock().planner = super::MinutePlanner::resume(last, daemon.setup.minute_clock.now().datetime());
     notify_ready();
+    let heartbeat = daemon.cluster.clone().map(|cluster| tokio::spawn(daemon.clone().heartbeat(cluster)));
     let tasks = [
         tokio::spawn(daemon.clone().clock_loop()),
         tokio::spawn(daemon.clone().dispatch()),
@@ -225,8 +232,11 @@ pub async fn run(
     while daemon.lock().running > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for task in tasks {
+    for task in tasks.into_iter().chain(heartbeat) {
         task.abort();
+    }
+    if let Some(cluster) = &daemon.cluster {
+        cluster.leave().await;
     }
     {
         let mut state = daemon.lock();

@@ -22,20 +22,37 @@ impl fmt::Display for JobId {
 #[derive(Debug, Default)]
 pub struct JobIds {
     last: u64,
+    /// The ids of this generator are `offset` modulo `stride + 1`: several
+    /// generators (a cluster's nodes) with different offsets never meet.
+    stride: u64,
+    offset: u64,
 }
+
+/// Most generators that can share one id space ([`JobIds::shared`]).
+pub const MAX_GENERATORS: u64 = 64;
 
 impl JobIds {
     /// Ids after `last`: a daemon starts after the largest id its history
     /// holds, so that no restart in the same second or after a clock step
     /// back hands out an id again.
     pub fn after(last: JobId) -> JobIds {
-        JobIds { last: last.0 }
+        JobIds { last: last.0, stride: 0, offset: 0 }
+    }
+
+    /// Ids after `last` for generator `number` (below [`MAX_GENERATORS`])
+    /// of several sharing one history: each hands out only ids equal to its
+    /// number modulo [`MAX_GENERATORS`].
+    pub fn shared(last: JobId, number: u64) -> JobIds {
+        assert!(number < MAX_GENERATORS, "generator {number} of {MAX_GENERATORS}");
+        JobIds { last: last.0, stride: MAX_GENERATORS - 1, offset: number }
     }
 
     /// The next id at `now`.
     pub fn next(&mut self, now: &Zoned) -> JobId {
         let base = (now.timestamp().as_second().max(0) as u64) << 16;
-        self.last = base.max(self.last + 1);
+        let least = base.max(self.last + 1);
+        let modulus = self.stride + 1;
+        self.last = least + (self.offset + modulus - least % modulus) % modulus;
         JobId(self.last)
     }
 }
@@ -165,5 +182,25 @@ mod tests {
         assert_eq!(ids.next(&now), JobId(base + 1_000_001), "after the last, even with a clock behind it");
         let mut fresh = JobIds::default();
         assert_eq!([fresh.next(&now), fresh.next(&now)], [JobId(base), JobId(base + 1)]);
+    }
+
+    #[test]
+    fn generators_sharing_an_id_space_never_hand_out_the_same_id() {
+        let now: Zoned = "2020-01-01T00:00:00+00:00[UTC]".parse().unwrap();
+        let base = (now.timestamp().as_second() as u64) << 16;
+        let mut first = JobIds::shared(JobId(base + 5), 0);
+        let mut second = JobIds::shared(JobId(base + 5), 3);
+        assert_eq!(first.next(&now), JobId(base + 64), "the next multiple of 64 after the last");
+        assert_eq!(second.next(&now), JobId(base + 67), "the next id that is 3 modulo 64");
+        let mut seen = std::collections::HashSet::new();
+        let mut generators: Vec<JobIds> = (0..MAX_GENERATORS).map(|n| JobIds::shared(JobId(base), n)).collect();
+        for _ in 0..2000 {
+            for ids in &mut generators {
+                let id = ids.next(&now);
+                assert!(seen.insert(id), "{id} twice");
+            }
+        }
+        let mut last = JobIds::shared(JobId(0), MAX_GENERATORS - 1);
+        assert_eq!(last.next(&now).0 % MAX_GENERATORS, MAX_GENERATORS - 1);
     }
 }

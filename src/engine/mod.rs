@@ -19,7 +19,7 @@ use std::time::Instant;
 use jiff::Zoned;
 
 pub use activation::{Activation, NotifyOn, shown};
-pub use job::{Job, JobId, JobIds, TriggerName};
+pub use job::{Job, JobId, JobIds, MAX_GENERATORS, TriggerName};
 pub use notify::Message;
 
 use crate::clock::{Clock, log_datetime, log_timestamp};
@@ -93,6 +93,11 @@ impl<C: Clock> Engine<C> {
     /// An engine on `clock`.
     pub fn new(clock: C, settings: Settings) -> Engine<C> {
         Engine::with_ids(clock, settings, JobIds::default())
+    }
+
+    /// Hands out `ids` from now on (a cluster node given its number).
+    pub fn set_ids(&mut self, ids: JobIds) {
+        self.ids = ids;
     }
 
     /// An engine on `clock` handing out `ids`.

@@ -1,0 +1,401 @@
+//! Several schedulers on one PostgreSQL database: each node registers and
+//! beats; one leads (a row with a holder, an epoch and an expiry by the
+//! database's clock) and claims each minute's slots, fenced by its epoch;
+//! every node takes queued jobs (`FOR UPDATE SKIP LOCKED`) up to its own
+//! `max_activated_events`. This module is the database's side; the daemon's
+//! side (the beat task, who plans, who takes) is `daemon/node.rs`.
+
+pub mod lease;
+mod sql;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::history::{Change, Claim, JobRecord};
+use lease::{Lease, Timing};
+
+/// What a node is started with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The database (`cluster_database`).
+    pub url: String,
+    /// The node's name (`node_name`).
+    pub name: String,
+    /// Heartbeat interval and node timeout.
+    pub timing: Timing,
+}
+
+/// What a beat found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Beat {
+    /// The node is (again) a member under a new id and number; `last_id`
+    /// is the largest job id the database holds. `again`: it had been
+    /// declared dead (a pause, a lost connection) and everything it held
+    /// is gone.
+    Registered { number: u64, last_id: Option<u64>, again: bool },
+    /// Beaten: nothing changed.
+    Alive,
+}
+
+/// The node's leadership after a beat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leadership {
+    /// It leads under `epoch`; `taken`: since this beat, with `watermark`
+    /// the last minute the ledger planned (a ledger minute).
+    Leading { epoch: i64, taken: bool, watermark: Option<String> },
+    /// Another node leads (or nobody, for a moment); `lost`: this node led
+    /// until this beat.
+    Following { lost: bool },
+}
+
+/// What one heartbeat found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Membership.
+    pub beat: Beat,
+    /// Leadership.
+    pub leadership: Leadership,
+    /// Nodes this beat declared dead, by name.
+    pub buried: Vec<String>,
+    /// Jobs that were running on dead nodes, now ended as lost (their
+    /// `result` says so): the caller follows their failover.
+    pub lost: Vec<JobRecord>,
+}
+
+/// A node's membership, as this process knows it.
+#[derive(Debug)]
+struct Member {
+    id: String,
+    registered: bool,
+    lease: Lease,
+    epoch: Option<i64>,
+    /// Since when every beat succeeded: only a node that has beaten
+    /// through a whole timeout declares others dead, so that after an
+    /// outage of the database (when nobody could beat) the first node back
+    /// does not take every other for dead.
+    beating_since: Option<Instant>,
+}
+
+/// One node's connection to the cluster.
+pub struct Cluster {
+    settings: Settings,
+    member: Mutex<Member>,
+    /// The heartbeat's own connection, so that work never delays a beat.
+    beat_client: tokio::sync::Mutex<Option<Client>>,
+    /// Claims, queueing, taking and ending jobs.
+    work_client: tokio::sync::Mutex<Option<Client>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("name", &self.settings.name).field("member", &self.member).finish()
+    }
+}
+
+impl Cluster {
+    /// A node that has not reached the database yet.
+    pub fn new(settings: Settings) -> Cluster {
+        Cluster {
+            settings,
+            member: Mutex::new(Member { id: new_id(), registered: false, lease: Lease::default(), epoch: None, beating_since: None }),
+            beat_client: tokio::sync::Mutex::new(None),
+            work_client: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The node's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn member(&self) -> std::sync::MutexGuard<'_, Member> {
+        self.member.lock().expect("never poisoned: nothing panics under it")
+    }
+
+    /// This node's id now (a new one after it was declared dead).
+    pub fn id(&self) -> String {
+        self.member().id.clone()
+    }
+
+    /// The epoch this node leads under, if it does.
+    pub fn leading(&self) -> Option<i64> {
+        self.member().epoch
+    }
+
+    /// Whether the node's lease holds by its own monotonic clock: past it,
+    /// it starts nothing (others may have declared it dead).
+    pub fn alive(&self) -> bool {
+        self.member().lease.holds(Instant::now())
+    }
+
+    /// Stops leading under `epoch` (a claim found it fenced).
+    pub fn fenced(&self, epoch: i64) {
+        let mut member = self.member();
+        if member.epoch == Some(epoch) {
+            member.epoch = None;
+        }
+    }
+
+    /// One heartbeat, with `running` jobs: registers the node when it is not
+    /// a member, beats, takes or renews the leadership, and declares dead
+    /// the nodes past their timeout (ending their running jobs as lost). An
+    /// error (the database cannot be reached) leaves the lease to run out.
+    pub async fn beat(&self, running: usize, now: &str) -> Result<Report, String> {
+        let sent = Instant::now();
+        let timeout = self.settings.timing.timeout;
+        let mut guard = self.beat_client.lock().await;
+        let result = within(timeout, async {
+            let client = connected(&mut guard, &self.settings.url, timeout).await?;
+            let (id, registered, may_bury) = {
+                let member = self.member();
+                (member.id.clone(), member.registered, member.beating_since.is_some_and(|since| since.elapsed() >= timeout))
+            };
+            let beat = if !registered {
+                self.register(client, &id, false).await?
+            } else if client.execute(sql::BEAT, &[&id, &(running as i32)]).await? == 0 {
+                let id = {
+                    let mut member = self.member();
+                    member.lease.lost();
+                    member.epoch = None;
+                    member.registered = false;
+                    member.id = new_id();
+                    member.id.clone()
+                };
+                self.register(client, &id, true).await?
+            } else {
+                Beat::Alive
+            };
+            let id = self.member().id.clone();
+            let lease_ms = timeout.as_millis() as f64;
+            let epoch: Option<i64> = client.query_opt(sql::LEAD, &[&id, &lease_ms]).await?.map(|row| row.get(0));
+            let watermark: Option<String> = match epoch {
+                Some(_) => client.query_opt(sql::WATERMARK, &[]).await?.map(|row| row.get(0)),
+                None => None,
+            };
+            let (mut buried, mut lost) = (Vec::new(), Vec::new());
+            if may_bury {
+                buried = client.query(sql::BURY, &[&id]).await?.iter().map(|row| row.get(0)).collect();
+                lost = client
+                    .query(sql::LOSE, &[&now])
+                    .await?
+                    .iter()
+                    .map(|row| JobRecord { result: row.get(9), finished: Some(now.to_owned()), ..taken(row) })
+                    .collect();
+            }
+            Ok::<_, tokio_postgres::Error>((beat, epoch, watermark, buried, lost))
+        })
+        .await;
+        let (beat, epoch, watermark, buried, lost) = match result {
+            Ok(done) => done,
+            Err(error) => {
+                *guard = None;
+                self.member().beating_since = None;
+                return Err(error);
+            }
+        };
+        let mut member = self.member();
+        member.lease.renewed(sent, &self.settings.timing);
+        member.beating_since.get_or_insert(sent);
+        let before = member.epoch;
+        member.epoch = epoch;
+        let leadership = match epoch {
+            Some(epoch) => Leadership::Leading { epoch, taken: before != Some(epoch), watermark },
+            None => Leadership::Following { lost: before.is_some() },
+        };
+        Ok(Report { beat, leadership, buried, lost })
+    }
+
+    /// Makes the schema if needed and registers `id`.
+    async fn register(&self, client: &Client, id: &str, again: bool) -> Result<Beat, tokio_postgres::Error> {
+        client.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({}); {} COMMIT;", sql::SCHEMA_LOCK, sql::SCHEMA)).await?;
+        let timeout_ms = self.settings.timing.timeout.as_millis() as i64;
+        let number: i32 = client.query_one(sql::REGISTER, &[&id, &self.settings.name, &timeout_ms]).await?.get(0);
+        let last_id: Option<String> = client.query_opt(sql::LAST_ID, &[]).await?.map(|row| row.get(0));
+        self.member().registered = true;
+        Ok(Beat::Registered { number: number as u64, last_id: last_id.and_then(|id| u64::from_str_radix(&id, 16).ok()), again })
+    }
+
+    /// Claims `minute`'s slots for the clock jobs `jobs` under `epoch`, in
+    /// one transaction with their queued records and the watermark (see
+    /// ARCHITECTURE.md).
+    pub async fn claim(&self, epoch: i64, minute: &str, jobs: &[JobRecord]) -> Result<Claim, String> {
+        let id = self.id();
+        self.work(async move |client: &mut Client| {
+            let transaction = client.transaction().await?;
+            if transaction.query_opt(sql::FENCE, &[&id, &epoch]).await?.is_none() {
+                return Ok(Claim::Fenced);
+            }
+            if let Some(last) = transaction.query_opt(sql::WATERMARK, &[]).await?.map(|row| row.get::<_, String>(0))
+                && last.as_str() >= minute
+            {
+                return Ok(Claim::AlreadyPlanned(last));
+            }
+            let column = |f: fn(&JobRecord) -> &String| jobs.iter().map(f).cloned().collect::<Vec<String>>();
+            let (owners, events, ids) = (column(|j| &j.user), column(|j| &j.event), column(|j| &j.id));
+            let claimed: std::collections::HashSet<String> = transaction
+                .query(sql::CLAIM_SLOTS, &[&owners, &events, &minute, &ids, &epoch, &id])
+                .await?
+                .into_iter()
+                .map(|row| row.get(0))
+                .collect();
+            let free: Vec<bool> = jobs.iter().map(|j| claimed.contains(&j.id)).collect();
+            let records: Vec<JobRecord> = jobs.iter().filter(|j| claimed.contains(&j.id)).cloned().collect();
+            queue(&transaction, &records).await?;
+            transaction.execute(sql::ADVANCE, &[&minute, &epoch]).await?;
+            transaction.commit().await?;
+            Ok(Claim::Claimed(free))
+        })
+        .await
+    }
+
+    /// Queues `jobs` (on-demand activations) for any node to take.
+    pub async fn queue(&self, jobs: Vec<JobRecord>) -> Result<(), String> {
+        self.work(async move |client: &mut Client| {
+            let transaction = client.transaction().await?;
+            queue(&transaction, &jobs).await?;
+            transaction.commit().await
+        })
+        .await
+    }
+
+    /// Takes up to `count` queued jobs, oldest first, marking them running
+    /// on this node since `started`; none when the node's lease has run out.
+    pub async fn take(&self, count: usize, started: &str) -> Result<Vec<JobRecord>, String> {
+        if count == 0 || !self.alive() {
+            return Ok(Vec::new());
+        }
+        let id = self.id();
+        self.work(async move |client: &mut Client| {
+            let rows = client.query(sql::TAKE, &[&id, &(count as i64), &started]).await?;
+            Ok(rows.iter().map(|row| JobRecord { started: Some(started.to_owned()), result: "running".into(), ..taken(row) }).collect())
+        })
+        .await
+    }
+
+    /// Records `end` (a [`Change::Finished`]) and queues what the job
+    /// chained, in one transaction; `false` when the job was no longer this
+    /// node's (declared lost meanwhile): then nothing is queued.
+    pub async fn finish(&self, end: &Change, chained: &[JobRecord]) -> Result<bool, String> {
+        let Change::Finished { id: job, at, host, rv, result, next, exit_status, stdout, stderr } = end else {
+            return Err("not a job's end".into());
+        };
+        let id = self.id();
+        self.work(async move |client: &mut Client| {
+            let transaction = client.transaction().await?;
+            let ended = transaction.execute(sql::FINISH, &[job, &id, at, host, rv, result, next, exit_status, stdout, stderr]).await?;
+            if ended == 0 {
+                return Ok(false);
+            }
+            queue(&transaction, chained).await?;
+            transaction.commit().await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// A clean stop: the leadership is given up and the node leaves, so
+    /// that another leads at once.
+    pub async fn leave(&self) {
+        let id = self.id();
+        let _ = self
+            .work(async move |client: &mut Client| {
+                client.execute(sql::RESIGN, &[&id]).await?;
+                client.execute(sql::DEPART, &[&id]).await
+            })
+            .await;
+    }
+
+    /// Runs `operation` on the work connection (made if needed), within the
+    /// node timeout; a failure drops the connection, to be made again.
+    async fn work<T>(&self, operation: impl AsyncFnOnce(&mut Client) -> Result<T, tokio_postgres::Error>) -> Result<T, String> {
+        let timeout = self.settings.timing.timeout;
+        let mut guard = self.work_client.lock().await;
+        let result = within(timeout, async {
+            let client = connected(&mut guard, &self.settings.url, timeout).await?;
+            operation(client).await
+        })
+        .await;
+        if result.is_err() {
+            *guard = None;
+        }
+        result
+    }
+}
+
+/// A job's queued record from a row of `id, grp, parent, owner, event,
+/// trigger, chain, scheduled, queued`.
+fn taken(row: &tokio_postgres::Row) -> JobRecord {
+    JobRecord {
+        id: row.get(0),
+        group: row.get(1),
+        parent: row.get(2),
+        user: row.get(3),
+        event: row.get(4),
+        trigger: row.get(5),
+        chain: row.get(6),
+        scheduled: row.get(7),
+        queued: row.get(8),
+        ..JobRecord::default()
+    }
+}
+
+/// Queues `jobs` in `transaction`.
+async fn queue(transaction: &tokio_postgres::Transaction<'_>, jobs: &[JobRecord]) -> Result<(), tokio_postgres::Error> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&JobRecord) -> &String| jobs.iter().map(f).cloned().collect::<Vec<String>>();
+    let columns = [
+        column(|j| &j.id),
+        column(|j| &j.group),
+        column(|j| &j.parent),
+        column(|j| &j.user),
+        column(|j| &j.event),
+        column(|j| &j.trigger),
+        column(|j| &j.chain),
+        column(|j| &j.scheduled),
+        column(|j| &j.queued),
+    ];
+    let parameters: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = columns.iter().map(|c| c as _).collect();
+    transaction.execute(sql::QUEUE, &parameters).await?;
+    Ok(())
+}
+
+/// The connection in `slot`, made if there is none or it closed.
+async fn connected<'a>(slot: &'a mut Option<Client>, url: &str, timeout: Duration) -> Result<&'a mut Client, tokio_postgres::Error> {
+    if slot.as_ref().is_none_or(Client::is_closed) {
+        let mut config: tokio_postgres::Config = url.parse()?;
+        config.connect_timeout(timeout).application_name("hcron-scheduler");
+        let (client, connection) = config.connect(NoTls).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        *slot = Some(client);
+    }
+    Ok(slot.as_mut().expect("just made"))
+}
+
+/// `operation` within `timeout`; an error says what failed.
+async fn within<T>(timeout: Duration, operation: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, String> {
+    match tokio::time::timeout(timeout, operation).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(describe(&error)),
+        Err(_) => Err(format!("no answer within {:.1}s", timeout.as_secs_f64())),
+    }
+}
+
+/// A database error with its cause (tokio-postgres's own text is terse).
+fn describe(error: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(error) {
+        Some(source) => format!("{error}: {source}"),
+        None => error.to_string(),
+    }
+}
+
+/// A new node id: random, so that a restarted or re-registered node is
+/// never taken for its previous life.
+fn new_id() -> String {
+    format!("{:016x}{:08x}", lease::random(), std::process::id())
+}

@@ -1,0 +1,139 @@
+//! The cluster's tables and the statements that keep its invariants (see
+//! ARCHITECTURE.md, "the ledger" and "fencing"). Every time in them is the
+//! database's `now()`.
+
+/// Made once, under an advisory lock so that nodes starting together do
+/// not race on the DDL.
+pub const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS hcron_nodes (
+        id text PRIMARY KEY,
+        name text NOT NULL,
+        number integer NOT NULL,
+        started timestamptz NOT NULL DEFAULT now(),
+        beat timestamptz NOT NULL DEFAULT now(),
+        timeout_ms bigint NOT NULL,
+        running integer NOT NULL DEFAULT 0,
+        dead timestamptz
+    );
+    CREATE UNIQUE INDEX IF NOT EXISTS hcron_nodes_number ON hcron_nodes (number) WHERE dead IS NULL;
+    CREATE TABLE IF NOT EXISTS hcron_leader (
+        id integer PRIMARY KEY CHECK (id = 1),
+        holder text,
+        epoch bigint NOT NULL,
+        expires timestamptz NOT NULL
+    );
+    INSERT INTO hcron_leader VALUES (1, NULL, 0, '-infinity') ON CONFLICT DO NOTHING;
+    CREATE TABLE IF NOT EXISTS hcron_watermark (
+        id integer PRIMARY KEY CHECK (id = 1),
+        minute text NOT NULL,
+        epoch bigint NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS hcron_slots (
+        owner text NOT NULL, event text NOT NULL, minute text NOT NULL,
+        job text NOT NULL, epoch bigint NOT NULL, node text NOT NULL,
+        PRIMARY KEY (owner, event, minute)
+    );
+    CREATE TABLE IF NOT EXISTS hcron_jobs (
+        id text PRIMARY KEY, grp text NOT NULL, parent text NOT NULL, owner text NOT NULL, event text NOT NULL,
+        trigger text NOT NULL, chain text NOT NULL, scheduled text NOT NULL, queued text NOT NULL,
+        started text, finished text, host text, rv integer, result text NOT NULL, next text NOT NULL,
+        exit_status integer, stdout text, stderr text,
+        node text, seq bigserial NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS hcron_jobs_queue ON hcron_jobs (seq) WHERE result = 'queued';
+    CREATE INDEX IF NOT EXISTS hcron_jobs_running ON hcron_jobs (node) WHERE result = 'running';
+    CREATE INDEX IF NOT EXISTS hcron_jobs_by_owner ON hcron_jobs (owner, scheduled);
+";
+
+/// The advisory lock key of the schema's creation.
+pub const SCHEMA_LOCK: i64 = 0x6863_726f_6e00;
+
+/// A new node: $1 id, $2 name, $3 timeout in ms; the lowest number no live
+/// node holds (the unique index turns a race into an error to retry).
+pub const REGISTER: &str = "
+    INSERT INTO hcron_nodes (id, name, number, timeout_ms)
+    SELECT $1, $2, min(n), $3 FROM generate_series(0, 63) AS n
+    WHERE n NOT IN (SELECT number FROM hcron_nodes WHERE dead IS NULL)
+    HAVING min(n) IS NOT NULL
+    RETURNING number";
+
+/// The largest job id (hexadecimal without leading zeros: longer is larger).
+pub const LAST_ID: &str = "SELECT id FROM hcron_jobs ORDER BY length(id) DESC, id DESC LIMIT 1";
+
+/// A beat: $1 id, $2 running jobs. No row: the node was declared dead.
+pub const BEAT: &str = "UPDATE hcron_nodes SET beat = now(), running = $2 WHERE id = $1 AND dead IS NULL";
+
+/// Takes or renews the leadership: $1 id, $2 lease in ms. A holder whose
+/// lease has not run out keeps its epoch; anyone else (or a holder whose
+/// lease ran out: it may have been paused) gets the next epoch. Only a live
+/// node leads. Returns the epoch held.
+pub const LEAD: &str = "
+    UPDATE hcron_leader SET
+        epoch = CASE WHEN holder = $1 AND expires > now() THEN epoch ELSE epoch + 1 END,
+        holder = $1,
+        expires = now() + $2 * interval '1 millisecond'
+    WHERE id = 1 AND (holder = $1 OR holder IS NULL OR expires <= now())
+      AND EXISTS (SELECT 1 FROM hcron_nodes WHERE id = $1 AND dead IS NULL)
+    RETURNING epoch";
+
+/// The fence of every claim: the row is locked until the claim commits, so
+/// a takeover waits for it; no row: $1 does not lead under epoch $2 now.
+pub const FENCE: &str = "SELECT 1 FROM hcron_leader WHERE id = 1 AND holder = $1 AND epoch = $2 AND expires > now() FOR UPDATE";
+
+/// The last minute planned.
+pub const WATERMARK: &str = "SELECT minute FROM hcron_watermark WHERE id = 1";
+
+/// Claims slots: parallel arrays $1 owners, $2 events, $4 jobs, at minute
+/// $3, by epoch $5 and node $6; returns the jobs whose slot was free.
+pub const CLAIM_SLOTS: &str = "
+    INSERT INTO hcron_slots (owner, event, minute, job, epoch, node)
+    SELECT o, e, $3, j, $5, $6 FROM unnest($1::text[], $2::text[], $4::text[]) AS t(o, e, j)
+    ON CONFLICT DO NOTHING
+    RETURNING job";
+
+/// Moves the watermark to $1 under epoch $2.
+pub const ADVANCE: &str = "
+    INSERT INTO hcron_watermark VALUES (1, $1, $2)
+    ON CONFLICT (id) DO UPDATE SET minute = excluded.minute, epoch = excluded.epoch";
+
+/// Queues jobs: parallel arrays of the queued record's columns.
+pub const QUEUE: &str = "
+    INSERT INTO hcron_jobs (id, grp, parent, owner, event, trigger, chain, scheduled, queued, result, next)
+    SELECT id, grp, parent, owner, event, trigger, chain, scheduled, queued, 'queued', ''
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+        AS t(id, grp, parent, owner, event, trigger, chain, scheduled, queued)";
+
+/// Takes up to $2 queued jobs, oldest first, for node $1 (alive), marking
+/// them running since $3; rows other nodes are taking are skipped.
+pub const TAKE: &str = "
+    UPDATE hcron_jobs AS j SET result = 'running', node = $1, started = $3
+    FROM (SELECT id FROM hcron_jobs WHERE result = 'queued' ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) AS picked
+    WHERE j.id = picked.id AND EXISTS (SELECT 1 FROM hcron_nodes WHERE id = $1 AND dead IS NULL)
+    RETURNING j.id, j.grp, j.parent, j.owner, j.event, j.trigger, j.chain, j.scheduled, j.queued";
+
+/// Ends job $1 run by node $2; no row: it was not this node's to end (it
+/// was declared lost meanwhile).
+pub const FINISH: &str = "
+    UPDATE hcron_jobs SET finished = $3, host = $4, rv = $5, result = $6, next = $7, exit_status = $8, stdout = $9, stderr = $10
+    WHERE id = $1 AND node = $2 AND result = 'running'";
+
+/// Gives the leadership up (a clean stop): the next node takes it at once.
+pub const RESIGN: &str = "UPDATE hcron_leader SET expires = '-infinity' WHERE id = 1 AND holder = $1";
+
+/// A clean stop's end of a node.
+pub const DEPART: &str = "UPDATE hcron_nodes SET dead = now() WHERE id = $1 AND dead IS NULL";
+
+/// Declares dead every other node whose last beat is older than its own
+/// timeout; returns their names.
+pub const BURY: &str = "
+    UPDATE hcron_nodes SET dead = now()
+    WHERE dead IS NULL AND id <> $1 AND beat + timeout_ms * interval '1 millisecond' < now()
+    RETURNING name";
+
+/// Ends as lost, at $1, every job still running on a dead node (declared
+/// dead, or stopped with jobs running); returns them with the result.
+pub const LOSE: &str = "
+    UPDATE hcron_jobs AS j SET result = 'failure: lost: node ' || n.name || ' died while the job ran', finished = $1
+    FROM hcron_nodes AS n
+    WHERE j.result = 'running' AND j.node = n.id AND n.dead IS NOT NULL
+    RETURNING j.id, j.grp, j.parent, j.owner, j.event, j.trigger, j.chain, j.scheduled, j.queued, j.result";

@@ -1,0 +1,132 @@
+//! A cluster node's heartbeat task: beats at a random point of each
+//! interval, takes the leadership when it is free, and turns what a beat
+//! finds into the daemon's state (job ids, the planner of a new leader) and
+//! log lines. The database's side is `cluster/`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Daemon;
+use crate::clock::{Clock, SystemClock};
+use crate::cluster::lease::{Timing, random};
+use crate::cluster::{Beat, Cluster, Leadership, Settings};
+use crate::engine::{JobId, JobIds};
+use crate::history::parse_ledger_minute;
+
+/// The longest wait between two attempts to reach a database that failed.
+const MAX_RETRY: Duration = Duration::from_secs(10);
+
+/// The cluster settings of `config`, if it names a database.
+pub(super) fn settings(config: &crate::config::Config) -> Option<Settings> {
+    let url = config.cluster_database.as_ref()?.0.clone();
+    Some(Settings {
+        url,
+        name: config.node_name.clone().unwrap_or_else(crate::host::short_name),
+        timing: Timing { interval: Duration::from_secs_f64(config.heartbeat_interval), timeout: config.node_timeout() },
+    })
+}
+
+impl Daemon {
+    /// Beats until the daemon stops; the first beat at once.
+    pub(super) async fn heartbeat(self: Arc<Self>, cluster: Arc<Cluster>) {
+        let timing = cluster.settings().timing;
+        let mut down: Option<Duration> = None;
+        loop {
+            let running = self.lock().running;
+            let now = crate::clock::log_datetime(&SystemClock.now().datetime());
+            let wait = match cluster.beat(running, &now).await {
+                Ok(report) => {
+                    if down.take().is_some() {
+                        self.lock().message("", "the cluster database is reachable again", "info");
+                    }
+                    self.joined(&cluster, report.beat);
+                    self.lead(&cluster, report.leadership);
+                    for name in report.buried {
+                        let text = format!("node {name} is dead: no heartbeat for {:.1}s", timing.timeout.as_secs_f64());
+                        self.lock().message("", &text, "warning");
+                    }
+                    if !report.lost.is_empty() {
+                        self.follow_lost(&cluster, report.lost).await;
+                    }
+                    timing.next_beat(random())
+                }
+                Err(error) => {
+                    let delay = down.map_or(timing.interval / 2, |d| (d * 2).min(MAX_RETRY));
+                    if down.is_none() {
+                        let text = format!(
+                            "cannot reach the cluster database: {error}; running jobs go on, nothing new starts until it is back (retrying with back-off)"
+                        );
+                        self.lock().message("", &text, "error");
+                    }
+                    down = Some(delay);
+                    delay
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Jobs lost with a dead node: each one's failure is completed here, as
+    /// the single node settles a previous run (`settle.rs`), so that its
+    /// `failover_event` runs on a live node.
+    async fn follow_lost(&self, cluster: &Cluster, lost: Vec<crate::history::JobRecord>) {
+        let mut chained = Vec::new();
+        {
+            let mut state = self.lock();
+            let state = &mut *state;
+            for record in &lost {
+                let why = record.result.strip_prefix("failure: ").unwrap_or(&record.result).to_owned();
+                let text = format!("job {} of event ({}) {why}", record.id, record.event);
+                state.message(&record.user, &text, "warning");
+                let Some(job) = super::settle::rebuild(record, state) else { continue };
+                let activation = state.engine.evaluate(&job);
+                let outcome = crate::engine::Outcome::Failure(why);
+                chained.extend(state.engine.complete(&job, activation.as_ref(), outcome, &job.tree, &mut state.journal));
+            }
+        }
+        let records = chained.iter().map(super::runner::record_of).collect();
+        if let Err(error) = cluster.queue(records).await {
+            let text = format!("cannot queue what {} lost job(s) chained: {error}", lost.len());
+            self.lock().message("", &text, "error");
+        }
+        self.wake.notify_one();
+    }
+
+    /// What a beat said of membership: a (new) number means new job ids.
+    fn joined(&self, cluster: &Cluster, beat: Beat) {
+        let Beat::Registered { number, last_id, again } = beat else { return };
+        let mut state = self.lock();
+        state.engine.set_ids(JobIds::shared(JobId(last_id.unwrap_or(0)), number));
+        let name = &cluster.settings().name;
+        let text = if again {
+            format!("node {name} was taken for dead by the cluster (a pause or a lost connection): joined again as number {number}")
+        } else {
+            format!("node {name} joined the cluster as number {number}")
+        };
+        state.message("", &text, if again { "warning" } else { "info" });
+    }
+
+    /// What a beat said of leadership: a new leader plans from the minute
+    /// after the ledger's last one.
+    fn lead(&self, cluster: &Cluster, leadership: Leadership) {
+        let name = &cluster.settings().name;
+        match leadership {
+            Leadership::Leading { epoch, taken: true, watermark } => {
+                let now = self.setup.minute_clock.now().datetime();
+                let last = watermark.as_deref().and_then(parse_ledger_minute);
+                let mut state = self.lock();
+                state.planner = super::MinutePlanner::resume(last, now);
+                let since = last.map_or("now".to_owned(), |l| crate::clock::log_datetime(&l));
+                let text = format!("node {name} leads the cluster (epoch {epoch}): planning from the minute after {since}");
+                state.message("", &text, "info");
+                drop(state);
+                self.leadership.notify_one();
+            }
+            Leadership::Following { lost: true } => {
+                let text = format!("node {name} no longer leads the cluster");
+                self.lock().message("", &text, "warning");
+            }
+            Leadership::Leading { .. } | Leadership::Following { .. } => {}
+        }
+    }
+}

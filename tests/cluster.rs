@@ -1,0 +1,232 @@
+//! Several real `hcron-scheduler` nodes on one real PostgreSQL (started
+//! here with initdb and pg_ctl on 127.0.0.1), on a scaled minute (one
+//! second per minute) with heartbeats of at most half a second and a node
+//! timeout of one second. Every slot of an event that fires every minute
+//! is checked in the ledger and the history: none twice, none skipped
+//! unless logged as missed.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use jiff::civil::DateTime;
+
+use crate::daemon_util::{RunningDaemon, eventually};
+use crate::ledger::{assert_each_minute_once, missed_ranges, parse_time};
+use crate::pg_util::PgServer;
+
+/// `/tick` every minute, `command=true`.
+const EVERY_MINUTE: &str = "as_user=\nhost=localhost\ncommand=true\nnotify_email=\nnotify_message=\nwhen_month=*\nwhen_day=*\nwhen_hour=*\nwhen_minute=*\nwhen_dow=*\n";
+
+/// The node timeout the configuration below makes: 0.5 s × 2.
+const NODE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A database, a shared tree and the nodes' state directories.
+struct Cluster {
+    pg: PgServer,
+    dir: tempfile::TempDir,
+    anchor: i64,
+    nodes: Vec<Option<RunningDaemon>>,
+}
+
+impl Cluster {
+    /// `count` nodes, not started; `extra` is added to each one's configuration.
+    fn new(count: usize, extra: &str) -> Cluster {
+        let pg = PgServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("events")).unwrap();
+        std::fs::write(dir.path().join("events/tick"), EVERY_MINUTE).unwrap();
+        for n in 0..count {
+            let config = format!(
+                "cluster_database = \"{}\"\nnode_name = \"n{n}\"\nheartbeat_interval = 0.5\nheartbeat_timeout_factor = 2\n{extra}",
+                pg.url()
+            );
+            std::fs::write(dir.path().join(format!("n{n}.toml")), config).unwrap();
+        }
+        Cluster { pg, dir, anchor: jiff::Timestamp::now().as_second(), nodes: (0..count).map(|_| None).collect() }
+    }
+
+    fn state(&self, n: usize) -> PathBuf {
+        self.dir.path().join(format!("state{n}"))
+    }
+
+    /// Starts node `n`.
+    fn start(&mut self, n: usize) {
+        let config = self.dir.path().join(format!("n{n}.toml"));
+        let anchor = self.anchor;
+        let daemon = RunningDaemon::standalone_with(
+            &self.dir.path().join("events"),
+            &self.state(n),
+            &["--config", config.to_str().unwrap()],
+            |command| {
+                command.env("HCRON_TEST_MINUTE", format!("1@{anchor}"));
+            },
+        );
+        self.nodes[n] = Some(daemon);
+    }
+
+    fn node(&self, n: usize) -> &RunningDaemon {
+        self.nodes[n].as_ref().expect("started")
+    }
+
+    /// The name of the node that leads now (by the database's clock), if any.
+    fn leader(&self) -> Option<usize> {
+        let name = self
+            .pg
+            .psql("SELECT n.name FROM hcron_leader l JOIN hcron_nodes n ON n.id = l.holder WHERE l.expires > now() AND n.dead IS NULL");
+        name.trim().strip_prefix('n').and_then(|n| n.parse().ok())
+    }
+
+    /// The leader's epoch.
+    fn epoch(&self) -> i64 {
+        self.pg.psql("SELECT epoch FROM hcron_leader").trim().parse().unwrap()
+    }
+
+    /// Waits for a leader and returns it.
+    fn wait_for_leader(&self) -> usize {
+        let mut leader = None;
+        assert!(
+            eventually(Duration::from_secs(20), || {
+                leader = self.tables_exist().then(|| self.leader()).flatten();
+                leader.is_some()
+            }),
+            "no node leads"
+        );
+        leader.unwrap()
+    }
+
+    fn tables_exist(&self) -> bool {
+        self.pg.psql("SELECT count(*) FROM pg_tables WHERE tablename = 'hcron_leader'").trim() == "1"
+    }
+
+    /// The ledger's minutes of `/tick`, oldest first.
+    fn slots(&self) -> Vec<DateTime> {
+        self.pg.psql("SELECT minute FROM hcron_slots WHERE event = '/tick' ORDER BY minute").lines().map(parse_time).collect()
+    }
+
+    /// Waits until the ledger holds `count` more slots than now.
+    fn wait_for_slots(&self, more: usize) {
+        let target = self.slots().len() + more;
+        assert!(eventually(Duration::from_secs(60), || self.slots().len() >= target), "the ledger stopped at {} slots", self.slots().len());
+    }
+
+    /// Kills node `n` with SIGKILL.
+    fn crash(&mut self, n: usize) {
+        self.nodes[n].take().expect("running").crash();
+    }
+
+    /// Stops every node, then checks the ledger and the history: each
+    /// minute once or logged as missed; each clock job of the history in
+    /// the ledger, once, and ended.
+    fn stop_and_check(mut self) -> Vec<DateTime> {
+        for node in self.nodes.iter_mut().filter_map(Option::take) {
+            node.stop();
+        }
+        let logs: String =
+            (0..self.nodes.len()).map(|n| std::fs::read_to_string(self.state(n).join("hcron.log")).unwrap_or_default()).collect();
+        let slots = self.slots();
+        assert_each_minute_once(&slots, &missed_ranges(&logs));
+        let jobs: Vec<(DateTime, String)> = self
+            .pg
+            .psql("SELECT scheduled || '|' || result FROM hcron_jobs WHERE trigger = 'clock' ORDER BY scheduled")
+            .lines()
+            .map(|line| {
+                let (scheduled, result) = line.split_once('|').unwrap();
+                (parse_time(scheduled), result.to_owned())
+            })
+            .collect();
+        let scheduled: Vec<DateTime> = jobs.iter().map(|(s, _)| *s).collect();
+        assert_eq!(scheduled, slots, "one clock job per slot");
+        // `command=true` succeeds, unless its node was killed while it ran.
+        let unfinished: Vec<_> = jobs.iter().filter(|(_, r)| r != "success" && !r.starts_with("failure: lost: node ")).collect();
+        assert!(unfinished.is_empty(), "clock jobs that did not end well: {unfinished:?}");
+        slots
+    }
+}
+
+#[test]
+fn a_killed_leader_is_replaced_within_twice_the_node_timeout_and_no_minute_runs_twice_or_is_skipped() {
+    let mut cluster = Cluster::new(3, "");
+    for n in 0..3 {
+        cluster.start(n);
+    }
+    let leader = cluster.wait_for_leader();
+    cluster.wait_for_slots(4);
+    let epoch = cluster.epoch();
+    cluster.crash(leader);
+    let killed = Instant::now();
+    let mut next = None;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            next = cluster.leader().filter(|n| *n != leader);
+            next.is_some()
+        }),
+        "no other node leads"
+    );
+    let takeover = killed.elapsed();
+    assert!(takeover <= NODE_TIMEOUT * 2, "took {takeover:?} to take over");
+    assert!(cluster.epoch() > epoch, "a new leader has a new epoch");
+    cluster.wait_for_slots(4);
+    // The jobs ran on the nodes alive, not only on the leader.
+    let nodes = cluster.pg.psql("SELECT count(DISTINCT node) FROM hcron_jobs");
+    assert!(nodes.trim().parse::<u32>().unwrap() >= 2, "jobs ran on {nodes} node(s)");
+    cluster.stop_and_check();
+}
+
+#[test]
+fn a_leader_stopped_past_its_lease_starts_nothing_under_its_old_epoch_when_it_wakes() {
+    let mut cluster = Cluster::new(2, "");
+    cluster.start(0);
+    assert_eq!(cluster.wait_for_leader(), 0);
+    cluster.start(1);
+    cluster.wait_for_slots(3);
+    let old = cluster.epoch();
+    cluster.node(0).signal(libc::SIGSTOP);
+    assert!(eventually(Duration::from_secs(10), || cluster.leader() == Some(1)), "node 1 did not take over");
+    cluster.wait_for_slots(3);
+    let taken_over = cluster.pg.psql(&format!("SELECT min(minute) FROM hcron_slots WHERE epoch > {old}"));
+    cluster.node(0).signal(libc::SIGCONT);
+    cluster.wait_for_slots(4);
+    let late = cluster.pg.psql(&format!("SELECT count(*) FROM hcron_slots WHERE epoch = {old} AND minute >= '{}'", taken_over.trim()));
+    assert_eq!(late.trim(), "0", "a slot claimed under the old epoch after the takeover");
+    let log = cluster.node(0).log_text();
+    assert!(
+        log.contains("no longer leads the cluster"),
+        "the woken node knows it does not lead: {}",
+        log.lines().filter(|l| l.contains("message=")).collect::<Vec<_>>().join("\n")
+    );
+    cluster.stop_and_check();
+}
+
+#[test]
+fn a_database_restart_mid_run_runs_the_minutes_it_was_down_once_each() {
+    let mut cluster = Cluster::new(2, "");
+    cluster.start(0);
+    cluster.start(1);
+    cluster.wait_for_leader();
+    cluster.wait_for_slots(3);
+    let before = cluster.slots().len();
+    cluster.pg.stop();
+    std::thread::sleep(Duration::from_secs(4));
+    cluster.pg.restart();
+    cluster.wait_for_leader();
+    cluster.wait_for_slots(3);
+    let slots = cluster.stop_and_check();
+    assert!(slots.len() >= before + 6, "the minutes of the outage were caught up: {} slots after {before}", slots.len());
+}
+
+#[test]
+fn after_every_node_was_down_one_node_runs_each_missed_minute_once_and_logs_the_rest() {
+    let mut cluster = Cluster::new(2, "max_catchup_minutes = 2\n");
+    cluster.start(0);
+    cluster.start(1);
+    cluster.wait_for_leader();
+    cluster.wait_for_slots(3);
+    cluster.crash(0);
+    cluster.crash(1);
+    std::thread::sleep(Duration::from_secs(5));
+    cluster.start(1);
+    cluster.wait_for_slots(4);
+    let log = cluster.node(1).log_text();
+    assert_eq!(missed_ranges(&log).len(), 1, "the minutes beyond max_catchup_minutes are logged as missed, once");
+    cluster.stop_and_check();
+}
