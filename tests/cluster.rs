@@ -230,3 +230,197 @@ fn after_every_node_was_down_one_node_runs_each_missed_minute_once_and_logs_the_
     assert_eq!(missed_ranges(&log).len(), 1, "the minutes beyond max_catchup_minutes are logged as missed, once");
     cluster.stop_and_check();
 }
+
+/// The cluster's database side driven directly: node handles on one real
+/// database, heartbeats by hand, so that each fence is met on purpose.
+mod fences {
+    use std::time::Duration;
+
+    use hcron::cluster::lease::Timing;
+    use hcron::cluster::{Beat, Cluster, Leadership, Settings};
+    use hcron::history::{Change, Claim, JobRecord};
+
+    use crate::pg_util::PgServer;
+
+    /// A node whose lease runs out 300 ms after its last beat.
+    fn node(pg: &PgServer, name: &str) -> Cluster {
+        let timing = Timing { interval: Duration::from_millis(100), timeout: Duration::from_millis(300) };
+        Cluster::new(Settings { url: pg.url(), name: name.into(), timing })
+    }
+
+    fn job(id: &str, event: &str) -> JobRecord {
+        JobRecord {
+            id: id.into(),
+            group: id.into(),
+            parent: id.into(),
+            user: "alice".into(),
+            event: event.into(),
+            trigger: "clock".into(),
+            chain: event.into(),
+            scheduled: "2030-01-01 10:00:00.000000".into(),
+            queued: "2030-01-01 10:00:00.000000".into(),
+            result: "queued".into(),
+            ..JobRecord::default()
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    async fn epoch_of(node: &Cluster) -> i64 {
+        match node.beat(0, "now").await.unwrap().leadership {
+            Leadership::Leading { epoch, .. } => epoch,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_claim_under_an_epoch_that_is_no_longer_the_leader_s_writes_nothing() {
+        let pg = PgServer::start();
+        runtime().block_on(async {
+            let (a, b) = (node(&pg, "a"), node(&pg, "b"));
+            let first = epoch_of(&a).await;
+            assert!(matches!(b.beat(0, "now").await.unwrap().leadership, Leadership::Following { lost: false }));
+            assert_eq!(a.claim(first, "2030-01-01 10:00", &[job("10", "/e")]).await.unwrap(), Claim::Claimed(vec![true]));
+            // a pauses past its lease; b takes over under the next epoch.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let second = epoch_of(&b).await;
+            assert_eq!(second, first + 1);
+            assert_eq!(a.claim(first, "2030-01-01 10:01", &[job("11", "/e")]).await.unwrap(), Claim::Fenced);
+            assert_eq!(b.claim(second, "2030-01-01 10:01", &[job("12", "/e")]).await.unwrap(), Claim::Claimed(vec![true]));
+            // b, beating through a whole timeout, took a for dead: a's beat joins again, and it follows.
+            let report = a.beat(0, "now").await.unwrap();
+            assert!(matches!(report.beat, Beat::Registered { again: true, .. }), "{report:?}");
+            assert_eq!(report.leadership, Leadership::Following { lost: true });
+        });
+        assert_eq!(pg.psql("SELECT string_agg(job || '@' || epoch, ',' ORDER BY minute) FROM hcron_slots").trim(), "10@1,12@2");
+        assert_eq!(pg.psql("SELECT string_agg(id, ',' ORDER BY id) FROM hcron_jobs").trim(), "10,12", "nothing of the fenced claim");
+    }
+
+    #[test]
+    fn a_leader_whose_lease_ran_out_claims_nothing_until_it_beats_and_then_under_a_new_epoch() {
+        let pg = PgServer::start();
+        runtime().block_on(async {
+            let a = node(&pg, "a");
+            let first = epoch_of(&a).await;
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            assert!(!a.alive(), "its own clock says the lease ran out");
+            assert_eq!(
+                a.claim(first, "2030-01-01 10:00", &[job("10", "/e")]).await.unwrap(),
+                Claim::Fenced,
+                "nobody took over, still fenced"
+            );
+            assert_eq!(a.take(5, "now").await.unwrap(), Vec::new(), "nor takes a job");
+            let report = a.beat(0, "now").await.unwrap();
+            assert_eq!(report.leadership, Leadership::Leading { epoch: first + 1, taken: true, watermark: None });
+            assert_eq!(a.claim(first + 1, "2030-01-01 10:00", &[job("10", "/e")]).await.unwrap(), Claim::Claimed(vec![true]));
+        });
+    }
+
+    #[test]
+    fn the_watermark_and_the_slots_refuse_a_minute_twice() {
+        let pg = PgServer::start();
+        runtime().block_on(async {
+            let a = node(&pg, "a");
+            let epoch = epoch_of(&a).await;
+            assert_eq!(a.claim(epoch, "2030-01-01 10:05", &[job("1", "/e")]).await.unwrap(), Claim::Claimed(vec![true]));
+            for minute in ["2030-01-01 10:05", "2030-01-01 09:59"] {
+                let claim = a.claim(epoch, minute, &[job("2", "/e")]).await.unwrap();
+                assert_eq!(claim, Claim::AlreadyPlanned("2030-01-01 10:05".into()), "{minute}");
+            }
+            // A slot written by hand for a later minute (a claim of another node, say) is not claimed again.
+            pg.psql("INSERT INTO hcron_slots VALUES ('alice', '/e', '2030-01-01 10:06', 'x', 0, 'other')");
+            let claim = a.claim(epoch, "2030-01-01 10:06", &[job("3", "/e"), job("4", "/f")]).await.unwrap();
+            assert_eq!(claim, Claim::Claimed(vec![false, true]));
+        });
+        assert_eq!(pg.psql("SELECT string_agg(id, ',' ORDER BY id) FROM hcron_jobs").trim(), "1,4");
+    }
+
+    #[test]
+    fn nodes_taking_at_once_never_take_the_same_job() {
+        let pg = PgServer::start();
+        let taken = runtime().block_on(async {
+            let nodes: Vec<std::sync::Arc<Cluster>> = (0..3).map(|n| std::sync::Arc::new(node(&pg, &format!("n{n}")))).collect();
+            for node in &nodes {
+                node.beat(0, "now").await.unwrap();
+            }
+            let jobs: Vec<JobRecord> = (0..300).map(|n| job(&format!("{n:x}"), &format!("/e{n}"))).collect();
+            nodes[0].queue(jobs).await.unwrap();
+            let mut takes = tokio::task::JoinSet::new();
+            for node in nodes.iter().cloned() {
+                takes.spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let batch = node.take(7, "now").await.unwrap();
+                        if batch.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(batch.into_iter().map(|j| j.id));
+                    }
+                });
+            }
+            takes.join_all().await
+        });
+        let mut every: Vec<&String> = taken.iter().flatten().collect();
+        let count = every.len();
+        every.sort();
+        every.dedup();
+        assert_eq!((count, every.len()), (300, 300), "each job taken once");
+        assert!(
+            taken.iter().filter(|mine| !mine.is_empty()).count() >= 2,
+            "the work was shared: {:?}",
+            taken.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_node_without_beats_is_declared_dead_only_by_one_that_beat_through_a_timeout_and_its_jobs_are_lost() {
+        let pg = PgServer::start();
+        runtime().block_on(async {
+            let (a, c) = (node(&pg, "a"), node(&pg, "c"));
+            c.beat(0, "now").await.unwrap();
+            c.queue(vec![job("10", "/e")]).await.unwrap();
+            assert_eq!(c.take(1, "t0").await.unwrap().len(), 1);
+            // c stops beating, past its timeout. a, just arrived (a database back
+            // after an outage looks the same), has not beaten through a whole
+            // timeout: it buries nobody.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let report = a.beat(0, "t1").await.unwrap();
+            assert!(report.buried.is_empty() && report.lost.is_empty(), "{report:?}");
+            let mut buried = false;
+            for _ in 0..10 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let report = a.beat(0, "t2").await.unwrap();
+                if !report.buried.is_empty() {
+                    assert_eq!(report.buried, ["c"]);
+                    assert_eq!(report.lost.len(), 1);
+                    assert_eq!(report.lost[0].id, "10");
+                    assert_eq!(report.lost[0].result, "failure: lost: node c died while the job ran");
+                    buried = true;
+                    break;
+                }
+            }
+            assert!(buried, "a beat through a timeout and never took c for dead");
+            // c wakes: its end of the lost job is refused, and it joins again under a new id.
+            let end = Change::Finished {
+                id: "10".into(),
+                at: "t3".into(),
+                host: None,
+                rv: Some(0),
+                result: "success".into(),
+                next: String::new(),
+                exit_status: None,
+                stdout: None,
+                stderr: None,
+            };
+            let old = c.id();
+            let report = c.beat(0, "t3").await.unwrap();
+            assert!(matches!(report.beat, Beat::Registered { again: true, .. }), "{report:?}");
+            assert_ne!(c.id(), old);
+            assert!(!c.finish(&end, &[job("11", "/next")]).await.unwrap(), "not its job any more");
+        });
+        assert_eq!(pg.psql("SELECT result FROM hcron_jobs WHERE id = '10'").trim(), "failure: lost: node c died while the job ran");
+        assert_eq!(pg.psql("SELECT count(*) FROM hcron_jobs WHERE id = '11'").trim(), "0", "nothing chained by the zombie");
+    }
+}

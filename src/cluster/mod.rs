@@ -158,7 +158,6 @@ impl Cluster {
                 let id = {
                     let mut member = self.member();
                     member.lease.lost();
-                    member.epoch = None;
                     member.registered = false;
                     member.id = new_id();
                     member.id.clone()
