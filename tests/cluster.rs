@@ -348,7 +348,7 @@ mod fences {
             let jobs: Vec<JobRecord> = (0..300).map(|n| job(&format!("{n:x}"), &format!("/e{n}"))).collect();
             nodes[0].queue(jobs).await.unwrap();
             let mut takes = tokio::task::JoinSet::new();
-            for node in nodes.iter().cloned() {
+            for node in nodes {
                 takes.spawn(async move {
                     let mut mine = Vec::new();
                     loop {
