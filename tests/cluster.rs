@@ -231,6 +231,51 @@ fn after_every_node_was_down_one_node_runs_each_missed_minute_once_and_logs_the_
     cluster.stop_and_check();
 }
 
+#[test]
+fn a_node_killed_with_a_job_running_loses_it_and_a_live_node_follows_its_failover() {
+    let mut cluster = Cluster::new(2, "");
+    let events = cluster.dir.path().join("events");
+    let recovered = cluster.dir.path().join("recovered");
+    std::fs::write(
+        events.join("slow"),
+        "as_user=\nhost=localhost\ncommand=sleep 60\nexec_wait=yes\nfailover_event=recover\nnotify_email=\nnotify_message=\n",
+    )
+    .unwrap();
+    std::fs::write(
+        events.join("recover"),
+        format!("as_user=\nhost=localhost\ncommand=echo $HCRON_TRIGGER_NAME > {}\nnotify_email=\nnotify_message=\n", recovered.display()),
+    )
+    .unwrap();
+    cluster.start(0);
+    cluster.start(1);
+    cluster.wait_for_leader();
+    let (out, err, code) = cluster.node(0).hcron(&["activate", "/slow"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let running_on = || {
+        cluster
+            .pg
+            .psql("SELECT n.name FROM hcron_jobs j JOIN hcron_nodes n ON n.id = j.node WHERE j.event = '/slow' AND j.result = 'running'")
+    };
+    let mut name = String::new();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            name = running_on().trim().to_owned();
+            !name.is_empty()
+        }),
+        "/slow never ran"
+    );
+    let victim: usize = name.strip_prefix('n').unwrap().parse().unwrap();
+    cluster.crash(victim);
+    assert!(eventually(Duration::from_secs(15), || recovered.exists()), "the failover event did not run");
+    assert_eq!(std::fs::read_to_string(&recovered).unwrap().trim(), "failover");
+    let result = cluster.pg.psql("SELECT result FROM hcron_jobs WHERE event = '/slow'");
+    assert_eq!(result.trim(), format!("failure: lost: node {name} died while the job ran"));
+    let survivor = cluster.node(1 - victim).log_text();
+    assert!(survivor.contains(&format!("node {name} is dead")), "the survivor says who died");
+    let recover = cluster.pg.psql("SELECT trigger || ' ' || result || ' ' || chain FROM hcron_jobs WHERE event = '/recover'");
+    assert_eq!(recover.trim(), "failover success /slow:/recover");
+}
+
 /// The cluster's database side driven directly: node handles on one real
 /// database, heartbeats by hand, so that each fence is met on purpose.
 mod fences {
