@@ -274,6 +274,15 @@ fn a_node_killed_with_a_job_running_loses_it_and_a_live_node_follows_its_failove
     assert!(survivor.contains(&format!("node {name} is dead")), "the survivor says who died");
     let recover = cluster.pg.psql("SELECT trigger || ' ' || result || ' ' || chain FROM hcron_jobs WHERE event = '/recover'");
     assert_eq!(recover.trim(), "failover success /slow:/recover");
+    // `hcron history` on the survivor shows the dead node's job too.
+    let history = cluster.node(1 - victim).history(None, &[]);
+    let ended: Vec<(String, String)> = history
+        .iter()
+        .filter(|j| j["trigger"] != "clock")
+        .map(|j| (j["event"].as_str().unwrap().to_owned(), j["result"].as_str().unwrap().to_owned()))
+        .collect();
+    let lost = format!("failure: lost: node {name} died while the job ran");
+    assert_eq!(ended, [("/slow".to_owned(), lost), ("/recover".to_owned(), "success".to_owned())], "{history:?}");
 }
 
 /// The cluster's database side driven directly: node handles on one real

@@ -163,6 +163,7 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     println!("jobs queued:  {}", info.queued);
     println!("jobs running: {}", info.running);
     println!("next minute:  {}", info.next_minute);
+    println!("role:         {}", info.role);
     Ok(ExitCode::SUCCESS)
 }
 

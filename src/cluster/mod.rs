@@ -294,6 +294,30 @@ impl Cluster {
         .await
     }
 
+    /// The jobs of `owner` on every node, as `hcron history` asks
+    /// (optionally of one event, since a time), oldest first.
+    pub async fn history(&self, owner: &str, event: Option<&str>, since: Option<&str>) -> Result<Vec<JobRecord>, String> {
+        self.work(async move |client: &mut Client| {
+            let rows = client.query(sql::HISTORY, &[&owner, &event, &since]).await?;
+            Ok(rows
+                .iter()
+                .map(|row| JobRecord {
+                    started: row.get(9),
+                    finished: row.get(10),
+                    host: row.get(11),
+                    rv: row.get(12),
+                    result: row.get(13),
+                    next: row.get(14),
+                    exit_status: row.get(15),
+                    stdout: row.get(16),
+                    stderr: row.get(17),
+                    ..taken(row)
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// A clean stop: the leadership is given up and the node leaves, so
     /// that another leads at once.
     pub async fn leave(&self) {

@@ -137,3 +137,12 @@ pub const LOSE: &str = "
     FROM hcron_nodes AS n
     WHERE j.result = 'running' AND j.node = n.id AND n.dead IS NOT NULL
     RETURNING j.id, j.grp, j.parent, j.owner, j.event, j.trigger, j.chain, j.scheduled, j.queued, j.result";
+
+/// The jobs of owner $1, optionally of one event ($2) and since a time
+/// ($3), oldest first, with every column of a record.
+pub const HISTORY: &str = "
+    SELECT id, grp, parent, owner, event, trigger, chain, scheduled, queued, started, finished, host, rv, result, next,
+        exit_status, stdout, stderr
+    FROM hcron_jobs
+    WHERE owner = $1 AND ($2::text IS NULL OR event = $2) AND ($3::text IS NULL OR scheduled >= $3)
+    ORDER BY scheduled, seq";

@@ -367,6 +367,49 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_keys_are_read_checked_and_make_the_node_timeout() {
+        let url = "postgresql://hcron:pw@127.0.0.1/hcron";
+        let (_dir, path) = write(
+            "hcron.toml",
+            &format!(
+                "cluster_database = \"{url}\"\nnode_name = \"a\"\nheartbeat_interval = 2\nheartbeat_timeout_factor = 4\nnode_grace = 1.5\n"
+            ),
+        );
+        let config = Config::read(&path).unwrap();
+        assert_eq!(config.cluster_database, Some(Secret(url.into())));
+        assert!(!format!("{config:?}").contains(":pw@"), "the URL may hold a password");
+        assert_eq!(config.node_timeout(), std::time::Duration::from_millis(9500), "1.5 + 2 × 4");
+        assert_eq!(Config::default().node_timeout(), std::time::Duration::from_secs(6));
+        for (text, key) in [
+            ("heartbeat_interval = 0", "heartbeat_interval"),
+            ("heartbeat_interval = -1", "heartbeat_interval"),
+            ("heartbeat_interval = 3600.5", "heartbeat_interval"),
+            ("heartbeat_interval = nan", "heartbeat_interval"),
+            ("node_grace = -0.5", "node_grace"),
+            ("node_grace = inf", "node_grace"),
+            ("node_grace = 86400.5", "node_grace"),
+            ("heartbeat_timeout_factor = 1", "heartbeat_timeout_factor"),
+            ("heartbeat_timeout_factor = 1001", "heartbeat_timeout_factor"),
+            ("cluster_database = \"mysql://x\"", "cluster_database"),
+        ] {
+            let (_dir, path) = write("hcron.toml", text);
+            let error = Config::read(&path).unwrap_err().to_string();
+            assert!(error.contains(&format!(": {key}: ")), "{text}: {error}");
+        }
+        for text in [
+            "heartbeat_interval = 3600",
+            "node_grace = 0",
+            "node_grace = 86400",
+            "heartbeat_timeout_factor = 2",
+            "heartbeat_timeout_factor = 1000",
+            "cluster_database = \"postgres://x\"",
+        ] {
+            let (_dir, path) = write("hcron.toml", text);
+            assert!(Config::read(&path).is_ok(), "{text}");
+        }
+    }
+
+    #[test]
     fn legacy_errors_name_the_key_and_its_line_and_a_missing_file_says_why_once() {
         let (_dir, path) = write("hcron.conf", "{\n 'server_name': 'x',\n \"max_chain_events\": \"three\",\n}\n");
         let error = Config::read(&path).unwrap_err().to_string();

@@ -188,6 +188,13 @@ impl Daemon {
                 let path = self.setup.history.clone();
                 let user = user.to_owned();
                 let since = since.map(|s| s.replace('T', " "));
+                if let Some(cluster) = &self.cluster {
+                    // Every node's jobs, from the cluster's database.
+                    return match cluster.history(&user, event.as_deref(), since.as_deref()).await {
+                        Ok(jobs) => Response::History { jobs },
+                        Err(e) => error(format!("cannot read the job history from the cluster database: {e}")),
+                    };
+                }
                 match tokio::task::spawn_blocking(move || crate::history::query(&path, &user, event.as_deref(), since.as_deref())).await {
                     Ok(Ok(jobs)) => Response::History { jobs },
                     Ok(Err(e)) => error(format!("cannot read the job history: {e}")),
