@@ -206,7 +206,16 @@ fn a_database_restart_mid_run_runs_the_minutes_it_was_down_once_each() {
     cluster.wait_for_slots(3);
     let before = cluster.slots().len();
     cluster.pg.stop();
-    std::thread::sleep(Duration::from_secs(4));
+    let down = Instant::now();
+    // Once its lease has run out, a node refuses an activation it could not queue.
+    let mut answer = String::new();
+    let refused = eventually(Duration::from_secs(4), || {
+        let (out, err, code) = cluster.node(0).hcron(&["activate", "/tick"]);
+        answer = format!("{code}: {out}{err}");
+        code != 0 && err.contains("not a live member of the cluster")
+    });
+    assert!(refused, "{answer}");
+    std::thread::sleep(Duration::from_secs(4).saturating_sub(down.elapsed()));
     cluster.pg.restart();
     cluster.wait_for_leader();
     cluster.wait_for_slots(3);

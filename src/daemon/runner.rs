@@ -173,12 +173,12 @@ impl Daemon {
     /// unknown or rejected event is an error for the caller); in a cluster,
     /// once the database has it.
     pub(super) async fn activate(&self, user: &str, event: &str) -> Result<String, String> {
+        if self.cluster.as_ref().is_some_and(|cluster| !cluster.alive()) {
+            return Err("this node is not a live member of the cluster now (its database cannot be reached)".into());
+        }
         let job = self.activation(user, event)?;
         let id = job.id.to_string();
         if let Some(cluster) = &self.cluster {
-            if !cluster.alive() {
-                return Err("this node is not a live member of the cluster now (its database cannot be reached)".into());
-            }
             cluster.queue(vec![record_of(&job)]).await.map_err(|e| format!("cannot queue the job in the cluster database: {e}"))?;
         }
         {
