@@ -44,6 +44,8 @@ pub enum Request {
     Info,
     /// Every remote host's health.
     Hosts,
+    /// The cluster's nodes (a cluster member only).
+    Nodes,
     /// The caller's own lines of the activity log, from a minute on (for a
     /// user who may not read the log file).
     Log {
@@ -88,6 +90,11 @@ pub enum Response {
     Hosts {
         /// One per host a job has tried.
         hosts: Vec<crate::exec::health::HostState>,
+    },
+    /// The cluster's nodes, live ones and those dead within the hour.
+    Nodes {
+        /// One per node, by name.
+        nodes: Vec<crate::cluster::NodeState>,
     },
     /// The caller's jobs.
     History {
@@ -165,7 +172,8 @@ pub struct Info {
     /// The daemon's version.
     #[serde(default)]
     pub version: String,
-    /// What this node is: `single` (the only scheduler of its trees).
+    /// What this node is: `single` (the only scheduler of its trees), or
+    /// in a cluster `leader` or `follower`.
     #[serde(default)]
     pub role: String,
 }

@@ -166,6 +166,18 @@ fn a_killed_leader_is_replaced_within_twice_the_node_timeout_and_no_minute_runs_
     assert!(takeover <= NODE_TIMEOUT * 2, "took {takeover:?} to take over");
     assert!(cluster.epoch() > epoch, "a new leader has a new epoch");
     cluster.wait_for_slots(4);
+    // `hcron info nodes` on the new leader: the dead one, the leader under the new epoch, the follower.
+    let next = next.unwrap();
+    let (out, err, code) = cluster.node(next).hcron(&["info", "nodes"]);
+    assert_eq!(code, 0, "{err}");
+    let rows: Vec<Vec<String>> = out.lines().skip(1).map(|l| l.split_whitespace().map(str::to_owned).collect()).collect();
+    let row = |n: usize| rows.iter().find(|r| r[0] == format!("n{n}")).unwrap_or_else(|| panic!("no n{n}: {out}")).clone();
+    assert_eq!(row(leader)[1], "dead", "{out}");
+    assert_eq!((row(next)[1].as_str(), row(next)[4].clone()), ("leader", cluster.epoch().to_string()), "{out}");
+    let follower = 3 - leader - next;
+    assert_eq!((row(follower)[1].as_str(), row(follower)[4].as_str()), ("follower", "-"), "{out}");
+    let age: f64 = row(follower)[2].trim_end_matches('s').parse().unwrap();
+    assert!(age < 1.0, "a live node beat within the timeout: {out}");
     // The jobs ran on the nodes alive, not only on the leader.
     let nodes = cluster.pg.psql("SELECT count(DISTINCT node) FROM hcron_jobs");
     assert!(nodes.trim().parse::<u32>().unwrap() >= 2, "jobs ran on {nodes} node(s)");

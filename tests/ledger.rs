@@ -129,6 +129,9 @@ fn a_restarted_node_runs_each_minute_it_was_down_once_and_logs_what_is_beyond_ma
     wait_for(&node, before + 5);
     let log = daemon.log_text();
     assert_eq!(missed_ranges(&log).len(), 1, "one gap beyond max_catchup_minutes, said once: {log}");
+    assert!(daemon.hcron(&["info"]).0.contains("role:         single"));
+    let (_, err, code) = daemon.hcron(&["info", "nodes"]);
+    assert!(code != 0 && err.contains("a single node: no cluster_database is set"), "{code}: {err}");
     // A clean stop and a start within max_catchup_minutes: all caught up.
     daemon.stop();
     let before = node.scheduled().len();

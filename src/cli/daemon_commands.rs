@@ -122,16 +122,26 @@ pub fn get(args: GetArgs) -> anyhow::Result<ExitCode> {
 /// Arguments of `hcron info`.
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// `hosts`: every remote host's health instead.
-    #[arg(value_parser = ["hosts"])]
+    /// `hosts`: every remote host's health instead; `nodes`: the cluster's nodes.
+    #[arg(value_parser = ["hosts", "nodes"])]
     what: Option<String>,
     #[command(flatten)]
     config: ConfigArg,
 }
 
-/// `hcron info [hosts]`: the daemon's state, or its hosts' health.
+/// `hcron info [hosts|nodes]`: the daemon's state, its hosts' health, or its cluster's nodes.
 pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let config = args.config.load()?;
+    if args.what.as_deref() == Some("nodes") {
+        let Response::Nodes { nodes } = args.config.ask(&config, &Request::Nodes)? else { bail!("unexpected answer") };
+        println!("{:<16} {:<8} {:>9}  {:>6}  {:>7}  {:<19}  id", "node", "role", "last beat", "epoch", "running", "joined (UTC)");
+        for node in nodes {
+            let epoch = node.epoch.map_or("-".to_owned(), |e| e.to_string());
+            let beat = format!("{:.1}s ago", node.beat_age);
+            println!("{:<16} {:<8} {beat:>9}  {epoch:>6}  {:>7}  {:<19}  {}", node.name, node.role, node.running, node.started, node.id);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.what.is_some() {
         let Response::Hosts { hosts } = args.config.ask(&config, &Request::Hosts)? else { bail!("unexpected answer") };
         let time = |t: Option<jiff::Timestamp>| {

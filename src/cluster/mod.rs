@@ -64,6 +64,27 @@ pub struct Report {
     pub lost: Vec<JobRecord>,
 }
 
+/// A node as `hcron info nodes` shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NodeState {
+    /// Its `node_name`.
+    pub name: String,
+    /// Its id (random, one per registration).
+    pub id: String,
+    /// Its number (job ids modulo 64).
+    pub number: i32,
+    /// `leader`, `follower` or `dead`.
+    pub role: String,
+    /// Seconds since its last heartbeat, by the database's clock.
+    pub beat_age: f64,
+    /// The epoch it leads under (the leader only).
+    pub epoch: Option<i64>,
+    /// Jobs the database records as running on it.
+    pub running: i64,
+    /// When it joined (the database's time, UTC).
+    pub started: String,
+}
+
 /// A node's membership, as this process knows it.
 #[derive(Debug)]
 struct Member {
@@ -312,6 +333,38 @@ impl Cluster {
                     stdout: row.get(16),
                     stderr: row.get(17),
                     ..taken(row)
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// The cluster's nodes, alive or dead within the hour.
+    pub async fn nodes(&self) -> Result<Vec<NodeState>, String> {
+        self.work(async move |client: &mut Client| {
+            let rows = client.query(sql::NODES, &[]).await?;
+            Ok(rows
+                .iter()
+                .map(|row| {
+                    let (dead, leads): (bool, Option<bool>) = (row.get(4), row.get(5));
+                    let leads = leads.unwrap_or(false) && !dead;
+                    NodeState {
+                        name: row.get(0),
+                        id: row.get(1),
+                        number: row.get(2),
+                        role: if dead {
+                            "dead"
+                        } else if leads {
+                            "leader"
+                        } else {
+                            "follower"
+                        }
+                        .into(),
+                        beat_age: row.get(3),
+                        epoch: leads.then(|| row.get(6)),
+                        running: row.get(7),
+                        started: row.get(8),
+                    }
                 })
                 .collect())
         })

@@ -146,3 +146,15 @@ pub const HISTORY: &str = "
     FROM hcron_jobs
     WHERE owner = $1 AND ($2::text IS NULL OR event = $2) AND ($3::text IS NULL OR scheduled >= $3)
     ORDER BY scheduled, seq";
+
+/// Every node alive or dead within the hour: name, id, number, seconds
+/// since its last beat (by the database's clock), whether it is dead,
+/// whether it leads, the leader's epoch, its running jobs, its start.
+pub const NODES: &str = "
+    SELECT n.name, n.id, n.number, extract(epoch FROM now() - n.beat)::float8, n.dead IS NOT NULL,
+        l.holder = n.id AND l.expires > now(), l.epoch,
+        (SELECT count(*) FROM hcron_jobs j WHERE j.node = n.id AND j.result = 'running'),
+        to_char(n.started, 'YYYY-MM-DD HH24:MI:SS')
+    FROM hcron_nodes n CROSS JOIN hcron_leader l
+    WHERE n.dead IS NULL OR n.dead > now() - interval '1 hour'
+    ORDER BY n.name, n.started";

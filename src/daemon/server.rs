@@ -172,6 +172,13 @@ impl Daemon {
                 })
             }
             Request::Hosts => Response::Hosts { hosts: self.lock().exec.health.lock().expect("health lock").states() },
+            Request::Nodes => match &self.cluster {
+                None => error("this scheduler is a single node: no cluster_database is set".into()),
+                Some(cluster) => match cluster.nodes().await {
+                    Ok(nodes) => Response::Nodes { nodes },
+                    Err(e) => error(format!("cannot read the nodes from the cluster database: {e}")),
+                },
+            },
             Request::Log { since } => {
                 let Some(path) = self.setup.log.file.clone() else { return error("this daemon keeps no log file".into()) };
                 let user = user.to_owned();
