@@ -391,6 +391,18 @@ pub fn query(path: &Path, user: &str, event: Option<&str>, since: Option<&str>) 
     statement.query_map(params![user, event, since], record_of_row)?.collect()
 }
 
+/// Whether `record` is a job run again after its parent was lost
+/// (`on_lost=rerun`): its parent is another job of the same event and
+/// trigger whose result is a lost failure. The cluster asks the same of
+/// its database (`cluster/sql.rs`, `LOSE`).
+pub fn is_rerun(path: &Path, record: &JobRecord) -> rusqlite::Result<bool> {
+    open(path)?.query_row(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND id <> ?2 AND event = ?3 AND trigger = ?4 AND result LIKE 'failure: lost:%')",
+        params![record.parent, record.id, record.event, record.trigger],
+        |row| row.get(0),
+    )
+}
+
 /// The jobs still `queued` or `running`, oldest first: at start-up, what a
 /// previous run left unfinished.
 pub fn unsettled(path: &Path) -> rusqlite::Result<Vec<JobRecord>> {

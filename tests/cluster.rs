@@ -309,6 +309,64 @@ fn a_node_killed_with_a_job_running_loses_it_and_a_live_node_follows_its_failove
     assert_eq!(ended, [("/slow".to_owned(), lost), ("/recover".to_owned(), "success".to_owned())], "{history:?}");
 }
 
+#[test]
+fn a_lost_job_with_on_lost_rerun_runs_once_more_on_a_live_node_then_fails_over_if_lost_again() {
+    let mut cluster = Cluster::new(3, "");
+    let events = cluster.dir.path().join("events");
+    let recovered = cluster.dir.path().join("recovered");
+    std::fs::write(
+        events.join("slow"),
+        "as_user=\nhost=localhost\ncommand=sleep 61\nexec_wait=yes\non_lost=rerun\nfailover_event=recover\nnotify_email=\nnotify_message=\n",
+    )
+    .unwrap();
+    std::fs::write(
+        events.join("recover"),
+        format!("as_user=\nhost=localhost\ncommand=echo $HCRON_TRIGGER_NAME > {}\nnotify_email=\nnotify_message=\n", recovered.display()),
+    )
+    .unwrap();
+    for n in 0..3 {
+        cluster.start(n);
+    }
+    cluster.wait_for_leader();
+    let (out, err, code) = cluster.node(0).hcron(&["activate", "/slow"]);
+    assert_eq!(code, 0, "{out}{err}");
+    // A node, other than `except`, that runs /slow.
+    let running_on = |cluster: &Cluster, except: Option<usize>| {
+        let names = cluster
+            .pg
+            .psql("SELECT n.name FROM hcron_jobs j JOIN hcron_nodes n ON n.id = j.node WHERE j.event = '/slow' AND j.result = 'running'");
+        names.lines().filter_map(|name| name.strip_prefix('n').and_then(|n| n.parse::<usize>().ok())).find(|n| Some(*n) != except)
+    };
+    let mut first = None;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            first = running_on(&cluster, None);
+            first.is_some()
+        }),
+        "/slow never ran"
+    );
+    cluster.crash(first.unwrap());
+    let mut second = None;
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            second = running_on(&cluster, first);
+            second.is_some()
+        }),
+        "/slow was not run again"
+    );
+    assert!(!recovered.exists(), "a job run again does not fail over");
+    cluster.crash(second.unwrap());
+    assert!(eventually(Duration::from_secs(15), || recovered.exists()), "lost again, it did not fail over");
+    let rows = cluster.pg.psql("SELECT result FROM hcron_jobs WHERE event = '/slow' ORDER BY seq");
+    let results: Vec<&str> = rows.lines().collect();
+    assert_eq!(results.len(), 2, "run twice, never a third time: {rows}");
+    assert!(results.iter().all(|r| r.starts_with("failure: lost: node ")), "{rows}");
+    let parents = cluster
+        .pg
+        .psql("SELECT count(*) FROM hcron_jobs a JOIN hcron_jobs b ON b.parent = a.id AND b.id <> a.id WHERE a.event = '/slow' AND b.event = '/slow'");
+    assert_eq!(parents.trim(), "1", "the job run again names the lost one as its parent");
+}
+
 /// The cluster's database side driven directly: node handles on one real
 /// database, heartbeats by hand, so that each fence is met on purpose.
 mod fences {
@@ -479,8 +537,9 @@ mod fences {
                 if !report.buried.is_empty() {
                     assert_eq!(report.buried, ["c"]);
                     assert_eq!(report.lost.len(), 1);
-                    assert_eq!(report.lost[0].id, "10");
-                    assert_eq!(report.lost[0].result, "failure: lost: node c died while the job ran");
+                    assert_eq!(report.lost[0].record.id, "10");
+                    assert_eq!(report.lost[0].record.result, "failure: lost: node c died while the job ran");
+                    assert!(!report.lost[0].again, "a job queued as such is not a run again");
                     buried = true;
                     break;
                 }

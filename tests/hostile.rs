@@ -735,6 +735,31 @@ fn after_kill_9_running_jobs_are_lost_with_failover_and_queued_ones_run() {
 }
 
 #[test]
+fn after_kill_9_a_running_job_with_on_lost_rerun_runs_once_more_and_fails_over_when_lost_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let long: &'static [&'static str] = &["sleep", "3024.5"];
+    let (events, state, config) = crashed_with_jobs(dir.path(), long);
+    let text = std::fs::read_to_string(events.join("long")).unwrap();
+    std::fs::write(events.join("long"), format!("{text}on_lost=rerun\n")).unwrap();
+    let start = || RunningDaemon::standalone(&events, &state, &["--config", config.to_str().unwrap()]);
+    let jobs = KillAll(long);
+    let daemon = start();
+    assert!(eventually(Duration::from_secs(10), || !processes(long).is_empty()), "not run once more: {}", daemon.log_text());
+    assert!(daemon.log_text().contains("(on_lost=rerun)"), "{}", daemon.log_text());
+    assert!(!dir.path().join("ran-fo").exists(), "a job run again does not fail over");
+    daemon.crash();
+    drop(jobs);
+    // Lost again: no third run, the failover instead.
+    let jobs = KillAll(long);
+    let daemon = start();
+    assert!(eventually(Duration::from_secs(10), || dir.path().join("ran-fo").exists()), "{}", daemon.log_text());
+    let lost = "failure: lost: the scheduler stopped while the job ran";
+    assert_eq!(settled_results(&daemon, "/long"), [lost, lost]);
+    assert!(processes(long).is_empty(), "run twice in all, never a third time");
+    drop(jobs);
+}
+
+#[test]
 fn after_kill_9_a_gone_event_s_running_job_is_lost_and_only_recent_queued_jobs_run() {
     let dir = tempfile::tempdir().unwrap();
     let (events, state, config) = crashed_with_jobs(dir.path(), &["sleep", "3020.5"]);

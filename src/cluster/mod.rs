@@ -60,8 +60,18 @@ pub struct Report {
     /// Nodes this beat declared dead, by name.
     pub buried: Vec<String>,
     /// Jobs that were running on dead nodes, now ended as lost (their
-    /// `result` says so): the caller follows their failover.
-    pub lost: Vec<JobRecord>,
+    /// `result` says so): the caller follows their failover, or runs them
+    /// again.
+    pub lost: Vec<Lost>,
+}
+
+/// A job lost with its node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lost {
+    /// Its record, ended.
+    pub record: JobRecord,
+    /// It was itself a job run again after a loss: it is not run again.
+    pub again: bool,
 }
 
 /// A node as `hcron info nodes` shows it.
@@ -201,7 +211,10 @@ impl Cluster {
                     .query(sql::LOSE, &[&now])
                     .await?
                     .iter()
-                    .map(|row| JobRecord { result: row.get(9), finished: Some(now.to_owned()), ..taken(row) })
+                    .map(|row| Lost {
+                        record: JobRecord { result: row.get(9), finished: Some(now.to_owned()), ..taken(row) },
+                        again: row.get(10),
+                    })
                     .collect();
             }
             Ok::<_, tokio_postgres::Error>((beat, epoch, watermark, buried, lost))

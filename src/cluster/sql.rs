@@ -131,12 +131,15 @@ pub const BURY: &str = "
     RETURNING name";
 
 /// Ends as lost, at $1, every job still running on a dead node (declared
-/// dead, or stopped with jobs running); returns them with the result.
+/// dead, or stopped with jobs running); returns them with the result and
+/// whether each is itself a job run again after a loss (`history::is_rerun`).
 pub const LOSE: &str = "
     UPDATE hcron_jobs AS j SET result = 'failure: lost: node ' || n.name || ' died while the job ran', finished = $1
     FROM hcron_nodes AS n
     WHERE j.result = 'running' AND j.node = n.id AND n.dead IS NOT NULL
-    RETURNING j.id, j.grp, j.parent, j.owner, j.event, j.trigger, j.chain, j.scheduled, j.queued, j.result";
+    RETURNING j.id, j.grp, j.parent, j.owner, j.event, j.trigger, j.chain, j.scheduled, j.queued, j.result,
+        EXISTS (SELECT 1 FROM hcron_jobs p WHERE p.id = j.parent AND p.id <> j.id AND p.event = j.event
+            AND p.trigger = j.trigger AND p.result LIKE 'failure: lost:%')";
 
 /// The jobs of owner $1, optionally of one event ($2) and since a time
 /// ($3), oldest first, with every column of a record.

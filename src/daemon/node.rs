@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::Daemon;
 use crate::clock::{Clock, SystemClock};
 use crate::cluster::lease::{Timing, random};
-use crate::cluster::{Beat, Cluster, Leadership, Settings};
+use crate::cluster::{Beat, Cluster, Leadership, Lost, Settings};
 use crate::engine::{JobId, JobIds};
 use crate::history::parse_ledger_minute;
 
@@ -68,23 +68,22 @@ impl Daemon {
 
     /// Jobs lost with a dead node: each one's failure is completed here, as
     /// the single node settles a previous run (`settle.rs`), so that its
-    /// `failover_event` runs on a live node.
-    async fn follow_lost(&self, cluster: &Cluster, lost: Vec<crate::history::JobRecord>) {
-        let mut chained = Vec::new();
+    /// `failover_event` (or, with `on_lost=rerun`, the job once more) runs on
+    /// a live node.
+    async fn follow_lost(&self, cluster: &Cluster, lost: Vec<Lost>) {
+        let mut queued = Vec::new();
         {
             let mut state = self.lock();
             let state = &mut *state;
-            for record in &lost {
+            for Lost { record, again } in &lost {
                 let why = record.result.strip_prefix("failure: ").unwrap_or(&record.result).to_owned();
                 let text = format!("job {} of event ({}) {why}", record.id, record.event);
                 state.message(&record.user, &text, "warning");
                 let Some(job) = super::settle::rebuild(record, state) else { continue };
-                let activation = state.engine.evaluate(&job);
-                let outcome = crate::engine::Outcome::Failure(why);
-                chained.extend(state.engine.complete(&job, activation.as_ref(), outcome, &job.tree, &mut state.journal));
+                queued.extend(state.engine.lost(&job, why, *again, &mut state.journal));
             }
         }
-        let records = chained.iter().map(super::runner::record_of).collect();
+        let records = queued.iter().map(super::runner::record_of).collect();
         if let Err(error) = cluster.queue(records).await {
             let text = format!("cannot queue what {} lost job(s) chained: {error}", lost.len());
             self.lock().message("", &text, "error");

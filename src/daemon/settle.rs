@@ -14,7 +14,7 @@ use jiff::tz::TimeZone;
 use super::runner::{chained_names, enqueue};
 use super::{Daemon, State};
 use crate::clock::{Clock, SystemClock, local, log_datetime};
-use crate::engine::{Job, JobId, Outcome, TriggerName};
+use crate::engine::{Job, JobId, TriggerName};
 use crate::history::{Change, JobRecord};
 
 /// The failure of a job whose run the previous daemon did not see end.
@@ -48,9 +48,8 @@ impl Daemon {
             match (record.result.as_str(), job) {
                 ("running", Some(job)) => {
                     lost += 1;
-                    let activation = state.engine.evaluate(&job);
-                    let outcome = Outcome::Failure(LOST.to_owned());
-                    let chained = state.engine.complete(&job, activation.as_ref(), outcome, &job.tree, &mut state.journal);
+                    let again = crate::history::is_rerun(&self.setup.history, &record).unwrap_or(false);
+                    let chained = state.engine.lost(&job, LOST.to_owned(), again, &mut state.journal);
                     let next = chained_names(&chained);
                     self.record(finished(&record, &at, format!("failure: {LOST}"), next));
                     for job in chained {

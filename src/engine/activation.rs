@@ -44,6 +44,9 @@ pub struct Activation {
     pub exec_timeout: Option<i64>,
     /// `notify_on`: which outcomes send the notification.
     pub notify_on: NotifyOn,
+    /// `on_lost=rerun`: a job lost with its scheduler runs once more
+    /// instead of failing over (the default, `failover`).
+    pub rerun_lost: bool,
 }
 
 /// The extension `notify_on=success|failure|always`.
@@ -104,6 +107,7 @@ impl Activation {
                 Some("always") => NotifyOn::Always,
                 _ => NotifyOn::Success,
             },
+            rerun_lost: vars.get("on_lost").is_some_and(|v| py_strip(v).eq_ignore_ascii_case("rerun")),
             time,
         }
     }

@@ -227,6 +227,24 @@ impl<C: Clock> Engine<C> {
         Some(Activation::evaluate(job, definition, self.clock.now(), &self.settings))
     }
 
+    /// A job whose scheduler died while it ran (`on_lost`): with
+    /// `on_lost=rerun`, unless `again` (it is itself a job run again), the
+    /// job runs once more: the one job returned, with a `queue` entry;
+    /// otherwise it completes as a failure, `why`, and its chained jobs
+    /// (its `failover_event`) are returned.
+    pub fn lost(&mut self, job: &Job, why: String, again: bool, journal: &mut dyn Journal) -> Vec<Job> {
+        let activation = self.evaluate(job);
+        if !again && activation.as_ref().is_some_and(|a| a.rerun_lost) {
+            let now = self.clock.now();
+            let rerun = Job { id: self.ids.next(&now), parent: job.id, queued: now, ..job.clone() };
+            let text = format!("job {} of event ({}) {why}: run once more as job {} (on_lost=rerun)", job.id, job.event, rerun.id);
+            journal.entry(self.message(&job.owner, &text, "warning"));
+            self.log_queued(&rerun, journal);
+            return vec![rerun];
+        }
+        self.complete(job, activation.as_ref(), Outcome::Failure(why), &job.tree, journal)
+    }
+
     /// §10.1 steps 5–8: the notifications of a success, the `done` entry,
     /// the limits, and the chained jobs, queued against `current` (the
     /// owner's events as they are now).

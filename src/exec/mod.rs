@@ -441,6 +441,7 @@ mod tests {
             exec_wait: false,
             exec_timeout: None,
             notify_on: NotifyOn::Success,
+            rerun_lost: false,
         }
     }
 
