@@ -49,7 +49,7 @@ fn main() {
     let transport = Transport::Smtp(Smtp { server: "127.0.0.1".into(), port, ..Smtp::default() });
     let settings = MailSettings { transport, retry_initial: Duration::from_secs(1), retry_max: Duration::from_secs(1) };
     let (_settings, receiver) = tokio::sync::watch::channel(settings);
-    let sender = runtime.spawn(run_sender(spool, receiver, Arc::default(), Box::new(|_, _| {})));
+    let sender = runtime.spawn(run_sender(hcron::mail::Store::Local(spool), receiver, Arc::default(), Box::new(|_, _| {})));
     while count() < MESSAGES {
         assert!(started.elapsed() < Duration::from_secs(120), "only {} delivered", count());
         std::thread::sleep(Duration::from_millis(5));

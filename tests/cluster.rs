@@ -367,6 +367,36 @@ fn a_lost_job_with_on_lost_rerun_runs_once_more_on_a_live_node_then_fails_over_i
     assert_eq!(parents.trim(), "1", "the job run again names the lost one as its parent");
 }
 
+#[test]
+fn mail_spooled_by_a_node_that_dies_is_delivered_by_another_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mail =
+        format!("mail_transport = \"smtp\"\nsmtp_server = \"127.0.0.1\"\nsmtp_port = {port}\nmail_retry_initial = 1\nmail_retry_max = 1\n");
+    let mut cluster = Cluster::new(2, &mail);
+    std::fs::write(cluster.dir.path().join("events/mailer"), crate::mail::mailer("ops@example.com", "from a node")).unwrap();
+    cluster.start(0);
+    cluster.start(1);
+    cluster.wait_for_leader();
+    assert_eq!(cluster.node(0).hcron(&["activate", "/mailer"]).2, 0);
+    // The SMTP server is down: the message waits in the database after a failed attempt.
+    let attempted = || cluster.pg.psql("SELECT count(*) FROM hcron_mail WHERE message::json->>'attempts' <> '0'").trim() == "1";
+    assert!(eventually(Duration::from_secs(15), attempted), "no attempt at the message");
+    let ran_on = cluster.pg.psql("SELECT n.name FROM hcron_jobs j JOIN hcron_nodes n ON n.id = j.node WHERE j.event = '/mailer'");
+    let spooler: usize = ran_on.trim().strip_prefix('n').unwrap().parse().unwrap();
+    cluster.crash(spooler);
+    let sink = crate::mail::SmtpSink::start(port, &cluster.dir.path().join("received"));
+    // Once the shared spool is empty nothing can send it again.
+    assert!(
+        eventually(Duration::from_secs(20), || cluster.pg.psql("SELECT count(*) FROM hcron_mail").trim() == "0"),
+        "never delivered: {}",
+        cluster.node(1 - spooler).log_text()
+    );
+    let received = sink.messages();
+    assert_eq!(received.len(), 1, "delivered once");
+    assert!(received[0].contains("from a node"));
+    assert!(cluster.node(1 - spooler).log_text().contains("email to (ops@example.com) for event (/mailer) delivered"));
+}
+
 /// The cluster's database side driven directly: node handles on one real
 /// database, heartbeats by hand, so that each fence is met on purpose.
 mod fences {

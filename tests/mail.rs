@@ -9,13 +9,14 @@ use std::time::Duration;
 use crate::daemon_util::{RunningDaemon, eventually};
 
 /// An aiosmtpd writing into a Maildir.
-struct SmtpSink {
+pub struct SmtpSink {
     child: Child,
     dir: PathBuf,
 }
 
 impl SmtpSink {
-    fn start(port: u16, dir: &Path) -> SmtpSink {
+    /// A sink on 127.0.0.1:`port` writing into `dir`.
+    pub fn start(port: u16, dir: &Path) -> SmtpSink {
         SmtpSink::with_handler(port, dir, "aiosmtpd.handlers.Mailbox")
     }
 
@@ -43,7 +44,7 @@ impl SmtpSink {
 
     /// Every message received, as text, in the order received (the Maildir
     /// file names of Python's `mailbox` count messages after `Q`).
-    fn messages(&self) -> Vec<String> {
+    pub fn messages(&self) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.dir.join("new")) else { return Vec::new() };
         let counter = |name: &str| -> u64 { name.split('Q').nth(1).and_then(|n| n.split('.').next()?.parse().ok()).unwrap_or(u64::MAX) };
         let mut files: Vec<(u64, PathBuf)> =
@@ -107,7 +108,7 @@ impl MailSetup {
 }
 
 /// An on-demand event on this machine that mails `to`.
-fn mailer(to: &str, message: &str) -> String {
+pub fn mailer(to: &str, message: &str) -> String {
     format!("as_user=\nhost=localhost\ncommand=true\nnotify_email={to}\nnotify_message={message}\n")
 }
 

@@ -384,6 +384,41 @@ impl Cluster {
         .await
     }
 
+    /// Puts a notification in the shared spool.
+    pub async fn spool_mail(&self, message: &crate::mail::Outgoing) -> Result<(), String> {
+        let json = serde_json::to_string(message).map_err(|e| e.to_string())?;
+        self.work(async move |client: &mut Client| client.execute(sql::SPOOL_MAIL, &[&json, &message.next_attempt]).await.map(drop)).await
+    }
+
+    /// Takes the oldest notification due at `now` (Unix seconds) that no
+    /// live node is delivering; none while this node's lease has run out.
+    pub async fn take_mail(&self, now: i64) -> Result<Option<(i64, crate::mail::Outgoing)>, String> {
+        if !self.alive() {
+            return Ok(None);
+        }
+        let id = self.id();
+        let row = self.work(async move |client: &mut Client| client.query_opt(sql::TAKE_MAIL, &[&id, &now]).await).await?;
+        let Some(row) = row else { return Ok(None) };
+        let (key, json): (i64, String) = (row.get(0), row.get(1));
+        serde_json::from_str(&json).map(|message| Some((key, message))).map_err(|e| format!("mail {key} cannot be read: {e}"))
+    }
+
+    /// Ends an attempt at notification `id`: delivered (`message` none),
+    /// to try again at `next`, or refused for good (`next` none).
+    pub async fn end_mail(&self, id: i64, message: Option<&crate::mail::Outgoing>, next: Option<i64>) -> Result<(), String> {
+        let json = message.map(serde_json::to_string).transpose().map_err(|e| e.to_string())?;
+        self.work(async move |client: &mut Client| match &json {
+            None => client.execute(sql::MAIL_DELIVERED, &[&id]).await.map(drop),
+            Some(json) => client.execute(sql::MAIL_LATER, &[&id, json, &next]).await.map(drop),
+        })
+        .await
+    }
+
+    /// When the earliest notification not failed is due (Unix seconds).
+    pub async fn next_mail(&self) -> Result<Option<i64>, String> {
+        self.work(async move |client: &mut Client| Ok(client.query_one(sql::NEXT_MAIL, &[]).await?.get(0))).await
+    }
+
     /// A clean stop: the leadership is given up and the node leaves, so
     /// that another leads at once.
     pub async fn leave(&self) {

@@ -43,6 +43,13 @@ pub const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS hcron_jobs_queue ON hcron_jobs (seq) WHERE result = 'queued';
     CREATE INDEX IF NOT EXISTS hcron_jobs_running ON hcron_jobs (node) WHERE result = 'running';
     CREATE INDEX IF NOT EXISTS hcron_jobs_by_owner ON hcron_jobs (owner, scheduled);
+    CREATE TABLE IF NOT EXISTS hcron_mail (
+        id bigserial PRIMARY KEY,
+        message text NOT NULL,
+        next_attempt bigint NOT NULL DEFAULT 0,
+        node text,
+        failed boolean NOT NULL DEFAULT false
+    );
 ";
 
 /// The advisory lock key of the schema's creation.
@@ -161,3 +168,28 @@ pub const NODES: &str = "
     FROM hcron_nodes n CROSS JOIN hcron_leader l
     WHERE n.dead IS NULL OR n.dead > now() - interval '1 hour'
     ORDER BY n.name, n.started";
+
+/// A notification for any node to deliver: $1 the message (JSON), $2 its first attempt (Unix seconds).
+pub const SPOOL_MAIL: &str = "INSERT INTO hcron_mail (message, next_attempt) VALUES ($1, $2)";
+
+/// Takes the oldest message due at $2 (Unix seconds) for live node $1,
+/// skipping those a live node is delivering.
+pub const TAKE_MAIL: &str = "
+    UPDATE hcron_mail SET node = $1
+    WHERE id = (
+        SELECT id FROM hcron_mail
+        WHERE NOT failed AND next_attempt <= $2
+          AND (node IS NULL OR node NOT IN (SELECT id FROM hcron_nodes WHERE dead IS NULL))
+        ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+      AND EXISTS (SELECT 1 FROM hcron_nodes WHERE id = $1 AND dead IS NULL)
+    RETURNING id, message";
+
+/// A delivered message.
+pub const MAIL_DELIVERED: &str = "DELETE FROM hcron_mail WHERE id = $1";
+
+/// A message to try again: $2 the message, $3 when; or failed for good ($3 null).
+pub const MAIL_LATER: &str =
+    "UPDATE hcron_mail SET message = $2, next_attempt = coalesce($3, next_attempt), failed = $3 IS NULL, node = NULL WHERE id = $1";
+
+/// The earliest attempt due, of messages not failed.
+pub const NEXT_MAIL: &str = "SELECT min(next_attempt) FROM hcron_mail WHERE NOT failed";

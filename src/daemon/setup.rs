@@ -206,6 +206,10 @@ pub async fn run(
     daemon.lock().planner = super::MinutePlanner::resume(last, daemon.setup.minute_clock.now().datetime());
     notify_ready();
     let heartbeat = daemon.cluster.clone().map(|cluster| tokio::spawn(daemon.clone().heartbeat(cluster)));
+    let mail_store = match &daemon.cluster {
+        Some(cluster) => crate::mail::Store::Shared(spool, cluster.clone()),
+        None => crate::mail::Store::Local(spool),
+    };
     let tasks = [
         tokio::spawn(daemon.clone().clock_loop()),
         tokio::spawn(daemon.clone().dispatch()),
@@ -214,7 +218,7 @@ pub async fn run(
         tokio::spawn(daemon.clone().check_roots()),
         tokio::spawn(daemon.clone().serve(listener)),
         tokio::spawn(daemon.clone().hangups(hangup)),
-        tokio::spawn(crate::mail::run_sender(spool, mail_settings, sender, {
+        tokio::spawn(crate::mail::run_sender(mail_store, mail_settings, sender, {
             let daemon = daemon.clone();
             Box::new(move |level: &str, text: &str| {
                 let mut state = daemon.lock();

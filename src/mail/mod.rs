@@ -14,7 +14,7 @@ use lettre::message::header::ContentType;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Message;
-pub use sender::{MailSettings, Smtp, Transport, run_sender};
+pub use sender::{MailSettings, Smtp, Store, Transport, run_sender};
 pub use spool::Spool;
 
 /// A message in the spool.

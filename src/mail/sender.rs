@@ -119,81 +119,176 @@ struct ServerDown {
     until: i64,
 }
 
+/// Where the sender finds messages.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// This node's spool directory.
+    Local(Spool),
+    /// (A cluster.) The cluster's database, which any node delivers from;
+    /// the node's spool directory is only where messages wait, a moment,
+    /// to be moved there (a local write first, so that no job waits on the
+    /// database either).
+    Shared(Spool, Arc<crate::cluster::Cluster>),
+}
+
 /// Delivers the spool until the task is dropped, oldest message first. A
 /// server that cannot be reached holds every message back (so that they
 /// still leave in order once it answers), waiting with exponential back-off
 /// (`retry_initial` doubled per consecutive failure, at most `retry_max`);
 /// a message the server defers waits with its own back-off, the others go
 /// on. New `settings` apply from the next delivery on, over a new connection.
-pub async fn run_sender(spool: Spool, mut settings: tokio::sync::watch::Receiver<MailSettings>, wake: Arc<Notify>, report: Report) {
-    let mut connection: Option<AsyncSmtpConnection> = None;
-    let mut server = ServerDown::default();
+pub async fn run_sender(store: Store, mut settings: tokio::sync::watch::Receiver<MailSettings>, wake: Arc<Notify>, report: Report) {
+    let mut attempt = Attempts { connection: None, server: ServerDown::default() };
     loop {
-        let MailSettings { transport, retry_initial, retry_max } = settings.borrow_and_update().clone();
+        let current = settings.borrow_and_update().clone();
         let now = jiff::Timestamp::now().as_second();
         let mut next_due: Option<i64> = None;
-        for (path, mut message) in spool.messages() {
-            if server.until > now {
-                earliest(&mut next_due, server.until);
-                break;
-            }
-            if message.next_attempt > now {
-                earliest(&mut next_due, message.next_attempt);
-                continue;
-            }
-            let failure = match deliver(&transport, &mut connection, &message).await {
-                Ok(()) => {
-                    server.failures = 0;
-                    let _ = std::fs::remove_file(&path);
-                    report("info", &format!("email to ({}) for event ({}) delivered", message.to, message.event));
-                    continue;
+        match &store {
+            Store::Local(spool) => {
+                for (path, mut message) in spool.messages() {
+                    if attempt.server.until > now {
+                        earliest(&mut next_due, attempt.server.until);
+                        break;
+                    }
+                    if message.next_attempt > now {
+                        earliest(&mut next_due, message.next_attempt);
+                        continue;
+                    }
+                    match attempt.make(&current, &mut message, now, &report).await {
+                        Fate::Delivered => {
+                            let _ = std::fs::remove_file(&path);
+                        }
+                        Fate::Refused(detail) => {
+                            let kept =
+                                spool.fail(&path, &message).map(|p| p.display().to_string()).unwrap_or_else(|e| format!("nowhere ({e})"));
+                            report("error", &refused(&detail, &message, &kept));
+                        }
+                        Fate::Later(due) => {
+                            let _ = spool.write(&path, &message);
+                            earliest(&mut next_due, due);
+                        }
+                    }
                 }
-                Err(failure) => failure,
-            };
-            if failure.kind == FailureKind::Permanent {
-                message.last_error = Some(failure.detail.clone());
-                let kept = spool.fail(&path, &message).map(|p| p.display().to_string()).unwrap_or_else(|e| format!("nowhere ({e})"));
-                let text =
-                    format!("failed to send email ({}) for event ({}) to ({}); kept in {kept}", failure.detail, message.event, message.to);
-                report("error", &text);
-                continue;
             }
-            connection = None;
-            message.attempts += 1;
-            // The server's failures count for the whole spool, a deferral for its message.
-            let unavailable = failure.kind == FailureKind::Unavailable;
-            let failures = if unavailable { server.failures + 1 } else { message.attempts };
-            let delay = back_off(retry_initial, retry_max, failures);
-            let due = now + delay.as_secs().max(1) as i64;
-            if unavailable {
-                server = ServerDown { failures, until: due };
+            Store::Shared(spool, cluster) => {
+                forward(spool, cluster, &report).await;
+                loop {
+                    if attempt.server.until > now {
+                        earliest(&mut next_due, attempt.server.until);
+                        break;
+                    }
+                    let Ok(Some((id, mut message))) = cluster.take_mail(now).await else { break };
+                    let (json, next) = match attempt.make(&current, &mut message, now, &report).await {
+                        Fate::Delivered => (None, None),
+                        Fate::Refused(detail) => {
+                            report("error", &refused(&detail, &message, "the cluster database, as failed"));
+                            (Some(message), None)
+                        }
+                        Fate::Later(due) => (Some(message), Some(due)),
+                    };
+                    if let Err(error) = cluster.end_mail(id, json.as_ref(), next).await {
+                        report("error", &format!("cannot record the attempt at mail {id} in the cluster database: {error}"));
+                        break;
+                    }
+                }
+                if let Ok(Some(due)) = cluster.next_mail().await {
+                    earliest(&mut next_due, due.max(now + 1));
+                }
             }
-            message.next_attempt = due;
-            message.last_error = Some(failure.detail.clone());
-            let _ = spool.write(&path, &message);
-            let text = format!(
-                "failed to send email ({}) for event ({}) to ({}); attempt {}, next in {} s",
-                failure.detail,
-                message.event,
-                message.to,
-                message.attempts,
-                delay.as_secs()
-            );
-            report("warning", &text);
-            earliest(&mut next_due, due);
         }
-        if let Some(mut open) = connection.take() {
+        if let Some(mut open) = attempt.connection.take() {
             let _ = tokio::time::timeout(QUIT_TIMEOUT, open.quit()).await;
         }
         let wait =
             next_due.map_or(Duration::from_secs(3600), |due| Duration::from_secs((due - jiff::Timestamp::now().as_second()).max(0) as u64));
+        // Another node's messages, or the database back: looked for again within a minute.
+        let wait = if matches!(store, Store::Shared(..)) { wait.min(SHARED_POLL) } else { wait };
         tokio::select! {
             _ = wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
             // Disabled once the daemon's end is gone (it is stopping). Another
             // server, perhaps: it is tried at once.
-            Ok(()) = settings.changed() => server = ServerDown::default(),
+            Ok(()) = settings.changed() => attempt.server = ServerDown::default(),
         }
+    }
+}
+
+/// How often a cluster node's sender looks for due messages when nothing woke it.
+const SHARED_POLL: Duration = Duration::from_secs(5);
+
+/// Moves the messages of `spool` to the cluster's database, each removed
+/// once the database has it (a crash in between sends it twice, never
+/// loses it).
+async fn forward(spool: &Spool, cluster: &crate::cluster::Cluster, report: &Report) {
+    for (path, message) in spool.messages() {
+        if let Err(error) = cluster.spool_mail(&message).await {
+            report("error", &format!("cannot move a notification to the cluster database: {error}; it waits in {}", path.display()));
+            return;
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// The log line of a message refused for good.
+fn refused(detail: &str, message: &Outgoing, kept: &str) -> String {
+    format!("failed to send email ({detail}) for event ({}) to ({}); kept in {kept}", message.event, message.to)
+}
+
+/// What became of one attempt.
+enum Fate {
+    /// Sent: the message is done.
+    Delivered,
+    /// Refused for good, with why: kept as failed.
+    Refused(String),
+    /// To try again at this time (its attempts and last error updated).
+    Later(i64),
+}
+
+/// The sender's connection and what it knows of the server, across attempts.
+struct Attempts {
+    connection: Option<AsyncSmtpConnection>,
+    server: ServerDown,
+}
+
+impl Attempts {
+    /// One attempt at `message` at `now`, reported; a transient failure
+    /// updates the message (attempts, next attempt, last error) and, when
+    /// the server is at fault, the wait of the whole spool.
+    async fn make(&mut self, settings: &MailSettings, message: &mut Outgoing, now: i64, report: &Report) -> Fate {
+        let failure = match deliver(&settings.transport, &mut self.connection, message).await {
+            Ok(()) => {
+                self.server.failures = 0;
+                report("info", &format!("email to ({}) for event ({}) delivered", message.to, message.event));
+                return Fate::Delivered;
+            }
+            Err(failure) => failure,
+        };
+        if failure.kind == FailureKind::Permanent {
+            message.last_error = Some(failure.detail.clone());
+            return Fate::Refused(failure.detail);
+        }
+        self.connection = None;
+        message.attempts += 1;
+        // The server's failures count for the whole spool, a deferral for its message.
+        let unavailable = failure.kind == FailureKind::Unavailable;
+        let failures = if unavailable { self.server.failures + 1 } else { message.attempts };
+        let delay = back_off(settings.retry_initial, settings.retry_max, failures);
+        let due = now + delay.as_secs().max(1) as i64;
+        if unavailable {
+            self.server = ServerDown { failures, until: due };
+        }
+        message.next_attempt = due;
+        message.last_error = Some(failure.detail.clone());
+        let text = format!(
+            "failed to send email ({}) for event ({}) to ({}); attempt {}, next in {} s",
+            failure.detail,
+            message.event,
+            message.to,
+            message.attempts,
+            delay.as_secs()
+        );
+        report("warning", &text);
+        Fate::Later(due)
     }
 }
 
