@@ -98,6 +98,16 @@ mod tests {
     }
 
     #[test]
+    fn now_is_the_system_clock_scaled_from_the_anchor() {
+        let before = Timestamp::now();
+        let unscaled = MinuteClock::default().now().timestamp();
+        assert!(unscaled >= before && unscaled.duration_since(before) < SignedDuration::from_secs(5), "{unscaled}");
+        let anchor = before.as_second() - 10;
+        let scaled = MinuteClock::parse(&format!("1@{anchor}")).unwrap().now().timestamp().as_second();
+        assert!((anchor + 600..anchor + 900).contains(&scaled), "10 s after the anchor are 10 minutes: {}", scaled - anchor);
+    }
+
+    #[test]
     fn a_bad_value_is_refused() {
         for bad in ["", "1", "@1700000000", "0@1700000000", "-1@1700000000", "inf@1", "x@1", "1@x", "1@99999999999999"] {
             assert_eq!(MinuteClock::parse(bad), None, "{bad}");
