@@ -39,9 +39,9 @@ fn main() {
     std::fs::write(&config, "max_events_per_user = 200000\n").unwrap();
     let mut daemon = support::standalone(&events, &state, &["--config".as_ref(), config.as_os_str()]);
     let log = state.join("hcron.log");
-    wait_for(Duration::from_secs(150), || count(&log, "|execute|") >= DUE);
+    support::wait_for(Duration::from_secs(150), || count(&log, "|execute|") >= DUE);
     let text = std::fs::read_to_string(&log).unwrap();
-    let executes: Vec<DateTime> = text.lines().filter(|l| l.contains("|execute|")).map(stamp).collect();
+    let executes: Vec<DateTime> = text.lines().filter(|l| l.contains("|execute|")).map(support::stamp).collect();
     let last = executes.iter().max().unwrap();
     let first = executes.iter().min().unwrap();
     println!(
@@ -62,7 +62,7 @@ fn main() {
     let loads = count(&log, "|load-events|");
     let edited = Instant::now();
     std::fs::write(events.join("d0000/e50"), "as_user=\nhost=localhost\ncommand=false\n").unwrap();
-    wait_for(Duration::from_secs(30), || count(&log, "|load-events|") > loads);
+    support::wait_for(Duration::from_secs(30), || count(&log, "|load-events|") > loads);
     let live = edited.elapsed().as_secs_f64() - 0.3;
     println!("tree edit to live: {live:.3} s after the debounce");
     // SAFETY: signalling our own child.
@@ -70,20 +70,8 @@ fn main() {
     let _ = daemon.wait();
 }
 
-fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn count(log: &Path, marker: &str) -> usize {
     std::fs::read_to_string(log).map(|t| t.matches(marker).count()).unwrap_or(0)
-}
-
-fn stamp(line: &str) -> DateTime {
-    line.split('|').next().unwrap().parse().unwrap()
 }
 
 /// utime + stime of a process, in clock ticks.

@@ -432,6 +432,26 @@ fn a_hundred_kill_9_of_random_nodes_during_a_long_run_run_no_minute_twice_and_sk
     assert!(killed.iter().all(|k| *k > 10), "every node was killed often: {killed:?}");
 }
 
+#[test]
+fn a_reload_asked_of_one_node_reaches_every_node() {
+    let mut cluster = Cluster::new(2, "tree_poll_interval = 3600\n");
+    let events = cluster.dir.path().join("events");
+    // Never fires (February 31st): only its status matters.
+    std::fs::write(events.join("once"), EVERY_MINUTE.replace("when_month=*", "when_month=2").replace("when_day=*", "when_day=31")).unwrap();
+    // Old enough that a load does not read it again for being recent.
+    std::thread::sleep(Duration::from_millis(200));
+    cluster.start(0);
+    cluster.start(1);
+    cluster.wait_for_leader();
+    let status = |n: usize| cluster.node(n).hcron(&["list", "--show-status"]).0;
+    assert!(status(1).contains("accepted:/once"), "{}", status(1));
+    // An edit no watcher hears of (another NFS client's), and a poll an hour away.
+    crate::hostile::rewrite_unseen(&events.join("once"), "command=", "cxmmand=");
+    let (out, err, code) = cluster.node(0).hcron(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(eventually(Duration::from_secs(5), || status(1).contains("rejected:/once")), "node 1 did not reload: {}", status(1));
+}
+
 /// The cluster's database side driven directly: node handles on one real
 /// database, heartbeats by hand, so that each fence is met on purpose.
 mod fences {
@@ -452,7 +472,7 @@ mod fences {
     /// A node whose lease runs out a second after its last beat.
     fn node(pg: &PgServer, name: &str) -> Cluster {
         let timing = Timing { interval: Duration::from_millis(300), timeout: LEASE };
-        Cluster::new(Settings { url: pg.url(), name: name.into(), timing })
+        Cluster::new(Settings { url: pg.url(), name: name.into(), timing }).0
     }
 
     fn job(id: &str, event: &str) -> JobRecord {

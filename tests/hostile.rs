@@ -920,7 +920,7 @@ fn a_tree_past_its_share_of_watches_is_polled_not_watched() {
 /// Rewrites `path` in place through a shared memory map: the kernel
 /// updates its times but tells no inotify watcher (as with a change made on
 /// another NFS client). `from` and `to` have the same length.
-fn rewrite_unseen(path: &Path, from: &str, to: &str) {
+pub fn rewrite_unseen(path: &Path, from: &str, to: &str) {
     assert_eq!(from.len(), to.len());
     let file = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
     let text = std::fs::read_to_string(path).unwrap();

@@ -1,4 +1,9 @@
-//! What the daemon benchmarks share: starting the real daemon, reading its memory.
+//! What the daemon benchmarks share: starting the real daemon, reading its
+//! memory, waiting for it, reading its log's times.
+// Each benchmark uses a part of it.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -23,4 +28,18 @@ pub fn standalone(events: &Path, state: &Path, extra: &[&std::ffi::OsStr]) -> Ch
 pub fn kib(pid: u32, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the daemon's status");
     status.lines().find_map(|l| l.strip_prefix(key)).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+}
+
+/// Polls `condition` every 50 ms; panics after `limit`.
+pub fn wait_for(limit: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The time of an activity log line.
+pub fn stamp(line: &str) -> jiff::civil::DateTime {
+    line.split('|').next().unwrap().parse().unwrap()
 }

@@ -109,9 +109,25 @@ struct Member {
     beating_since: Option<Instant>,
 }
 
+/// What another node (or this one) told every node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Jobs were queued: worth taking at once.
+    Jobs,
+    /// Node `from` was asked to reload `user`'s tree.
+    Reload {
+        /// The node's id.
+        from: String,
+        /// The user.
+        user: String,
+    },
+}
+
 /// One node's connection to the cluster.
 pub struct Cluster {
     settings: Settings,
+    /// Where the heartbeat connection's notifications go.
+    notices: tokio::sync::mpsc::UnboundedSender<Notice>,
     member: Mutex<Member>,
     /// The heartbeat's own connection, so that work never delays a beat.
     beat_client: tokio::sync::Mutex<Option<Client>>,
@@ -126,14 +142,18 @@ impl std::fmt::Debug for Cluster {
 }
 
 impl Cluster {
-    /// A node that has not reached the database yet.
-    pub fn new(settings: Settings) -> Cluster {
-        Cluster {
+    /// A node that has not reached the database yet, and where what other
+    /// nodes tell it arrives (once its heartbeat connection listens).
+    pub fn new(settings: Settings) -> (Cluster, tokio::sync::mpsc::UnboundedReceiver<Notice>) {
+        let (notices, received) = tokio::sync::mpsc::unbounded_channel();
+        let cluster = Cluster {
             settings,
+            notices,
             member: Mutex::new(Member { id: new_id(), registered: false, lease: Lease::default(), epoch: None, beating_since: None }),
             beat_client: tokio::sync::Mutex::new(None),
             work_client: tokio::sync::Mutex::new(None),
-        }
+        };
+        (cluster, received)
     }
 
     /// The node's settings.
@@ -178,7 +198,10 @@ impl Cluster {
         let timeout = self.settings.timing.timeout;
         let mut guard = self.beat_client.lock().await;
         let result = within(timeout, async {
-            let client = connected(&mut guard, &self.settings.url, timeout).await?;
+            let client = match guard.as_mut().filter(|client| !client.is_closed()) {
+                Some(client) => client,
+                None => guard.insert(listening(&self.settings.url, timeout, self.notices.clone()).await?),
+            };
             let (id, registered, may_bury) = {
                 let member = self.member();
                 (member.id.clone(), member.registered, member.beating_since.is_some_and(|since| since.elapsed() >= timeout))
@@ -419,6 +442,12 @@ impl Cluster {
         self.work(async move |client: &mut Client| Ok(client.query_one(sql::NEXT_MAIL, &[]).await?.get(0))).await
     }
 
+    /// Tells every node to reload `user`'s tree (this one reloaded it already).
+    pub async fn reload(&self, user: &str) -> Result<(), String> {
+        let payload = format!("{} {user}", self.id());
+        self.work(async move |client: &mut Client| client.execute(sql::RELOAD, &[&payload]).await.map(drop)).await
+    }
+
     /// A clean stop: the leadership is given up and the node leaves, so
     /// that another leads at once.
     pub async fn leave(&self) {
@@ -465,11 +494,12 @@ fn taken(row: &tokio_postgres::Row) -> JobRecord {
     }
 }
 
-/// Queues `jobs` in `transaction`.
+/// Queues `jobs` in `transaction` (every node is told on commit).
 async fn queue(transaction: &tokio_postgres::Transaction<'_>, jobs: &[JobRecord]) -> Result<(), tokio_postgres::Error> {
     if jobs.is_empty() {
         return Ok(());
     }
+    transaction.execute(sql::JOBS_QUEUED, &[]).await?;
     let column = |f: fn(&JobRecord) -> &String| jobs.iter().map(f).cloned().collect::<Vec<String>>();
     let columns = [
         column(|j| &j.id),
@@ -499,6 +529,33 @@ async fn connected<'a>(slot: &'a mut Option<Client>, url: &str, timeout: Duratio
         *slot = Some(client);
     }
     Ok(slot.as_mut().expect("just made"))
+}
+
+/// A new connection that listens: its notifications go to `notices`.
+async fn listening(
+    url: &str,
+    timeout: Duration,
+    notices: tokio::sync::mpsc::UnboundedSender<Notice>,
+) -> Result<Client, tokio_postgres::Error> {
+    let mut config: tokio_postgres::Config = url.parse()?;
+    config.connect_timeout(timeout).application_name("hcron-scheduler");
+    let (client, mut connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            let tokio_postgres::AsyncMessage::Notification(notification) = message else { continue };
+            let notice = match notification.channel() {
+                "hcron_jobs" => Notice::Jobs,
+                _ => {
+                    let (from, user) = notification.payload().split_once(' ').unwrap_or_default();
+                    Notice::Reload { from: from.to_owned(), user: user.to_owned() }
+                }
+            };
+            // Without a listener the connection is still driven to its end.
+            let _ = notices.send(notice);
+        }
+    });
+    client.batch_execute(sql::LISTEN).await?;
+    Ok(client)
 }
 
 /// `operation` within `timeout`; an error says what failed.

@@ -193,3 +193,12 @@ pub const MAIL_LATER: &str =
 
 /// The earliest attempt due, of messages not failed.
 pub const NEXT_MAIL: &str = "SELECT min(next_attempt) FROM hcron_mail WHERE NOT failed";
+
+/// The channels a node listens on: queued jobs, and reloads asked of a node.
+pub const LISTEN: &str = "LISTEN hcron_jobs; LISTEN hcron_reload";
+
+/// Wakes every node's dispatcher once the transaction commits.
+pub const JOBS_QUEUED: &str = "SELECT pg_notify('hcron_jobs', '')";
+
+/// Asks every node to reload a user's tree: $1 is `<node id> <user>`.
+pub const RELOAD: &str = "SELECT pg_notify('hcron_reload', $1)";

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::Daemon;
 use crate::clock::{Clock, SystemClock};
 use crate::cluster::lease::{Timing, random};
-use crate::cluster::{Beat, Cluster, Leadership, Lost, Settings};
+use crate::cluster::{Beat, Cluster, Leadership, Lost, Notice, Settings};
 use crate::engine::{JobId, JobIds};
 use crate::history::parse_ledger_minute;
 
@@ -63,6 +63,23 @@ impl Daemon {
                 }
             };
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// What other nodes tell this one: queued jobs wake the dispatcher; a
+    /// reload asked of another node reloads that user here too.
+    pub(super) async fn listen(self: Arc<Self>, cluster: Arc<Cluster>, mut notices: tokio::sync::mpsc::UnboundedReceiver<Notice>) {
+        while let Some(notice) = notices.recv().await {
+            match notice {
+                Notice::Jobs => self.wake.notify_one(),
+                Notice::Reload { from, user } if from != cluster.id() => {
+                    if let Err(error) = self.reload(&user).await {
+                        let text = format!("cannot reload user ({user}) as another node asked: {error}");
+                        self.lock().message(&user, &text, "error");
+                    }
+                }
+                Notice::Reload { .. } => {}
+            }
         }
     }
 

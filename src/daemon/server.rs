@@ -134,7 +134,17 @@ impl Daemon {
         }
         match request {
             Request::Reload => match self.reload(user).await {
-                Ok(counts) => Response::Loaded(counts),
+                Ok(counts) => {
+                    if let Some(cluster) = &self.cluster
+                        && let Err(e) = cluster.reload(user).await
+                    {
+                        let text = format!(
+                            "cannot ask the other nodes to reload user ({user}): {e}; each finds the change within tree_poll_interval"
+                        );
+                        self.lock().message(user, &text, "warning");
+                    }
+                    Response::Loaded(counts)
+                }
                 Err(message) => error(message),
             },
             Request::Unload => {

@@ -124,7 +124,13 @@ pub async fn run(
     let history = HistoryWriter::start(&setup.history, retention(&setup.config))
         .with_context(|| format!("cannot open the job history {}", setup.history.display()))?;
     let config = setup.config.clone();
-    let setup_config = setup.config.clone();
+    let (cluster, notices) = match super::node::settings(&setup.config) {
+        Some(settings) => {
+            let (cluster, notices) = crate::cluster::Cluster::new(settings);
+            (Some(Arc::new(cluster)), Some(notices))
+        }
+        None => (None, None),
+    };
     let settings = engine_settings(&config, &setup);
     let exec = exec_config(&config, &setup, spawner, Arc::new(Mutex::new(health(&config))), Arc::default());
     let (mail, mail_settings) = tokio::sync::watch::channel(mail_settings(&config, &setup));
@@ -156,7 +162,7 @@ pub async fn run(
         mail,
         watchers: Mutex::default(),
         retries: Mutex::default(),
-        cluster: super::node::settings(&setup_config).map(|settings| Arc::new(crate::cluster::Cluster::new(settings))),
+        cluster: cluster.clone(),
         leadership: Notify::new(),
     });
     {
@@ -205,7 +211,13 @@ pub async fn run(
         .and_then(|last| crate::history::parse_ledger_minute(&last));
     daemon.lock().planner = super::MinutePlanner::resume(last, daemon.setup.minute_clock.now().datetime());
     notify_ready();
-    let heartbeat = daemon.cluster.clone().map(|cluster| tokio::spawn(daemon.clone().heartbeat(cluster)));
+    let cluster_tasks: Vec<_> = cluster
+        .into_iter()
+        .zip(notices)
+        .flat_map(|(cluster, notices)| {
+            [tokio::spawn(daemon.clone().heartbeat(cluster.clone())), tokio::spawn(daemon.clone().listen(cluster, notices))]
+        })
+        .collect();
     let mail_store = match &daemon.cluster {
         Some(cluster) => crate::mail::Store::Shared(spool, cluster.clone()),
         None => crate::mail::Store::Local(spool),
@@ -236,7 +248,7 @@ pub async fn run(
     while daemon.lock().running > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    for task in tasks.into_iter().chain(heartbeat) {
+    for task in tasks.into_iter().chain(cluster_tasks) {
         task.abort();
     }
     if let Some(cluster) = &daemon.cluster {
