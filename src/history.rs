@@ -61,7 +61,7 @@ pub struct JobRecord {
 }
 
 /// A change to the history.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Change {
     /// A job was queued.
     Queued(Box<JobRecord>),

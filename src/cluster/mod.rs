@@ -131,8 +131,19 @@ pub struct Cluster {
     member: Mutex<Member>,
     /// The heartbeat's own connection, so that work never delays a beat.
     beat_client: tokio::sync::Mutex<Option<Client>>,
-    /// Claims, queueing, taking and ending jobs.
+    /// Claims, queueing, taking jobs, mail, queries.
     work_client: tokio::sync::Mutex<Option<Client>>,
+    /// Ending jobs, in batches.
+    end_client: tokio::sync::Mutex<Option<Client>>,
+    /// Ends waiting for the next batch.
+    ending: Mutex<Vec<Ending>>,
+}
+
+/// A job's end waiting to be written.
+struct Ending {
+    end: Change,
+    chained: Vec<JobRecord>,
+    reply: tokio::sync::oneshot::Sender<Result<bool, String>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -152,6 +163,8 @@ impl Cluster {
             member: Mutex::new(Member { id: new_id(), registered: false, lease: Lease::default(), epoch: None, beating_since: None }),
             beat_client: tokio::sync::Mutex::new(None),
             work_client: tokio::sync::Mutex::new(None),
+            end_client: tokio::sync::Mutex::new(None),
+            ending: Mutex::new(Vec::new()),
         };
         (cluster, received)
     }
@@ -332,23 +345,28 @@ impl Cluster {
 
     /// Records `end` (a [`Change::Finished`]) and queues what the job
     /// chained, in one transaction; `false` when the job was no longer this
-    /// node's (declared lost meanwhile): then nothing is queued.
+    /// node's (declared lost meanwhile): then nothing is queued. Ends that
+    /// come together are written together (a group commit: whoever gets
+    /// the connection writes every end waiting), so a node ending thousands
+    /// of jobs a minute spends a transaction per batch, not per job.
     pub async fn finish(&self, end: &Change, chained: &[JobRecord]) -> Result<bool, String> {
-        let Change::Finished { id: job, at, host, rv, result, next, exit_status, stdout, stderr } = end else {
+        if !matches!(end, Change::Finished { .. }) {
             return Err("not a job's end".into());
-        };
-        let id = self.id();
-        self.work(async move |client: &mut Client| {
-            let transaction = client.transaction().await?;
-            let ended = transaction.execute(sql::FINISH, &[job, &id, at, host, rv, result, next, exit_status, stdout, stderr]).await?;
-            if ended == 0 {
-                return Ok(false);
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.ending.lock().expect("never poisoned").push(Ending { end: end.clone(), chained: chained.to_vec(), reply });
+        {
+            let mut client = self.end_client.lock().await;
+            let batch = std::mem::take(&mut *self.ending.lock().expect("never poisoned"));
+            if !batch.is_empty() {
+                let id = self.id();
+                let result = self.on(&mut client, async |client: &mut Client| end_all(client, &id, &batch).await).await;
+                for (n, ending) in batch.into_iter().enumerate() {
+                    let _ = ending.reply.send(result.as_ref().map(|ended| ended[n]).map_err(Clone::clone));
+                }
             }
-            queue(&transaction, chained).await?;
-            transaction.commit().await?;
-            Ok(true)
-        })
-        .await
+        }
+        answer.await.unwrap_or_else(|_| Err("the end was never written".into()))
     }
 
     /// The jobs of `owner` on every node, as `hcron history` asks
@@ -463,18 +481,63 @@ impl Cluster {
     /// Runs `operation` on the work connection (made if needed), within the
     /// node timeout; a failure drops the connection, to be made again.
     async fn work<T>(&self, operation: impl AsyncFnOnce(&mut Client) -> Result<T, tokio_postgres::Error>) -> Result<T, String> {
-        let timeout = self.settings.timing.timeout;
         let mut guard = self.work_client.lock().await;
+        self.on(&mut guard, operation).await
+    }
+
+    /// Runs `operation` on the connection in `slot` (made if needed), as [`Cluster::work`].
+    async fn on<T>(
+        &self,
+        slot: &mut Option<Client>,
+        operation: impl AsyncFnOnce(&mut Client) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, String> {
+        let timeout = self.settings.timing.timeout;
         let result = within(timeout, async {
-            let client = connected(&mut guard, &self.settings.url, timeout).await?;
+            let client = connected(slot, &self.settings.url, timeout).await?;
             operation(client).await
         })
         .await;
         if result.is_err() {
-            *guard = None;
+            *slot = None;
         }
         result
     }
+}
+
+/// Writes the ends of `batch` (jobs run by node `node`) and queues what
+/// the ended ones chained, in one transaction; for each, whether it ended.
+async fn end_all(client: &mut Client, node: &str, batch: &[Ending]) -> Result<Vec<bool>, tokio_postgres::Error> {
+    let ends: Vec<_> = batch
+        .iter()
+        .filter_map(|e| match &e.end {
+            Change::Finished { id, at, host, rv, result, next, exit_status, stdout, stderr } => {
+                Some((id, at, host, rv, result, next, exit_status, stdout, stderr))
+            }
+            _ => None,
+        })
+        .collect();
+    let ids: Vec<&String> = ends.iter().map(|e| e.0).collect();
+    let ats: Vec<&String> = ends.iter().map(|e| e.1).collect();
+    let hosts: Vec<&Option<String>> = ends.iter().map(|e| e.2).collect();
+    let rvs: Vec<&Option<i32>> = ends.iter().map(|e| e.3).collect();
+    let results: Vec<&String> = ends.iter().map(|e| e.4).collect();
+    let nexts: Vec<&String> = ends.iter().map(|e| e.5).collect();
+    let statuses: Vec<&Option<i32>> = ends.iter().map(|e| e.6).collect();
+    let stdouts: Vec<&Option<String>> = ends.iter().map(|e| e.7).collect();
+    let stderrs: Vec<&Option<String>> = ends.iter().map(|e| e.8).collect();
+    let transaction = client.transaction().await?;
+    let ended: std::collections::HashSet<String> = transaction
+        .query(sql::FINISH, &[&node, &ids, &ats, &hosts, &rvs, &results, &nexts, &statuses, &stdouts, &stderrs])
+        .await?
+        .into_iter()
+        .map(|row| row.get(0))
+        .collect();
+    let ended: Vec<bool> = ids.iter().map(|id| ended.contains(*id)).collect();
+    let chained: Vec<JobRecord> =
+        batch.iter().zip(&ended).filter(|(_, ended)| **ended).flat_map(|(e, _)| e.chained.iter().cloned()).collect();
+    queue(&transaction, &chained).await?;
+    transaction.commit().await?;
+    Ok(ended)
 }
 
 /// A job's queued record from a row of `id, grp, parent, owner, event,

@@ -118,11 +118,16 @@ pub const TAKE: &str = "
     WHERE j.id = picked.id AND EXISTS (SELECT 1 FROM hcron_nodes WHERE id = $1 AND dead IS NULL)
     RETURNING j.id, j.grp, j.parent, j.owner, j.event, j.trigger, j.chain, j.scheduled, j.queued";
 
-/// Ends job $1 run by node $2; no row: it was not this node's to end (it
-/// was declared lost meanwhile).
+/// Ends jobs run by node $1: parallel arrays of id, finished, host, rv,
+/// result, next, exit status, stdout, stderr; returns the ids ended (a job
+/// missing was not this node's to end: it was declared lost meanwhile).
 pub const FINISH: &str = "
-    UPDATE hcron_jobs SET finished = $3, host = $4, rv = $5, result = $6, next = $7, exit_status = $8, stdout = $9, stderr = $10
-    WHERE id = $1 AND node = $2 AND result = 'running'";
+    UPDATE hcron_jobs AS j SET finished = t.finished, host = t.host, rv = t.rv, result = t.result, next = t.next,
+        exit_status = t.exit_status, stdout = t.stdout, stderr = t.stderr
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[])
+        AS t(id, finished, host, rv, result, next, exit_status, stdout, stderr)
+    WHERE j.id = t.id AND j.node = $1 AND j.result = 'running'
+    RETURNING j.id";
 
 /// Gives the leadership up (a clean stop): the next node takes it at once.
 pub const RESIGN: &str = "UPDATE hcron_leader SET expires = '-infinity' WHERE id = 1 AND holder = $1";
