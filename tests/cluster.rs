@@ -452,6 +452,35 @@ fn a_reload_asked_of_one_node_reaches_every_node() {
     assert!(eventually(Duration::from_secs(5), || status(1).contains("rejected:/once")), "node 1 did not reload: {}", status(1));
 }
 
+#[test]
+fn a_host_one_node_puts_offline_is_offline_on_every_node() {
+    let mut cluster = Cluster::new(2, "host_attempts_count = 1\nhost_offline_timeout = 3600\n");
+    // Nothing listens on 127.0.0.41: every connection is refused.
+    std::fs::write(cluster.dir.path().join("events/remote"), "as_user=\nhost=127.0.0.41\ncommand=true\nnotify_email=\nnotify_message=\n")
+        .unwrap();
+    cluster.start(0);
+    cluster.start(1);
+    cluster.wait_for_leader();
+    assert_eq!(cluster.node(0).hcron(&["activate", "/remote"]).2, 0);
+    let offline = |n: usize| {
+        let (out, _, _) = cluster.node(n).hcron(&["info", "hosts"]);
+        out.lines().any(|l| l.starts_with("127.0.0.41") && l.split_whitespace().nth(1) == Some("offline"))
+    };
+    assert!(eventually(Duration::from_secs(10), || offline(0) && offline(1)), "{}", cluster.node(1).hcron(&["info", "hosts"]).0);
+    // Whichever node takes the next jobs, they fail at once without trying the host.
+    for _ in 0..4 {
+        assert_eq!(cluster.node(1).hcron(&["activate", "/remote"]).2, 0);
+    }
+    let settled =
+        || cluster.pg.psql("SELECT count(*) FROM hcron_jobs WHERE event = '/remote' AND result NOT IN ('queued', 'running')").trim() == "5";
+    assert!(eventually(Duration::from_secs(10), settled));
+    let results = cluster.pg.psql("SELECT result FROM hcron_jobs WHERE event = '/remote' ORDER BY seq");
+    let results: Vec<&str> = results.lines().collect();
+    assert!(results[1..].iter().all(|r| r.starts_with("failure: host offline until")), "{results:?}");
+    let tried: usize = (0..2).map(|n| cluster.node(n).log_lines("execute", "/remote").len()).sum();
+    assert_eq!(tried, 1, "only the first job tried the host");
+}
+
 /// The cluster's database side driven directly: node handles on one real
 /// database, heartbeats by hand, so that each fence is met on purpose.
 mod fences {
@@ -562,6 +591,33 @@ mod fences {
             assert_eq!(claim, Claim::Claimed(vec![false, true]));
         });
         assert_eq!(pg.psql("SELECT string_agg(id, ',' ORDER BY id) FROM hcron_jobs").trim(), "1,4");
+    }
+
+    #[test]
+    fn one_node_probes_a_host_whose_offline_period_is_over() {
+        use hcron::exec::ProbeGate;
+        let pg = PgServer::start();
+        runtime().block_on(async {
+            let (a, b) = (node(&pg, "a"), node(&pg, "b"));
+            a.beat(0, "now").await.unwrap();
+            b.beat(0, "now").await.unwrap();
+            a.host_changed("h", Some(Duration::from_secs(3600))).await.unwrap();
+            let hosts = b.hosts().await.unwrap();
+            assert!(
+                matches!(hosts.as_slice(), [(h, Some(Some(left)))] if h == "h" && *left > Duration::from_secs(3590) && *left <= Duration::from_secs(3600)),
+                "another node sees it offline for the hour, by the database's clock: {hosts:?}"
+            );
+            assert!(!a.probe("h").await && !b.probe("h").await, "still offline: nobody probes");
+            a.host_changed("h", Some(Duration::ZERO)).await.unwrap();
+            assert!(b.probe("h").await, "the first to ask probes");
+            assert!(!a.probe("h").await, "and no other");
+            assert!(b.probe("h").await, "the prober may ask again");
+            b.host_changed("h", Some(Duration::from_secs(60))).await.unwrap();
+            assert!(!a.probe("h").await, "the probe failed: offline again");
+            b.host_changed("h", None).await.unwrap();
+            assert_eq!(a.hosts().await.unwrap(), [("h".to_owned(), None)], "back, for every node");
+            assert!(a.probe("never-seen").await, "a host without a record may be probed");
+        });
     }
 
     #[test]

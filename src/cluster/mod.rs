@@ -466,6 +466,32 @@ impl Cluster {
         self.work(async move |client: &mut Client| client.execute(sql::RELOAD, &[&payload]).await.map(drop)).await
     }
 
+    /// Shares a change of a host's health: offline for `offline_for` from
+    /// now (by the database's clock), or back (`None`).
+    pub async fn host_changed(&self, host: &str, offline_for: Option<Duration>) -> Result<(), String> {
+        self.work(async move |client: &mut Client| match offline_for {
+            Some(period) => client.execute(sql::HOST_OFFLINE, &[&host, &period.as_secs_f64()]).await.map(drop),
+            None => client.execute(sql::HOST_ONLINE, &[&host]).await.map(drop),
+        })
+        .await
+    }
+
+    /// Every shared host record: the host, and how long it stays offline
+    /// (`Some(None)`: offline, its period over, a probe due; `None`: online).
+    pub async fn hosts(&self) -> Result<Vec<(String, Option<Option<Duration>>)>, String> {
+        self.work(async move |client: &mut Client| {
+            let rows = client.query(sql::HOSTS, &[]).await?;
+            Ok(rows
+                .iter()
+                .map(|row| {
+                    let (remaining, offline): (Option<f64>, bool) = (row.get(1), row.get(2));
+                    (row.get(0), offline.then(|| remaining.map(Duration::from_secs_f64)))
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// A clean stop: the leadership is given up and the node leaves, so
     /// that another leads at once.
     pub async fn leave(&self) {
@@ -642,4 +668,23 @@ fn describe(error: &tokio_postgres::Error) -> String {
 /// never taken for its previous life.
 fn new_id() -> String {
     format!("{:016x}{:08x}", lease::random(), std::process::id())
+}
+
+/// How long a node holds the probe of a host before another may take it
+/// (sooner when the node dies).
+const PROBE_LEASE: Duration = Duration::from_secs(300);
+
+impl crate::exec::ProbeGate for Cluster {
+    /// One node probes a host: the first to ask once its period is over.
+    /// When the database cannot say, this node probes (one probe too many
+    /// is better than a host never tried again).
+    fn probe<'a>(&'a self, host: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+        Box::pin(async move {
+            let id = self.id();
+            let seconds = PROBE_LEASE.as_secs_f64();
+            self.work(async move |client: &mut Client| client.query_opt(sql::CLAIM_PROBE, &[&host, &id, &seconds]).await)
+                .await
+                .map_or(true, |row| row.is_some())
+        })
+    }
 }

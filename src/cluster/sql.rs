@@ -43,6 +43,12 @@ pub const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS hcron_jobs_queue ON hcron_jobs (seq) WHERE result = 'queued';
     CREATE INDEX IF NOT EXISTS hcron_jobs_running ON hcron_jobs (node) WHERE result = 'running';
     CREATE INDEX IF NOT EXISTS hcron_jobs_by_owner ON hcron_jobs (owner, scheduled);
+    CREATE TABLE IF NOT EXISTS hcron_hosts (
+        host text PRIMARY KEY,
+        offline_until timestamptz,
+        probe_node text,
+        probe_until timestamptz
+    );
     CREATE TABLE IF NOT EXISTS hcron_mail (
         id bigserial PRIMARY KEY,
         message text NOT NULL,
@@ -207,3 +213,28 @@ pub const JOBS_QUEUED: &str = "SELECT pg_notify('hcron_jobs', '')";
 
 /// Asks every node to reload a user's tree: $1 is `<node id> <user>`.
 pub const RELOAD: &str = "SELECT pg_notify('hcron_reload', $1)";
+
+/// Host $1 is offline for $2 seconds from now (a node's failures put it
+/// there, or its probe failed).
+pub const HOST_OFFLINE: &str = "
+    INSERT INTO hcron_hosts (host, offline_until) VALUES ($1, now() + $2 * interval '1 second')
+    ON CONFLICT (host) DO UPDATE SET offline_until = excluded.offline_until, probe_node = NULL";
+
+/// Host $1 is back.
+pub const HOST_ONLINE: &str = "UPDATE hcron_hosts SET offline_until = NULL, probe_node = NULL WHERE host = $1";
+
+/// Every host's record: its name, and the seconds it stays offline (none: online).
+pub const HOSTS: &str = "
+    SELECT host, CASE WHEN offline_until > now() THEN extract(epoch FROM offline_until - now())::float8 END,
+        offline_until IS NOT NULL
+    FROM hcron_hosts";
+
+/// Node $2 takes the probe of host $1 for $3 seconds, unless the host is
+/// still offline or another live node probes it; a row when taken.
+pub const CLAIM_PROBE: &str = "
+    INSERT INTO hcron_hosts (host, probe_node, probe_until) VALUES ($1, $2, now() + $3 * interval '1 second')
+    ON CONFLICT (host) DO UPDATE SET probe_node = excluded.probe_node, probe_until = excluded.probe_until
+    WHERE (hcron_hosts.offline_until IS NULL OR hcron_hosts.offline_until <= now())
+      AND (hcron_hosts.probe_node IS NULL OR hcron_hosts.probe_node = $2 OR hcron_hosts.probe_until < now()
+           OR hcron_hosts.probe_node NOT IN (SELECT id FROM hcron_nodes WHERE dead IS NULL))
+    RETURNING 1";

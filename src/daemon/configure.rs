@@ -66,7 +66,14 @@ pub fn health(config: &Config) -> Health {
 
 /// How commands are run, with what outlives a reload: the spawner, the
 /// host health and the SSH session counts.
-pub fn exec_config(config: &Config, setup: &Setup, spawner: Arc<Spawner>, health: Arc<Mutex<Health>>, sessions: Sessions) -> ExecConfig {
+pub fn exec_config(
+    config: &Config,
+    setup: &Setup,
+    spawner: Arc<Spawner>,
+    health: Arc<Mutex<Health>>,
+    sessions: Sessions,
+    probes: Option<Arc<dyn crate::exec::ProbeGate>>,
+) -> ExecConfig {
     ExecConfig {
         allow_localhost: config.allow_localhost,
         allow_root_events: config.allow_root_events,
@@ -82,6 +89,7 @@ pub fn exec_config(config: &Config, setup: &Setup, spawner: Arc<Spawner>, health
         output_limit: config.exec_output_limit,
         health,
         sessions,
+        probes,
     }
 }
 
@@ -176,7 +184,8 @@ impl Daemon {
         let (attempts, offline_for) = health_thresholds(&config);
         state.exec.health.lock().expect("health lock").configure(attempts, offline_for);
         let exec = &state.exec;
-        state.exec = exec_config(&config, &self.setup, exec.spawner.clone(), exec.health.clone(), exec.sessions.clone());
+        state.exec =
+            exec_config(&config, &self.setup, exec.spawner.clone(), exec.health.clone(), exec.sessions.clone(), exec.probes.clone());
         state.journal.mail_from = config.mail_from.clone();
         state.config = config;
     }

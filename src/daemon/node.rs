@@ -48,6 +48,7 @@ impl Daemon {
                     if !report.lost.is_empty() {
                         self.follow_lost(&cluster, report.lost).await;
                     }
+                    self.adopt_hosts(&cluster).await;
                     timing.next_beat(random())
                 }
                 Err(error) => {
@@ -63,6 +64,35 @@ impl Daemon {
                 }
             };
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Takes in what the other nodes know of hosts' health: a host offline
+    /// on one node is offline on all.
+    async fn adopt_hosts(&self, cluster: &Cluster) {
+        let Ok(hosts) = cluster.hosts().await else { return };
+        let now = jiff::Timestamp::now();
+        let health = self.lock().exec.health.clone();
+        let mut health = health.lock().expect("health lock");
+        for (host, offline) in hosts {
+            let until = offline.map(|remaining| remaining.map_or(now, |r| now + jiff::SignedDuration::try_from(r).unwrap_or_default()));
+            health.adopt(&host, until);
+        }
+    }
+
+    /// Shares this node's changes of hosts' health with the others.
+    pub(super) async fn share_hosts(&self, cluster: &Cluster, changes: &[(String, crate::exec::health::Change)]) {
+        for (host, change) in changes {
+            let offline_for = match change {
+                crate::exec::health::Change::Offline(until) => {
+                    Some(until.duration_since(jiff::Timestamp::now()).try_into().unwrap_or(Duration::ZERO))
+                }
+                crate::exec::health::Change::Online => None,
+            };
+            if let Err(error) = cluster.host_changed(host, offline_for).await {
+                let text = format!("cannot share the health of host ({host}) with the other nodes: {error}");
+                self.lock().message("", &text, "warning");
+            }
         }
     }
 

@@ -352,6 +352,9 @@ impl Daemon {
                     Execution::refused(format!("no such user ({})", job.owner))
                 };
                 self.log_execution(&job, &execution);
+                if let Some(cluster) = &self.cluster {
+                    self.share_hosts(cluster, &execution.changes).await;
+                }
                 (Some(activation), execution)
             }
         };

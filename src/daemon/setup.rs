@@ -131,8 +131,10 @@ pub async fn run(
         }
         None => (None, None),
     };
+    let probes = cluster.clone().map(|cluster| cluster as Arc<dyn crate::exec::ProbeGate>);
+    let exec = exec_config(&config, &setup, spawner, Arc::new(Mutex::new(health(&config))), Arc::default(), probes);
     let settings = engine_settings(&config, &setup);
-    let exec = exec_config(&config, &setup, spawner, Arc::new(Mutex::new(health(&config))), Arc::default());
+
     let (mail, mail_settings) = tokio::sync::watch::channel(mail_settings(&config, &setup));
     let (changed, changes) = tokio::sync::mpsc::unbounded_channel();
     let last =

@@ -108,6 +108,33 @@ impl Health {
         Some(Change::Offline(until))
     }
 
+    /// What the other nodes of a cluster know of `host` (the shared record):
+    /// offline until `until`, or online. A host this node never saw is
+    /// recorded too, so that its first job here fails at once.
+    pub fn adopt(&mut self, host: &str, until: Option<Timestamp>) {
+        let state = self.state(host);
+        match until {
+            Some(until) => {
+                state.offline_until = Some(until);
+                state.probing = false;
+            }
+            None if state.offline_until.is_some() => {
+                state.offline_until = None;
+                state.probing = false;
+                state.failures = 0;
+            }
+            None => {}
+        }
+    }
+
+    /// A probe [`Health::admit`] gave that another node makes instead:
+    /// the host stays offline here until that node's result arrives.
+    pub fn probed_elsewhere(&mut self, host: &str) {
+        if let Some(state) = self.hosts.get_mut(host) {
+            state.probing = false;
+        }
+    }
+
     /// Of `hosts`, the one whose offline period ends first.
     pub fn soonest<'h>(&self, hosts: &[&'h str]) -> Option<&'h str> {
         hosts.iter().copied().min_by_key(|h| self.hosts.get(*h).and_then(|s| s.offline_until))
@@ -146,6 +173,25 @@ mod tests {
         assert_eq!(health.success("h", at(125)), Some(Change::Online));
         assert_eq!(health.admit("h", at(126)), Admission::Go);
         assert_eq!(health.states()[0].failures, 0);
+    }
+
+    #[test]
+    fn another_node_s_record_is_adopted_and_a_probe_made_elsewhere_is_given_back() {
+        let mut health = Health::new(3, Duration::from_secs(60));
+        health.adopt("h", Some(at(100)));
+        assert_eq!(health.admit("h", at(50)), Admission::Offline(at(100)), "offline here too, never seen before");
+        assert_eq!(health.admit("h", at(100)), Admission::Probe);
+        health.probed_elsewhere("h");
+        assert_eq!(health.admit("h", at(101)), Admission::Probe, "not left waiting on a probe it never made");
+        health.adopt("h", Some(at(200)));
+        assert_eq!(health.admit("h", at(150)), Admission::Offline(at(200)), "the other node's probe failed");
+        health.failure("h", at(150), "x");
+        health.adopt("h", None);
+        assert_eq!(health.admit("h", at(151)), Admission::Go, "back, says the other node");
+        assert_eq!(health.states()[0].failures, 0);
+        health.failure("g", at(0), "x");
+        health.adopt("g", None);
+        assert_eq!(health.states()[0].failures, 1, "an online record leaves a host that was not offline alone");
     }
 
     #[test]

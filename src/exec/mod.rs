@@ -57,6 +57,15 @@ pub struct ExecConfig {
     pub health: Arc<Mutex<Health>>,
     /// Sessions in use per master connection (see [`MAX_SESSIONS_PER_MASTER`]).
     pub sessions: Sessions,
+    /// (A cluster.) Who may probe a host whose offline period is over:
+    /// one node, not every node.
+    pub probes: Option<Arc<dyn ProbeGate>>,
+}
+
+/// Decides, in a cluster, which node probes a host whose offline period is over.
+pub trait ProbeGate: Send + Sync {
+    /// Whether this node makes the probe of `host` (no other node does).
+    fn probe<'a>(&'a self, host: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>>;
 }
 
 /// Jobs sharing one master connection at once. OpenSSH servers refuse
@@ -148,7 +157,17 @@ pub async fn execute(config: &ExecConfig, job: &Job, activation: &Activation, ow
         return execution;
     }
     let mut execution = Execution::default();
-    for host in order(config, &hosts, &mut execution) {
+    for (host, probe) in order(config, &hosts, &mut execution) {
+        if probe
+            && let Some(gate) = &config.probes
+            && !gate.probe(host).await
+        {
+            // Another node probes it: offline here until its result is shared.
+            config.health.lock().expect("health lock").probed_elsewhere(host);
+            execution.notes.push(format!("host ({host}) is offline: another node probes it"));
+            execution.outcome.get_or_insert_with(|| Outcome::Failure("host offline: another node probes it".into()));
+            continue;
+        }
         let target = Target { config, job, activation, owner, login: &login, host };
         let attempt = if config.local_names.contains(host) {
             if login != owner.name {
@@ -186,17 +205,19 @@ pub async fn execute(config: &ExecConfig, job: &Job, activation: &Activation, ow
     execution
 }
 
-/// The hosts to try, in order: those not offline; when every one is, the
+/// The hosts to try, in order, each with whether it is the probe of an
+/// offline host: those not offline; when every one is, the
 /// one whose offline period ends first (the health state may be stale,
 /// seed 002); when one is offline alone, its job fails at once.
-fn order<'h>(config: &ExecConfig, hosts: &[&'h str], execution: &mut Execution) -> Vec<&'h str> {
+fn order<'h>(config: &ExecConfig, hosts: &[&'h str], execution: &mut Execution) -> Vec<(&'h str, bool)> {
     let now = Timestamp::now();
     let mut health = config.health.lock().expect("health lock");
     let mut usable = Vec::new();
     let mut offline = Vec::new();
     for &host in hosts {
         match health.admit(host, now) {
-            Admission::Go | Admission::Probe => usable.push(host),
+            Admission::Go => usable.push((host, false)),
+            Admission::Probe => usable.push((host, true)),
             Admission::Offline(until) => offline.push((host, until)),
         }
     }
@@ -207,7 +228,7 @@ fn order<'h>(config: &ExecConfig, hosts: &[&'h str], execution: &mut Execution) 
         && let Some(soonest) = health.soonest(hosts)
     {
         execution.notes.push(format!("all hosts of ({}) are offline; trying ({soonest}), the first to come back", hosts.join(",")));
-        return vec![soonest];
+        return vec![(soonest, false)];
     }
     let (host, until) = offline[0];
     let local = until.to_zoned(jiff::tz::TimeZone::system());
@@ -417,6 +438,7 @@ mod tests {
             control_persist: 60,
             output_limit: 4096,
             health: Arc::new(Mutex::new(Health::new(1, Duration::from_secs(60)))),
+            probes: None,
             sessions: Sessions::default(),
         }
     }
@@ -525,11 +547,11 @@ mod tests {
         let now = Timestamp::now();
         offline(&config, "b", now);
         let mut execution = Execution::default();
-        assert_eq!(order(&config, &["a", "b", "c"], &mut execution), ["a", "c"]);
-        assert_eq!(order(&config, &["c", "a"], &mut execution), ["c", "a"]);
+        assert_eq!(order(&config, &["a", "b", "c"], &mut execution), [("a", false), ("c", false)]);
+        assert_eq!(order(&config, &["c", "a"], &mut execution), [("c", false), ("a", false)]);
         assert!(execution.notes.is_empty() && execution.outcome.is_none());
         offline(&config, "a", now - Duration::from_secs(10));
-        assert_eq!(order(&config, &["b", "a"], &mut execution), ["a"]);
+        assert_eq!(order(&config, &["b", "a"], &mut execution), [("a", false)]);
         assert_eq!(execution.notes, ["all hosts of (b,a) are offline; trying (a), the first to come back"]);
         assert!(execution.outcome.is_none(), "the soonest host is tried");
 
@@ -538,6 +560,32 @@ mod tests {
         let until = (now + Duration::from_secs(60)).to_zoned(jiff::tz::TimeZone::system()).strftime("%H:%M:%S").to_string();
         assert_eq!(alone.outcome, Some(Outcome::Failure(format!("host offline until {until}"))));
         assert_eq!(alone.notes, [format!("host (b) host offline until {until}")]);
+    }
+
+    /// A cluster where another node always makes the probe.
+    struct ProbedElsewhere;
+
+    impl ProbeGate for ProbedElsewhere {
+        fn probe<'a>(&'a self, _host: &'a str) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+            Box::pin(async { false })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_probe_is_made_here_only_when_the_cluster_gives_it_to_this_node() {
+        let config = config();
+        let long_ago = Timestamp::now() - Duration::from_secs(120);
+        offline(&config, "remote", long_ago);
+        let mut execution = Execution::default();
+        assert_eq!(order(&config, &["remote"], &mut execution), [("remote", true)], "its period is over: the probe");
+        config.health.lock().unwrap().probed_elsewhere("remote");
+        let clustered = ExecConfig { probes: Some(Arc::new(ProbedElsewhere)), ..config };
+        let execution = run(&clustered, &activation(Some("remote"), Some("date")), &owner(1000)).await;
+        assert_eq!(execution.outcome(), Outcome::Failure("host offline: another node probes it".into()));
+        assert!(execution.attempts.is_empty(), "nothing tried: {execution:?}");
+        assert_eq!(execution.notes, ["host (remote) is offline: another node probes it"]);
+        let admitted = clustered.health.lock().unwrap().admit("remote", Timestamp::now());
+        assert_eq!(admitted, Admission::Probe, "not left waiting on a probe it never made");
     }
 
     fn target_request(config: &ExecConfig, activation: &Activation) -> SpawnRequest {
