@@ -238,6 +238,14 @@ fn a_database_restart_mid_run_runs_the_minutes_it_was_down_once_each() {
     assert!(eventually(Duration::from_secs(60), || cluster.slots().len() >= target), "stuck at {} slots", cluster.slots().len());
     let logs: String = (0..2).map(|n| cluster.node(n).log_text()).collect::<Vec<_>>().join("\n");
     assert!(missed_ranges(&logs).is_empty(), "nothing is missed within max_catchup_minutes");
+    // Each node says so once, and that it is back once.
+    for n in 0..2 {
+        let log = cluster.node(n).log_text();
+        let said = |text: &str| log.matches(text).count();
+        assert_eq!(said("the cluster database failed"), 1, "node {n}");
+        assert_eq!(said("the cluster database is reachable again"), 1, "node {n}");
+        assert_eq!(said("cannot take jobs") + said("cannot claim minute"), 0, "node {n}: the same outage, said again");
+    }
     cluster.stop_and_check();
 }
 

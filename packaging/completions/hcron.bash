@@ -623,7 +623,7 @@ _hcron() {
             return 0
             ;;
         hcron__subcmd__info)
-            opts="-c -h -V --config --timeout --help --version hosts"
+            opts="-c -h -V --config --timeout --help --version hosts nodes"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

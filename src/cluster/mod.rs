@@ -63,6 +63,8 @@ pub struct Report {
     /// `result` says so): the caller follows their failover, or runs them
     /// again.
     pub lost: Vec<Lost>,
+    /// The database failed since the last beat that reached it: it is back.
+    pub recovered: bool,
 }
 
 /// A job lost with its node.
@@ -137,6 +139,9 @@ pub struct Cluster {
     end_client: tokio::sync::Mutex<Option<Client>>,
     /// Ends waiting for the next batch.
     ending: Mutex<Vec<Ending>>,
+    /// No failure since the last heartbeat that reached the database: an
+    /// outage is said once in the log, by whoever meets it first.
+    reachable: std::sync::atomic::AtomicBool,
 }
 
 /// A job's end waiting to be written.
@@ -165,6 +170,7 @@ impl Cluster {
             work_client: tokio::sync::Mutex::new(None),
             end_client: tokio::sync::Mutex::new(None),
             ending: Mutex::new(Vec::new()),
+            reachable: std::sync::atomic::AtomicBool::new(true),
         };
         (cluster, received)
     }
@@ -192,6 +198,13 @@ impl Cluster {
     /// it starts nothing (others may have declared it dead).
     pub fn alive(&self) -> bool {
         self.member().lease.holds(Instant::now())
+    }
+
+    /// Marks the database unreachable after a failure: `true` for the
+    /// first to notice an outage (who says so in the log), `false` for every
+    /// later failure of the same outage.
+    pub fn outage(&self) -> bool {
+        self.reachable.swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops leading under `epoch` (a claim found it fenced).
@@ -264,6 +277,7 @@ impl Cluster {
                 return Err(error);
             }
         };
+        let recovered = !self.reachable.swap(true, std::sync::atomic::Ordering::Relaxed);
         let mut member = self.member();
         member.lease.renewed(sent, &self.settings.timing);
         member.beating_since.get_or_insert(sent);
@@ -273,7 +287,7 @@ impl Cluster {
             Some(epoch) => Leadership::Leading { epoch, taken: before != Some(epoch), watermark },
             None => Leadership::Following { lost: before.is_some() },
         };
-        Ok(Report { beat, leadership, buried, lost })
+        Ok(Report { beat, leadership, buried, lost, recovered })
     }
 
     /// Makes the schema if needed and registers `id`.

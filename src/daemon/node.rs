@@ -30,13 +30,14 @@ impl Daemon {
     /// Beats until the daemon stops; the first beat at once.
     pub(super) async fn heartbeat(self: Arc<Self>, cluster: Arc<Cluster>) {
         let timing = cluster.settings().timing;
-        let mut down: Option<Duration> = None;
+        let mut retry: Option<Duration> = None;
         loop {
             let running = self.lock().running;
             let now = crate::clock::log_datetime(&SystemClock.now().datetime());
             let wait = match cluster.beat(running, &now).await {
                 Ok(report) => {
-                    if down.take().is_some() {
+                    retry = None;
+                    if report.recovered {
                         self.lock().message("", "the cluster database is reachable again", "info");
                     }
                     self.joined(&cluster, report.beat);
@@ -52,18 +53,24 @@ impl Daemon {
                     timing.next_beat(random())
                 }
                 Err(error) => {
-                    let delay = down.map_or(timing.interval / 2, |d| (d * 2).min(MAX_RETRY));
-                    if down.is_none() {
-                        let text = format!(
-                            "cannot reach the cluster database: {error}; running jobs go on, nothing new starts until it is back (retrying with back-off)"
-                        );
-                        self.lock().message("", &text, "error");
-                    }
-                    down = Some(delay);
+                    self.database_failed(&cluster, &error);
+                    let delay = retry.map_or(timing.interval / 2, |d| (d * 2).min(MAX_RETRY));
+                    retry = Some(delay);
                     delay
                 }
             };
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// A call to the cluster's database failed: said once per outage, by
+    /// the first task to meet it (the heartbeat says when it is back).
+    pub(super) fn database_failed(&self, cluster: &Cluster, error: &str) {
+        if cluster.outage() {
+            let text = format!(
+                "the cluster database failed: {error}; running jobs go on, nothing new starts until it answers again (retrying with back-off)"
+            );
+            self.lock().message("", &text, "error");
         }
     }
 
@@ -90,8 +97,7 @@ impl Daemon {
                 crate::exec::health::Change::Online => None,
             };
             if let Err(error) = cluster.host_changed(host, offline_for).await {
-                let text = format!("cannot share the health of host ({host}) with the other nodes: {error}");
-                self.lock().message("", &text, "warning");
+                self.database_failed(cluster, &error);
             }
         }
     }

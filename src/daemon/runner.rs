@@ -75,12 +75,16 @@ impl Daemon {
                     Claimed::NotLeading => break,
                     Claimed::Failed(error) => {
                         let delay = failing.map_or(LEDGER_RETRY, |d| (d * 2).min(MAX_SLEEP));
-                        if failing.is_none() {
-                            let text = format!(
-                                "cannot claim minute {} in the ledger: {error}; no clock job starts until a claim succeeds (retrying with back-off, then catching up)",
-                                log_datetime(&minute)
-                            );
-                            self.lock().message("", &text, "error");
+                        match &self.cluster {
+                            Some(cluster) => self.database_failed(cluster, &error),
+                            None if failing.is_none() => {
+                                let text = format!(
+                                    "cannot claim minute {} in the ledger: {error}; no clock job starts until a claim succeeds (retrying with back-off, then catching up)",
+                                    log_datetime(&minute)
+                                );
+                                self.lock().message("", &text, "error");
+                            }
+                            None => {}
                         }
                         failing = Some(delay);
                         tokio::time::sleep(delay).await;
@@ -246,7 +250,6 @@ impl Daemon {
     /// while fewer than `max_activated_events` run here, when woken (a job
     /// queued or ended here) or every [`TAKE_POLL`].
     async fn take_from_cluster(self: Arc<Self>, cluster: Arc<crate::cluster::Cluster>) {
-        let mut failing = false;
         loop {
             let free = {
                 let state = self.lock();
@@ -255,10 +258,6 @@ impl Daemon {
             };
             match cluster.take(free, &log_datetime(&SystemClock.now().datetime())).await {
                 Ok(records) => {
-                    if failing {
-                        self.lock().message("", "jobs are taken from the cluster database again", "info");
-                        failing = false;
-                    }
                     for record in records {
                         let job = {
                             let mut state = self.lock();
@@ -274,13 +273,7 @@ impl Daemon {
                         }
                     }
                 }
-                Err(error) => {
-                    if !failing {
-                        let text = format!("cannot take jobs from the cluster database: {error}; retrying");
-                        self.lock().message("", &text, "error");
-                        failing = true;
-                    }
-                }
+                Err(error) => self.database_failed(&cluster, &error),
             }
             let _ = tokio::time::timeout(TAKE_POLL, self.wake.notified()).await;
         }

@@ -139,6 +139,8 @@ pub enum Store {
 /// on. New `settings` apply from the next delivery on, over a new connection.
 pub async fn run_sender(store: Store, mut settings: tokio::sync::watch::Receiver<MailSettings>, wake: Arc<Notify>, report: Report) {
     let mut attempt = Attempts { connection: None, server: ServerDown::default() };
+    // (Shared.) Attempts whose end the database has not taken yet.
+    let mut unrecorded: Vec<(i64, Option<Outgoing>, Option<i64>)> = Vec::new();
     loop {
         let current = settings.borrow_and_update().clone();
         let now = jiff::Timestamp::now().as_second();
@@ -172,7 +174,19 @@ pub async fn run_sender(store: Store, mut settings: tokio::sync::watch::Receiver
             }
             Store::Shared(spool, cluster) => {
                 forward(spool, cluster, &report).await;
+                // Attempts whose end could not be written come first: the message is
+                // this node's until then, so it is neither lost nor sent twice.
+                while let Some((id, message, next)) = unrecorded.first() {
+                    if cluster.end_mail(*id, message.as_ref(), *next).await.is_err() {
+                        break;
+                    }
+                    unrecorded.remove(0);
+                }
                 loop {
+                    if !unrecorded.is_empty() {
+                        earliest(&mut next_due, now + 1);
+                        break;
+                    }
                     if attempt.server.until > now {
                         earliest(&mut next_due, attempt.server.until);
                         break;
@@ -187,8 +201,10 @@ pub async fn run_sender(store: Store, mut settings: tokio::sync::watch::Receiver
                         Fate::Later(due) => (Some(message), Some(due)),
                     };
                     if let Err(error) = cluster.end_mail(id, json.as_ref(), next).await {
-                        report("error", &format!("cannot record the attempt at mail {id} in the cluster database: {error}"));
-                        break;
+                        if cluster.outage() {
+                            report("error", &format!("the cluster database failed: {error} (recording the attempt at mail {id})"));
+                        }
+                        unrecorded.push((id, json, next));
                     }
                 }
                 if let Ok(Some(due)) = cluster.next_mail().await {
@@ -222,11 +238,18 @@ const SHARED_POLL: Duration = Duration::from_secs(5);
 async fn forward(spool: &Spool, cluster: &crate::cluster::Cluster, report: &Report) {
     for (path, message) in spool.messages() {
         if let Err(error) = cluster.spool_mail(&message).await {
-            report("error", &format!("cannot move a notification to the cluster database: {error}; it waits in {}", path.display()));
+            if cluster.outage() {
+                report("error", &format!("the cluster database failed: {error}; notifications wait in {}", spool_dir(&path)));
+            }
             return;
         }
         let _ = std::fs::remove_file(&path);
     }
+}
+
+/// The spool directory of a message's file.
+fn spool_dir(path: &std::path::Path) -> String {
+    path.parent().map_or_else(String::new, |dir| dir.display().to_string())
 }
 
 /// The log line of a message refused for good.
