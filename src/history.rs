@@ -127,17 +127,21 @@ pub struct Retention {
     pub max_per_user: Option<usize>,
 }
 
-/// How often the writer applies the retention.
-const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// How often the writer (a cluster's leader) applies the retention.
+pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The oldest end a `max_age` keeps, written as ends are (local time).
+pub fn cutoff(max_age: std::time::Duration) -> String {
+    let cutoff = jiff::Zoned::now().checked_sub(jiff::SignedDuration::try_from(max_age).unwrap_or(jiff::SignedDuration::MAX));
+    cutoff.map(|z| crate::clock::log_datetime(&z.datetime())).unwrap_or_default()
+}
 
 /// Deletes what `retention` does not keep, jobs still queued or running
 /// excepted; the number of jobs deleted.
 pub fn prune(connection: &Connection, retention: Retention) -> rusqlite::Result<usize> {
     let mut deleted = 0;
     if let Some(age) = retention.max_age {
-        let cutoff = jiff::Zoned::now().checked_sub(jiff::SignedDuration::try_from(age).unwrap_or(jiff::SignedDuration::MAX));
-        let cutoff = cutoff.map(|z| crate::clock::log_datetime(&z.datetime())).unwrap_or_default();
-        deleted += connection.execute("DELETE FROM jobs WHERE finished IS NOT NULL AND finished < ?1", params![cutoff])?;
+        deleted += connection.execute("DELETE FROM jobs WHERE finished IS NOT NULL AND finished < ?1", params![cutoff(age)])?;
     }
     // Slots behind the watermark are never claimed again (the planner
     // starts after it); a day of them is kept to be looked at.

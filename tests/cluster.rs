@@ -629,6 +629,41 @@ mod fences {
     }
 
     #[test]
+    fn the_history_is_pruned_by_age_and_count_and_what_no_fence_needs_goes() {
+        let pg = PgServer::start();
+        runtime().block_on(async {
+            let a = node(&pg, "a");
+            let epoch = epoch_of(&a).await;
+            assert_eq!(a.claim(epoch, "2030-01-03 10:00", &[job("1", "/e")]).await.unwrap(), Claim::Claimed(vec![true]));
+        });
+        let ended = |id: &str, owner: &str, scheduled: &str, finished: &str, result: &str| {
+            format!(
+                "INSERT INTO hcron_jobs (id, grp, parent, owner, event, trigger, chain, scheduled, queued, finished, result, next)
+                 VALUES ('{id}', '{id}', '{id}', '{owner}', '/e', 'clock', '/e', '{scheduled}', '{scheduled}', {finished}, '{result}', '')"
+            )
+        };
+        for sql in [
+            ended("old", "alice", "2020-01-01 00:00:00", "'2020-01-01 00:00:01'", "success"),
+            ended("a1", "alice", "2030-01-01 00:00:01", "'2030-01-01 00:00:02'", "success"),
+            ended("a2", "alice", "2030-01-01 00:00:02", "'2030-01-01 00:00:03'", "failure: x"),
+            ended("a3", "alice", "2030-01-01 00:00:03", "'2030-01-01 00:00:04'", "success"),
+            ended("b1", "bob", "2030-01-01 00:00:01", "'2030-01-01 00:00:02'", "success"),
+            ended("q", "alice", "2019-01-01 00:00:00", "NULL", "queued"),
+            "INSERT INTO hcron_slots VALUES ('alice', '/e', '2030-01-02 09:59', 'x', 1, 'n'), ('alice', '/e', '2030-01-02 10:00', 'y', 1, 'n')".into(),
+            "INSERT INTO hcron_nodes (id, name, number, timeout_ms, dead) VALUES ('gone', 'gone', 70, 1, now() - interval '2 days')".into(),
+        ] {
+            pg.psql(&sql);
+        }
+        let deleted = runtime().block_on(node(&pg, "b").prune(Some("2025-01-01 00:00:00.000000".into()), Some(2))).unwrap();
+        assert_eq!(deleted, 2, "the old one, and alice's third newest ended");
+        let ids = pg.psql("SELECT string_agg(id, ',' ORDER BY id) FROM hcron_jobs");
+        assert_eq!(ids.trim(), "1,a2,a3,b1,q", "never a queued or running job");
+        let slots = pg.psql("SELECT string_agg(minute, ',' ORDER BY minute) FROM hcron_slots");
+        assert_eq!(slots.trim(), "2030-01-02 10:00,2030-01-03 10:00", "a day behind the watermark is kept");
+        assert_eq!(pg.psql("SELECT count(*) FROM hcron_nodes WHERE id = 'gone'").trim(), "0");
+    }
+
+    #[test]
     fn nodes_taking_at_once_never_take_the_same_job() {
         let pg = PgServer::start();
         let taken = runtime().block_on(async {

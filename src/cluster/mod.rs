@@ -506,6 +506,25 @@ impl Cluster {
         .await
     }
 
+    /// Applies `retention` to the cluster's history (ended jobs older than
+    /// its age, past its count per user; `before` is the oldest end kept,
+    /// a local time as ends are written) and drops what no fence needs any
+    /// more; the number of jobs deleted. The leader does it, hourly.
+    pub async fn prune(&self, before: Option<String>, per_user: Option<usize>) -> Result<u64, String> {
+        self.work(async move |client: &mut Client| {
+            let mut deleted = 0;
+            if let Some(before) = &before {
+                deleted += client.execute(sql::PRUNE_AGE, &[before]).await?;
+            }
+            if let Some(keep) = per_user {
+                deleted += client.execute(sql::PRUNE_COUNT, &[&(keep as i64)]).await?;
+            }
+            client.batch_execute(sql::PRUNE_FENCES).await?;
+            Ok(deleted)
+        })
+        .await
+    }
+
     /// A clean stop: the leadership is given up and the node leaves, so
     /// that another leads at once.
     pub async fn leave(&self) {

@@ -238,3 +238,23 @@ pub const CLAIM_PROBE: &str = "
       AND (hcron_hosts.probe_node IS NULL OR hcron_hosts.probe_node = $2 OR hcron_hosts.probe_until < now()
            OR hcron_hosts.probe_node NOT IN (SELECT id FROM hcron_nodes WHERE dead IS NULL))
     RETURNING 1";
+
+/// Deletes ended jobs that ended before $1 (a local time, as `finished` is written).
+pub const PRUNE_AGE: &str = "DELETE FROM hcron_jobs WHERE finished IS NOT NULL AND result NOT IN ('queued', 'running') AND finished < $1";
+
+/// Deletes ended jobs past the newest $1 of each user.
+pub const PRUNE_COUNT: &str = "
+    DELETE FROM hcron_jobs WHERE id IN (
+        SELECT id FROM (
+            SELECT id, row_number() OVER (PARTITION BY owner ORDER BY scheduled DESC, seq DESC) AS n
+            FROM hcron_jobs WHERE result NOT IN ('queued', 'running')) AS ranked
+        WHERE n > $1)";
+
+/// Deletes what no fence needs any more: slots more than a day behind the
+/// watermark (never claimed again), nodes dead for a day (their jobs were
+/// lost long since), messages refused for good a week ago.
+pub const PRUNE_FENCES: &str = "
+    DELETE FROM hcron_slots WHERE minute < (
+        SELECT to_char(to_timestamp(minute, 'YYYY-MM-DD HH24:MI') - interval '1 day', 'YYYY-MM-DD HH24:MI') FROM hcron_watermark WHERE id = 1);
+    DELETE FROM hcron_nodes WHERE dead < now() - interval '1 day';
+";

@@ -31,6 +31,7 @@ impl Daemon {
     pub(super) async fn heartbeat(self: Arc<Self>, cluster: Arc<Cluster>) {
         let timing = cluster.settings().timing;
         let mut retry: Option<Duration> = None;
+        let mut pruned: Option<std::time::Instant> = None;
         loop {
             let running = self.lock().running;
             let now = crate::clock::log_datetime(&SystemClock.now().datetime());
@@ -50,6 +51,10 @@ impl Daemon {
                         self.follow_lost(&cluster, report.lost).await;
                     }
                     self.adopt_hosts(&cluster).await;
+                    if cluster.leading().is_some() && pruned.is_none_or(|at| at.elapsed() >= crate::history::PRUNE_EVERY) {
+                        self.prune(&cluster).await;
+                        pruned = Some(std::time::Instant::now());
+                    }
                     timing.next_beat(random())
                 }
                 Err(error) => {
@@ -60,6 +65,17 @@ impl Daemon {
                 }
             };
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// The leader's hourly pruning of the cluster's history, by the
+    /// configuration's retention (as the single node's history writer).
+    async fn prune(&self, cluster: &Cluster) {
+        let retention = super::configure::retention(&self.lock().config);
+        match cluster.prune(retention.max_age.map(crate::history::cutoff), retention.max_per_user).await {
+            Ok(0) => {}
+            Ok(deleted) => self.lock().message("", &format!("pruned {deleted} job(s) from the cluster's history"), "info"),
+            Err(error) => self.database_failed(cluster, &error),
         }
     }
 
