@@ -161,7 +161,7 @@ pub struct Info {
     pub users: usize,
     /// Events loaded, all users.
     pub events: usize,
-    /// Jobs waiting.
+    /// Jobs waiting (in a cluster, for any node).
     pub queued: usize,
     /// Jobs running.
     pub running: usize,

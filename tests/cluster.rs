@@ -489,6 +489,28 @@ fn a_host_one_node_puts_offline_is_offline_on_every_node() {
     assert_eq!(tried, 1, "only the first job tried the host");
 }
 
+#[test]
+fn hcron_info_on_any_node_counts_the_jobs_queued_for_every_node() {
+    let mut cluster = Cluster::new(2, "max_activated_events = 1\n");
+    std::fs::write(
+        cluster.dir.path().join("events/busy"),
+        "as_user=\nhost=localhost\ncommand=sleep 30\nexec_wait=yes\nexec_timeout=10\nnotify_email=\nnotify_message=\n",
+    )
+    .unwrap();
+    cluster.start(0);
+    cluster.start(1);
+    cluster.wait_for_leader();
+    for _ in 0..5 {
+        assert_eq!(cluster.node(0).hcron(&["activate", "/busy"]).2, 0);
+    }
+    // Three of /busy wait behind the two running, and /tick's minutes behind them: every node counts them all.
+    let queued = |n: usize| {
+        let info = cluster.node(n).hcron(&["info"]).0;
+        info.lines().find_map(|l| l.strip_prefix("jobs queued:")).is_some_and(|count| count.trim().parse::<usize>().unwrap() >= 3)
+    };
+    assert!(eventually(Duration::from_secs(10), || queued(0) && queued(1)), "{}", cluster.node(1).hcron(&["info"]).0);
+}
+
 /// The cluster's database side driven directly: node handles on one real
 /// database, heartbeats by hand, so that each fence is met on purpose.
 mod fences {

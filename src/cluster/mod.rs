@@ -506,6 +506,11 @@ impl Cluster {
         .await
     }
 
+    /// Jobs queued in the cluster, waiting for any node.
+    pub async fn queued(&self) -> Result<usize, String> {
+        self.work(async move |client: &mut Client| Ok(client.query_one(sql::QUEUED, &[]).await?.get::<_, i64>(0) as usize)).await
+    }
+
     /// Applies `retention` to the cluster's history (ended jobs older than
     /// its age, past its count per user; `before` is the oldest end kept,
     /// a local time as ends are written) and drops what no fence needs any

@@ -258,3 +258,6 @@ pub const PRUNE_FENCES: &str = "
         SELECT to_char(to_timestamp(minute, 'YYYY-MM-DD HH24:MI') - interval '1 day', 'YYYY-MM-DD HH24:MI') FROM hcron_watermark WHERE id = 1);
     DELETE FROM hcron_nodes WHERE dead < now() - interval '1 day';
 ";
+
+/// Jobs queued for any node.
+pub const QUEUED: &str = "SELECT count(*) FROM hcron_jobs WHERE result = 'queued'";

@@ -164,12 +164,17 @@ impl Daemon {
             }
             Request::Allowed => Response::Allowed { allowed },
             Request::Info => {
+                // A cluster's queue is its database's, shared by every node.
+                let shared = match &self.cluster {
+                    Some(cluster) => cluster.queued().await.ok(),
+                    None => None,
+                };
                 let state = self.lock();
                 Response::Info(Info {
                     uptime: self.started.elapsed().as_secs(),
                     users: state.users.len(),
                     events: state.users.values().map(|u| u.tree.events().len()).sum(),
-                    queued: state.queue.len(),
+                    queued: shared.unwrap_or(state.queue.len()),
                     running: state.running,
                     next_minute: log_datetime(&state.planner.next()),
                     server_name: self.setup.server_name.clone(),
