@@ -109,6 +109,36 @@ impl Cluster {
         assert!(eventually(Duration::from_secs(60), || self.slots().len() >= target), "the ledger stopped at {} slots", self.slots().len());
     }
 
+    /// `/slow` (60 s, waited for, `extra` lines added) failing over to
+    /// `/recover`, which writes its trigger to the file returned.
+    fn slow_with_failover(&self, extra: &str) -> PathBuf {
+        let (events, recovered) = (self.dir.path().join("events"), self.dir.path().join("recovered"));
+        let slow = format!(
+            "as_user=\nhost=localhost\ncommand=sleep 60\nexec_wait=yes\n{extra}failover_event=recover\nnotify_email=\nnotify_message=\n"
+        );
+        std::fs::write(events.join("slow"), slow).unwrap();
+        let recover = format!(
+            "as_user=\nhost=localhost\ncommand=echo $HCRON_TRIGGER_NAME > {}\nnotify_email=\nnotify_message=\n",
+            recovered.display()
+        );
+        std::fs::write(events.join("recover"), recover).unwrap();
+        recovered
+    }
+
+    /// The node, other than `except`, that runs `/slow`, waited for.
+    fn running_slow(&self, except: Option<usize>) -> usize {
+        let mut node = None;
+        let found = eventually(Duration::from_secs(15), || {
+            let names = self.pg.psql(
+                "SELECT n.name FROM hcron_jobs j JOIN hcron_nodes n ON n.id = j.node WHERE j.event = '/slow' AND j.result = 'running'",
+            );
+            node = names.lines().filter_map(|name| name.strip_prefix('n')?.parse::<usize>().ok()).find(|n| Some(*n) != except);
+            node.is_some()
+        });
+        assert!(found, "/slow does not run on a node other than {except:?}");
+        node.unwrap()
+    }
+
     /// Kills node `n` with SIGKILL.
     fn crash(&mut self, n: usize) {
         self.nodes[n].take().expect("running").crash();
@@ -269,37 +299,14 @@ fn after_every_node_was_down_one_node_runs_each_missed_minute_once_and_logs_the_
 #[test]
 fn a_node_killed_with_a_job_running_loses_it_and_a_live_node_follows_its_failover() {
     let mut cluster = Cluster::new(2, "");
-    let events = cluster.dir.path().join("events");
-    let recovered = cluster.dir.path().join("recovered");
-    std::fs::write(
-        events.join("slow"),
-        "as_user=\nhost=localhost\ncommand=sleep 60\nexec_wait=yes\nfailover_event=recover\nnotify_email=\nnotify_message=\n",
-    )
-    .unwrap();
-    std::fs::write(
-        events.join("recover"),
-        format!("as_user=\nhost=localhost\ncommand=echo $HCRON_TRIGGER_NAME > {}\nnotify_email=\nnotify_message=\n", recovered.display()),
-    )
-    .unwrap();
+    let recovered = cluster.slow_with_failover("");
     cluster.start(0);
     cluster.start(1);
     cluster.wait_for_leader();
     let (out, err, code) = cluster.node(0).hcron(&["activate", "/slow"]);
     assert_eq!(code, 0, "{out}{err}");
-    let running_on = || {
-        cluster
-            .pg
-            .psql("SELECT n.name FROM hcron_jobs j JOIN hcron_nodes n ON n.id = j.node WHERE j.event = '/slow' AND j.result = 'running'")
-    };
-    let mut name = String::new();
-    assert!(
-        eventually(Duration::from_secs(10), || {
-            name = running_on().trim().to_owned();
-            !name.is_empty()
-        }),
-        "/slow never ran"
-    );
-    let victim: usize = name.strip_prefix('n').unwrap().parse().unwrap();
+    let victim = cluster.running_slow(None);
+    let name = format!("n{victim}");
     cluster.crash(victim);
     assert!(eventually(Duration::from_secs(15), || recovered.exists()), "the failover event did not run");
     assert_eq!(std::fs::read_to_string(&recovered).unwrap().trim(), "failover");
@@ -323,50 +330,18 @@ fn a_node_killed_with_a_job_running_loses_it_and_a_live_node_follows_its_failove
 #[test]
 fn a_lost_job_with_on_lost_rerun_runs_once_more_on_a_live_node_then_fails_over_if_lost_again() {
     let mut cluster = Cluster::new(3, "");
-    let events = cluster.dir.path().join("events");
-    let recovered = cluster.dir.path().join("recovered");
-    std::fs::write(
-        events.join("slow"),
-        "as_user=\nhost=localhost\ncommand=sleep 61\nexec_wait=yes\non_lost=rerun\nfailover_event=recover\nnotify_email=\nnotify_message=\n",
-    )
-    .unwrap();
-    std::fs::write(
-        events.join("recover"),
-        format!("as_user=\nhost=localhost\ncommand=echo $HCRON_TRIGGER_NAME > {}\nnotify_email=\nnotify_message=\n", recovered.display()),
-    )
-    .unwrap();
+    let recovered = cluster.slow_with_failover("on_lost=rerun\n");
     for n in 0..3 {
         cluster.start(n);
     }
     cluster.wait_for_leader();
     let (out, err, code) = cluster.node(0).hcron(&["activate", "/slow"]);
     assert_eq!(code, 0, "{out}{err}");
-    // A node, other than `except`, that runs /slow.
-    let running_on = |cluster: &Cluster, except: Option<usize>| {
-        let names = cluster
-            .pg
-            .psql("SELECT n.name FROM hcron_jobs j JOIN hcron_nodes n ON n.id = j.node WHERE j.event = '/slow' AND j.result = 'running'");
-        names.lines().filter_map(|name| name.strip_prefix('n').and_then(|n| n.parse::<usize>().ok())).find(|n| Some(*n) != except)
-    };
-    let mut first = None;
-    assert!(
-        eventually(Duration::from_secs(10), || {
-            first = running_on(&cluster, None);
-            first.is_some()
-        }),
-        "/slow never ran"
-    );
-    cluster.crash(first.unwrap());
-    let mut second = None;
-    assert!(
-        eventually(Duration::from_secs(15), || {
-            second = running_on(&cluster, first);
-            second.is_some()
-        }),
-        "/slow was not run again"
-    );
+    let first = cluster.running_slow(None);
+    cluster.crash(first);
+    let second = cluster.running_slow(Some(first));
     assert!(!recovered.exists(), "a job run again does not fail over");
-    cluster.crash(second.unwrap());
+    cluster.crash(second);
     assert!(eventually(Duration::from_secs(15), || recovered.exists()), "lost again, it did not fail over");
     let rows = cluster.pg.psql("SELECT result FROM hcron_jobs WHERE event = '/slow' ORDER BY seq");
     let results: Vec<&str> = rows.lines().collect();
