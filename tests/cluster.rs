@@ -51,6 +51,11 @@ impl Cluster {
 
     /// Starts node `n`.
     fn start(&mut self, n: usize) {
+        self.start_with(n, &[]);
+    }
+
+    /// Starts node `n` with environment variables `env`.
+    fn start_with(&mut self, n: usize, env: &[(&str, &str)]) {
         let config = self.dir.path().join(format!("n{n}.toml"));
         let anchor = self.anchor;
         let daemon = RunningDaemon::standalone_with(
@@ -58,7 +63,7 @@ impl Cluster {
             &self.state(n),
             &["--config", config.to_str().unwrap()],
             |command| {
-                command.env("HCRON_TEST_MINUTE", format!("1@{anchor}"));
+                command.env("HCRON_TEST_MINUTE", format!("1@{anchor}")).envs(env.iter().copied());
             },
         );
         self.nodes[n] = Some(daemon);
@@ -484,6 +489,17 @@ fn hcron_info_on_any_node_counts_the_jobs_queued_for_every_node() {
         info.lines().find_map(|l| l.strip_prefix("jobs queued:")).is_some_and(|count| count.trim().parse::<usize>().unwrap() >= 3)
     };
     assert!(eventually(Duration::from_secs(10), || queued(0) && queued(1)), "{}", cluster.node(1).hcron(&["info"]).0);
+}
+
+#[test]
+fn a_node_in_another_time_zone_is_told_that_every_node_must_share_one() {
+    let mut cluster = Cluster::new(2, "");
+    cluster.start_with(0, &[("TZ", "Europe/Paris")]);
+    cluster.wait_for_leader();
+    cluster.start_with(1, &[("TZ", "America/New_York")]);
+    let warned = || cluster.node(1).log_text().contains("node n0 runs in time zone Europe/Paris, this node in another");
+    assert!(eventually(Duration::from_secs(10), warned), "{}", cluster.node(1).log_text());
+    assert!(!cluster.node(0).log_text().contains("must share one time zone"), "alone when it joined, node 0 was told nothing");
 }
 
 /// The cluster's database side driven directly: node handles on one real

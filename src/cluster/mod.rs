@@ -33,8 +33,9 @@ pub enum Beat {
     /// The node is (again) a member under a new id and number; `last_id`
     /// is the largest job id the database holds. `again`: it had been
     /// declared dead (a pause, a lost connection) and everything it held
-    /// is gone.
-    Registered { number: u64, last_id: Option<u64>, again: bool },
+    /// is gone. `other_zones`: live nodes (name, zone) whose time zone is
+    /// not this node's (minutes are local civil times: all must share one).
+    Registered { number: u64, last_id: Option<u64>, again: bool, other_zones: Vec<(String, String)> },
     /// Beaten: nothing changed.
     Alive,
 }
@@ -294,10 +295,17 @@ impl Cluster {
     async fn register(&self, client: &Client, id: &str, again: bool) -> Result<Beat, tokio_postgres::Error> {
         client.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({}); {} COMMIT;", sql::SCHEMA_LOCK, sql::SCHEMA)).await?;
         let timeout_ms = self.settings.timing.timeout.as_millis() as i64;
-        let number: i32 = client.query_one(sql::REGISTER, &[&id, &self.settings.name, &timeout_ms]).await?.get(0);
+        let zone = time_zone();
+        let number: i32 = client.query_one(sql::REGISTER, &[&id, &self.settings.name, &timeout_ms, &zone]).await?.get(0);
         let last_id: Option<String> = client.query_opt(sql::LAST_ID, &[]).await?.map(|row| row.get(0));
+        let other_zones = client.query(sql::OTHER_ZONES, &[&id, &zone]).await?.iter().map(|row| (row.get(0), row.get(1))).collect();
         self.member().registered = true;
-        Ok(Beat::Registered { number: number as u64, last_id: last_id.and_then(|id| u64::from_str_radix(&id, 16).ok()), again })
+        Ok(Beat::Registered {
+            number: number as u64,
+            last_id: last_id.and_then(|id| u64::from_str_radix(&id, 16).ok()),
+            again,
+            other_zones,
+        })
     }
 
     /// Claims `minute`'s slots for the clock jobs `jobs` under `epoch`, in
@@ -700,6 +708,12 @@ fn describe(error: &tokio_postgres::Error) -> String {
         Some(source) => format!("{error}: {source}"),
         None => error.to_string(),
     }
+}
+
+/// This machine's time zone, by name when it has one.
+fn time_zone() -> String {
+    let zone = jiff::tz::TimeZone::system();
+    zone.iana_name().map_or_else(|| format!("{:?}", zone), str::to_owned)
 }
 
 /// A new node id: random, so that a restarted or re-registered node is

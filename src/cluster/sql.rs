@@ -16,6 +16,7 @@ pub const SCHEMA: &str = "
         dead timestamptz
     );
     CREATE UNIQUE INDEX IF NOT EXISTS hcron_nodes_number ON hcron_nodes (number) WHERE dead IS NULL;
+    ALTER TABLE hcron_nodes ADD COLUMN IF NOT EXISTS zone text;
     CREATE TABLE IF NOT EXISTS hcron_leader (
         id integer PRIMARY KEY CHECK (id = 1),
         holder text,
@@ -61,14 +62,19 @@ pub const SCHEMA: &str = "
 /// The advisory lock key of the schema's creation.
 pub const SCHEMA_LOCK: i64 = 0x6863_726f_6e00;
 
-/// A new node: $1 id, $2 name, $3 timeout in ms; the lowest number no live
-/// node holds (the unique index turns a race into an error to retry).
+/// A new node: $1 id, $2 name, $3 timeout in ms, $4 time zone; the lowest
+/// number no live node holds (the unique index turns a race into an error
+/// to retry).
 pub const REGISTER: &str = "
-    INSERT INTO hcron_nodes (id, name, number, timeout_ms)
-    SELECT $1, $2, min(n), $3 FROM generate_series(0, 63) AS n
+    INSERT INTO hcron_nodes (id, name, number, timeout_ms, zone)
+    SELECT $1, $2, min(n), $3, $4 FROM generate_series(0, 63) AS n
     WHERE n NOT IN (SELECT number FROM hcron_nodes WHERE dead IS NULL)
     HAVING min(n) IS NOT NULL
     RETURNING number";
+
+/// Live nodes other than $1 whose time zone is not $2: name and zone.
+pub const OTHER_ZONES: &str =
+    "SELECT name, coalesce(zone, '?') FROM hcron_nodes WHERE dead IS NULL AND id <> $1 AND zone IS DISTINCT FROM $2";
 
 /// The largest job id (hexadecimal without leading zeros: longer is larger).
 pub const LAST_ID: &str = "SELECT id FROM hcron_jobs ORDER BY length(id) DESC, id DESC LIMIT 1";

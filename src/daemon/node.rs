@@ -162,7 +162,7 @@ impl Daemon {
 
     /// What a beat said of membership: a (new) number means new job ids.
     fn joined(&self, cluster: &Cluster, beat: Beat) {
-        let Beat::Registered { number, last_id, again } = beat else { return };
+        let Beat::Registered { number, last_id, again, other_zones } = beat else { return };
         let mut state = self.lock();
         state.engine.set_ids(JobIds::shared(JobId(last_id.unwrap_or(0)), number));
         let name = &cluster.settings().name;
@@ -172,6 +172,12 @@ impl Daemon {
             format!("node {name} joined the cluster as number {number}")
         };
         state.message("", &text, if again { "warning" } else { "info" });
+        for (other, zone) in other_zones {
+            let text = format!(
+                "node {other} runs in time zone {zone}, this node in another: scheduled minutes are local times, every node must share one time zone"
+            );
+            state.message("", &text, "error");
+        }
     }
 
     /// What a beat said of leadership: a new leader plans from the minute
