@@ -79,6 +79,7 @@ fn main() {
         output_limit: 65536,
         health: Arc::new(Mutex::new(Health::new(3, Duration::from_secs(60)))),
         sessions: Arc::default(),
+        cancels: Default::default(),
         probes: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();

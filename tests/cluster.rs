@@ -114,12 +114,13 @@ impl Cluster {
         assert!(eventually(Duration::from_secs(60), || self.slots().len() >= target), "the ledger stopped at {} slots", self.slots().len());
     }
 
-    /// `/slow` (60 s, waited for, `extra` lines added) failing over to
-    /// `/recover`, which writes its trigger to the file returned.
-    fn slow_with_failover(&self, extra: &str) -> PathBuf {
+    /// `/slow` (`sleep SECONDS`, a number no other test's command uses,
+    /// waited for, `extra` lines added) failing over to `/recover`, which
+    /// writes its trigger to the file returned.
+    fn slow_with_failover(&self, seconds: &str, extra: &str) -> PathBuf {
         let (events, recovered) = (self.dir.path().join("events"), self.dir.path().join("recovered"));
         let slow = format!(
-            "as_user=\nhost=localhost\ncommand=sleep 60\nexec_wait=yes\n{extra}failover_event=recover\nnotify_email=\nnotify_message=\n"
+            "as_user=\nhost=localhost\ncommand=exec sleep {seconds}\nexec_wait=yes\n{extra}failover_event=recover\nnotify_email=\nnotify_message=\n"
         );
         std::fs::write(events.join("slow"), slow).unwrap();
         let recover = format!(
@@ -304,7 +305,9 @@ fn after_every_node_was_down_one_node_runs_each_missed_minute_once_and_logs_the_
 #[test]
 fn a_node_killed_with_a_job_running_loses_it_and_a_live_node_follows_its_failover() {
     let mut cluster = Cluster::new(2, "");
-    let recovered = cluster.slow_with_failover("");
+    let recovered = cluster.slow_with_failover("60.5", "");
+    // The job of a node killed with SIGKILL runs on.
+    let _jobs = crate::hostile::KillAll(&["sleep", "60.5"]);
     cluster.start(0);
     cluster.start(1);
     cluster.wait_for_leader();
@@ -335,7 +338,8 @@ fn a_node_killed_with_a_job_running_loses_it_and_a_live_node_follows_its_failove
 #[test]
 fn a_lost_job_with_on_lost_rerun_runs_once_more_on_a_live_node_then_fails_over_if_lost_again() {
     let mut cluster = Cluster::new(3, "");
-    let recovered = cluster.slow_with_failover("on_lost=rerun\n");
+    let recovered = cluster.slow_with_failover("60.75", "on_lost=rerun\n");
+    let _jobs = crate::hostile::KillAll(&["sleep", "60.75"]);
     for n in 0..3 {
         cluster.start(n);
     }
@@ -500,6 +504,30 @@ fn a_node_in_another_time_zone_is_told_that_every_node_must_share_one() {
     let warned = || cluster.node(1).log_text().contains("node n0 runs in time zone Europe/Paris, this node in another");
     assert!(eventually(Duration::from_secs(10), warned), "{}", cluster.node(1).log_text());
     assert!(!cluster.node(0).log_text().contains("must share one time zone"), "alone when it joined, node 0 was told nothing");
+}
+
+#[test]
+fn a_node_taken_for_dead_kills_the_jobs_it_still_runs_when_it_wakes() {
+    let mut cluster = Cluster::new(2, "");
+    let recovered = cluster.slow_with_failover("60.25", "");
+    let _jobs = crate::hostile::KillAll(&["sleep", "60.25"]);
+    cluster.start(0);
+    cluster.start(1);
+    cluster.wait_for_leader();
+    assert_eq!(cluster.node(0).hcron(&["activate", "/slow"]).2, 0);
+    let sleeper = cluster.running_slow(None);
+    let running = || crate::hostile::processes(&["sleep", "60.25"]);
+    assert!(eventually(Duration::from_secs(5), || running().len() == 1), "the job's process: {}", cluster.node(sleeper).log_text());
+    // Stopped past its timeout: the other node records the job as lost and runs its failover.
+    cluster.node(sleeper).signal(libc::SIGSTOP);
+    assert!(eventually(Duration::from_secs(15), || recovered.exists()), "no failover while the node was stopped");
+    assert_eq!(running().len(), 1, "the stopped node's job still runs");
+    cluster.node(sleeper).signal(libc::SIGCONT);
+    assert!(eventually(Duration::from_secs(10), || running().is_empty()), "the woken node did not kill the job it lost");
+    let log = cluster.node(sleeper).log_text();
+    assert!(log.contains("1 waited-for job(s) killed: the cluster took this node for dead"), "{log}");
+    let result = cluster.pg.psql("SELECT result FROM hcron_jobs WHERE event = '/slow'");
+    assert!(result.trim().starts_with("failure: lost: node "), "its end is the lost one, not the kill: {result}");
 }
 
 /// The cluster's database side driven directly: node handles on one real

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::daemon_util::{RunningDaemon, eventually};
 
 /// The pids of running processes whose command line is exactly `argv`.
-fn processes(argv: &[&str]) -> Vec<u32> {
+pub fn processes(argv: &[&str]) -> Vec<u32> {
     let wanted: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
     std::fs::read_dir("/proc")
         .unwrap()
@@ -39,7 +39,7 @@ fn parent(pid: u32) -> u32 {
 }
 
 /// Kills, when dropped (the test passed or failed), every process running `argv`.
-struct KillAll(&'static [&'static str]);
+pub struct KillAll(pub &'static [&'static str]);
 
 impl Drop for KillAll {
     fn drop(&mut self) {

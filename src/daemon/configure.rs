@@ -72,6 +72,7 @@ pub fn exec_config(
     spawner: Arc<Spawner>,
     health: Arc<Mutex<Health>>,
     sessions: Sessions,
+    cancels: crate::exec::Cancels,
     probes: Option<Arc<dyn crate::exec::ProbeGate>>,
 ) -> ExecConfig {
     ExecConfig {
@@ -89,6 +90,7 @@ pub fn exec_config(
         output_limit: config.exec_output_limit,
         health,
         sessions,
+        cancels,
         probes,
     }
 }
@@ -184,8 +186,15 @@ impl Daemon {
         let (attempts, offline_for) = health_thresholds(&config);
         state.exec.health.lock().expect("health lock").configure(attempts, offline_for);
         let exec = &state.exec;
-        state.exec =
-            exec_config(&config, &self.setup, exec.spawner.clone(), exec.health.clone(), exec.sessions.clone(), exec.probes.clone());
+        state.exec = exec_config(
+            &config,
+            &self.setup,
+            exec.spawner.clone(),
+            exec.health.clone(),
+            exec.sessions.clone(),
+            exec.cancels.clone(),
+            exec.probes.clone(),
+        );
         state.journal.mail_from = config.mail_from.clone();
         state.config = config;
     }

@@ -164,6 +164,14 @@ impl Daemon {
     fn joined(&self, cluster: &Cluster, beat: Beat) {
         let Beat::Registered { number, last_id, again, other_zones } = beat else { return };
         let mut state = self.lock();
+        if again {
+            // Its running jobs were recorded as lost and followed by another node (seed 004).
+            let cancelled = state.exec.cancels.cancel_all();
+            if cancelled > 0 {
+                let text = format!("{cancelled} waited-for job(s) killed: the cluster took this node for dead and recorded them as lost");
+                state.message("", &text, "warning");
+            }
+        }
         state.engine.set_ids(JobIds::shared(JobId(last_id.unwrap_or(0)), number));
         let name = &cluster.settings().name;
         let text = if again {

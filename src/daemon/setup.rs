@@ -132,7 +132,7 @@ pub async fn run(
         None => (None, None),
     };
     let probes = cluster.clone().map(|cluster| cluster as Arc<dyn crate::exec::ProbeGate>);
-    let exec = exec_config(&config, &setup, spawner, Arc::new(Mutex::new(health(&config))), Arc::default(), probes);
+    let exec = exec_config(&config, &setup, spawner, Arc::new(Mutex::new(health(&config))), Arc::default(), Default::default(), probes);
     let settings = engine_settings(&config, &setup);
 
     let (mail, mail_settings) = tokio::sync::watch::channel(mail_settings(&config, &setup));

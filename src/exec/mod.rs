@@ -26,6 +26,40 @@ pub use spawner::{Finished, SpawnRequest, Spawner, Wait};
 /// The jobs sharing each SSH master connection, by its control path.
 pub type Sessions = Arc<Mutex<std::collections::HashMap<PathBuf, Arc<tokio::sync::Semaphore>>>>;
 
+/// The waited-for programs running now, each by the pipe that cancels it.
+#[derive(Debug, Clone, Default)]
+pub struct Cancels(Arc<Mutex<(u64, std::collections::HashMap<u64, std::os::fd::OwnedFd>)>>);
+
+impl Cancels {
+    /// Kills every waited-for program running now (each ends as killed,
+    /// `cancelled`); how many were asked.
+    pub fn cancel_all(&self) -> usize {
+        let running = self.0.lock().expect("cancels lock");
+        running.1.values().filter(|pipe| nix::unistd::write(pipe, &[1]).is_ok()).count()
+    }
+
+    /// Keeps `pipe` until the guard is dropped (the program's end read).
+    fn hold(&self, pipe: std::os::fd::OwnedFd) -> CancelGuard {
+        let mut running = self.0.lock().expect("cancels lock");
+        running.0 += 1;
+        let key = running.0;
+        running.1.insert(key, pipe);
+        CancelGuard { cancels: self.clone(), key }
+    }
+}
+
+/// Removes a program's cancel pipe once its end is read.
+struct CancelGuard {
+    cancels: Cancels,
+    key: u64,
+}
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        self.cancels.0.lock().expect("cancels lock").1.remove(&self.key);
+    }
+}
+
 /// What the executor needs from the configuration, and the shared parts.
 #[derive(Clone)]
 pub struct ExecConfig {
@@ -57,6 +91,8 @@ pub struct ExecConfig {
     pub health: Arc<Mutex<Health>>,
     /// Sessions in use per master connection (see [`MAX_SESSIONS_PER_MASTER`]).
     pub sessions: Sessions,
+    /// Waited-for programs running, to cancel (a cluster node taken for dead).
+    pub cancels: Cancels,
     /// (A cluster.) Who may probe a host whose offline period is over:
     /// one node, not every node.
     pub probes: Option<Arc<dyn ProbeGate>>,
@@ -298,7 +334,7 @@ async fn watch_or_spawn(config: &ExecConfig, request: SpawnRequest, exec_wait: b
     let started = std::time::Instant::now();
     let spawner = config.spawner.clone();
     if exec_wait {
-        let finished = match watched(spawner, request).await {
+        let finished = match watched(config, request).await {
             Ok(finished) => finished,
             Err(error) => return failed_start(error.to_string(), started),
         };
@@ -340,9 +376,11 @@ async fn watch_or_spawn(config: &ExecConfig, request: SpawnRequest, exec_wait: b
 }
 
 /// Starts a watched program and waits for its result.
-async fn watched(spawner: Arc<Spawner>, request: SpawnRequest) -> std::io::Result<Finished> {
+async fn watched(config: &ExecConfig, request: SpawnRequest) -> std::io::Result<Finished> {
     use tokio::io::AsyncReadExt;
+    let spawner = config.spawner.clone();
     let handle = tokio::task::spawn_blocking(move || spawner.watch(&request)).await.map_err(std::io::Error::other)??;
+    let _cancel = config.cancels.hold(handle.cancel);
     let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(handle.result)?;
     let mut text = Vec::new();
     pipe.read_to_end(&mut text).await?;
@@ -371,6 +409,7 @@ fn from_finished(finished: Finished, exec_wait: bool, started: std::time::Instan
         _ => 1,
     };
     let reason = match (finished.timed_out, finished.signal, finished.status) {
+        _ if finished.cancelled => "cancelled: this scheduler was taken for dead".to_owned(),
         (true, _, _) => "timeout".to_owned(),
         (_, Some(signal), _) => format!("killed by signal {signal}"),
         (_, _, Some(status)) => format!("exit status {status}"),
@@ -438,6 +477,7 @@ mod tests {
             control_persist: 60,
             output_limit: 4096,
             health: Arc::new(Mutex::new(Health::new(1, Duration::from_secs(60)))),
+            cancels: Cancels::default(),
             probes: None,
             sessions: Sessions::default(),
         }

@@ -61,6 +61,9 @@ pub struct Finished {
     pub timed_out: bool,
     /// It survived 10 s of SIGKILL.
     pub unkillable: bool,
+    /// The daemon cancelled it (a cluster node taken for dead) and it was killed.
+    #[serde(default)]
+    pub cancelled: bool,
     /// Microseconds from start to end.
     pub elapsed_us: u64,
     /// Captured standard output (lossy UTF-8), with a mark when truncated.
@@ -76,11 +79,15 @@ enum SpawnAnswer {
     Failed(String),
 }
 
-/// A waited-for program: read [`Finished`] from `result` when it ends.
+/// A waited-for program: read [`Finished`] from `result` when it ends;
+/// a byte written to `cancel` kills it (and everything it started). Closing
+/// `cancel` without a byte (the daemon stops) leaves it running.
 #[derive(Debug)]
 pub struct Watched {
     /// The pipe the monitor writes the result to.
     pub result: OwnedFd,
+    /// The pipe the monitor reads a cancellation from.
+    pub cancel: OwnedFd,
 }
 
 /// The daemon's end of the spawner.
@@ -112,35 +119,39 @@ impl Spawner {
 
     /// Starts a program and leaves it; its pid, or why it could not start.
     pub fn spawn(&self, request: &SpawnRequest) -> io::Result<u32> {
-        match self.ask(request)? {
-            (SpawnAnswer::Started(pid), _) => Ok(pid),
-            (SpawnAnswer::Failed(why), _) => Err(io::Error::other(why)),
-            (SpawnAnswer::Watching, _) => Err(io::Error::other("the spawner watched a program it was asked to leave")),
+        match self.ask(request)?.0 {
+            SpawnAnswer::Started(pid) => Ok(pid),
+            SpawnAnswer::Failed(why) => Err(io::Error::other(why)),
+            SpawnAnswer::Watching => Err(io::Error::other("the spawner watched a program it was asked to leave")),
         }
     }
 
     /// Starts a program under a monitor (the request has a [`Wait`]).
     pub fn watch(&self, request: &SpawnRequest) -> io::Result<Watched> {
-        match self.ask(request)? {
-            (SpawnAnswer::Watching, Some(result)) => Ok(Watched { result }),
-            (SpawnAnswer::Failed(why), _) => Err(io::Error::other(why)),
-            _ => Err(io::Error::other("the spawner answered without a result pipe")),
+        let (answer, mut fds) = self.ask(request)?;
+        match answer {
+            SpawnAnswer::Watching if fds.len() == 2 => {
+                let cancel = fds.pop().expect("two");
+                Ok(Watched { result: fds.pop().expect("two"), cancel })
+            }
+            SpawnAnswer::Failed(why) => Err(io::Error::other(why)),
+            _ => Err(io::Error::other("the spawner answered without its two pipes")),
         }
     }
 
-    fn ask(&self, request: &SpawnRequest) -> io::Result<(SpawnAnswer, Option<OwnedFd>)> {
+    fn ask(&self, request: &SpawnRequest) -> io::Result<(SpawnAnswer, Vec<OwnedFd>)> {
         let socket = self.socket.lock().expect("the spawner lock is never poisoned");
         let message = serde_json::to_vec(request).map_err(io::Error::other)?;
         send(socket.as_raw_fd(), &message, MsgFlags::empty())?;
         let mut buffer = vec![0; MAX_MESSAGE];
-        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let mut space = nix::cmsg_space!([RawFd; 2]);
         let mut iov = [IoSliceMut::new(&mut buffer)];
         let received = recvmsg::<()>(socket.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
-        let mut fd = None;
+        let mut fd = Vec::new();
         for message in received.cmsgs()? {
             if let ControlMessageOwned::ScmRights(fds) = message {
-                // SAFETY: the kernel just gave us this descriptor; we own it now.
-                fd = fds.first().map(|&raw| unsafe { OwnedFd::from_raw_fd(raw) });
+                // SAFETY: the kernel just gave us these descriptors; we own them now.
+                fd.extend(fds.iter().map(|&raw| unsafe { OwnedFd::from_raw_fd(raw) }));
             }
         }
         let len = received.bytes;
@@ -180,14 +191,14 @@ fn serve(socket: OwnedFd) -> ! {
         };
         let (answer, fd) = match serde_json::from_slice::<SpawnRequest>(&buffer[..len]) {
             Ok(request) if request.wait.is_some() => match start_watched(&request) {
-                Ok(result) => (SpawnAnswer::Watching, Some(result)),
-                Err(error) => (SpawnAnswer::Failed(error.to_string()), None),
+                Ok((result, cancel)) => (SpawnAnswer::Watching, vec![result, cancel]),
+                Err(error) => (SpawnAnswer::Failed(error.to_string()), Vec::new()),
             },
             Ok(request) => match start(&request) {
-                Ok(pid) => (SpawnAnswer::Started(pid), None),
-                Err(error) => (SpawnAnswer::Failed(error.to_string()), None),
+                Ok(pid) => (SpawnAnswer::Started(pid), Vec::new()),
+                Err(error) => (SpawnAnswer::Failed(error.to_string()), Vec::new()),
             },
-            Err(error) => (SpawnAnswer::Failed(format!("bad request: {error}")), None),
+            Err(error) => (SpawnAnswer::Failed(format!("bad request: {error}")), Vec::new()),
         };
         let message = serde_json::to_vec(&answer).expect("answers serialise");
         let fds: Vec<RawFd> = fd.iter().map(AsRawFd::as_raw_fd).collect();
@@ -291,26 +302,29 @@ fn start(request: &SpawnRequest) -> io::Result<u32> {
 }
 
 /// Forks a monitor for one program; returns the reading end of its result pipe.
-fn start_watched(request: &SpawnRequest) -> io::Result<OwnedFd> {
+fn start_watched(request: &SpawnRequest) -> io::Result<(OwnedFd, OwnedFd)> {
     let prepared = Prepared::new(request)?;
     let wait = request.wait.expect("checked by the caller");
     let (read_end, write_end) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let (cancel_read, cancel_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
     // SAFETY: the spawner is single-threaded, so the monitor is an ordinary process.
     match unsafe { nix::unistd::fork() }? {
         nix::unistd::ForkResult::Child => {
             drop(read_end);
-            let finished = monitor(&prepared, wait);
+            drop(cancel_write);
+            let finished = monitor(&prepared, wait, &cancel_read);
             let text = serde_json::to_vec(&finished).unwrap_or_default();
             let _ = nix::unistd::write(&write_end, &text);
             // SAFETY: ending the monitor without running the spawner's destructors.
             unsafe { libc::_exit(0) }
         }
-        nix::unistd::ForkResult::Parent { .. } => Ok(read_end),
+        nix::unistd::ForkResult::Parent { .. } => Ok((read_end, cancel_write)),
     }
 }
 
-/// The monitor: runs the program, captures, enforces the timeout.
-fn monitor(prepared: &Prepared, wait: Wait) -> Finished {
+/// The monitor: runs the program, captures, enforces the timeout, and
+/// kills the program's group when a byte arrives on `cancel`.
+fn monitor(prepared: &Prepared, wait: Wait, cancel: &OwnedFd) -> Finished {
     // SAFETY: plain system calls in this (single-threaded) monitor process.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
     let started = Instant::now();
@@ -368,6 +382,11 @@ fn monitor(prepared: &Prepared, wait: Wait) -> Finished {
             _ => {}
         }
         let now = Instant::now();
+        if killing.is_none() && cancelled(cancel) {
+            finished.cancelled = true;
+            killing = Some(now);
+            let _ = nix::sys::signal::killpg(child, nix::sys::signal::Signal::SIGKILL);
+        }
         match killing {
             None if now.duration_since(started) >= timeout => {
                 finished.timed_out = true;
@@ -395,6 +414,13 @@ fn monitor(prepared: &Prepared, wait: Wait) -> Finished {
         finished.stderr = err.text();
     }
     finished
+}
+
+/// Whether the daemon asked to cancel (a byte on the non-blocking `cancel`
+/// pipe; its end without one, the daemon stopping, is not a cancellation).
+fn cancelled(cancel: &OwnedFd) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(nix::unistd::read(cancel, &mut byte), Ok(1))
 }
 
 /// One captured stream.

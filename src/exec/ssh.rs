@@ -64,7 +64,7 @@ pub(super) async fn run(target: &Target<'_>, command: &str) -> Attempt {
     let mut request = target.request(argv);
     let timeout_ms = config.spawn_timeout.as_millis() as u64;
     request.wait = Some(request.wait.unwrap_or(Wait { timeout_ms, capture: None }));
-    let finished = match watched(config.spawner.clone(), request).await {
+    let finished = match watched(config, request).await {
         Ok(finished) => finished,
         Err(error) => return target.name(super::failed_start(error.to_string(), started)),
     };
@@ -92,7 +92,7 @@ async fn start_master(target: &Target<'_>, control: &Path, log: &Path) -> Option
     argv.extend(["-l".into(), login.into(), host.into()]);
     let mut request = target.request(argv);
     request.wait = Some(Wait { timeout_ms: config.spawn_timeout.as_millis() as u64, capture: None });
-    let finished = match watched(config.spawner.clone(), request).await {
+    let finished = match watched(config, request).await {
         Ok(finished) => finished,
         Err(error) => return Some(target.name(super::failed_start(error.to_string(), started))),
     };
