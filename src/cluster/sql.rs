@@ -181,7 +181,7 @@ pub const NODES: &str = "
     SELECT n.name, n.id, n.number, extract(epoch FROM now() - n.beat)::float8, n.dead IS NOT NULL,
         l.holder = n.id AND l.expires > now(), l.epoch,
         (SELECT count(*) FROM hcron_jobs j WHERE j.node = n.id AND j.result = 'running'),
-        to_char(n.started, 'YYYY-MM-DD HH24:MI:SS')
+        to_char(n.started AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
     FROM hcron_nodes n CROSS JOIN hcron_leader l
     WHERE n.dead IS NULL OR n.dead > now() - interval '1 hour'
     ORDER BY n.name, n.started";
