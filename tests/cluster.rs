@@ -705,6 +705,24 @@ mod fences {
     }
 
     #[test]
+    fn a_job_running_on_a_node_gone_from_the_table_is_lost_too() {
+        let pg = PgServer::start();
+        runtime().block_on(async {
+            let a = node(&pg, "a");
+            a.beat(0, "t0").await.unwrap();
+            // Its node stopped cleanly long ago and was pruned, its job still marked running.
+            pg.psql(
+                "INSERT INTO hcron_jobs (id, grp, parent, owner, event, trigger, chain, scheduled, queued, result, next, node)
+                 VALUES ('v', 'v', 'v', 'alice', '/e', 'clock', '/e', 's', 'q', 'running', '', 'vanished')",
+            );
+            tokio::time::sleep(PAST_LEASE).await;
+            let report = a.beat(0, "t1").await.unwrap();
+            let lost: Vec<(&str, &str)> = report.lost.iter().map(|l| (l.record.id.as_str(), l.record.result.as_str())).collect();
+            assert_eq!(lost, [("v", "failure: lost: node vanished died while the job ran")]);
+        });
+    }
+
+    #[test]
     fn nodes_taking_at_once_never_take_the_same_job() {
         let pg = PgServer::start();
         let taken = runtime().block_on(async {

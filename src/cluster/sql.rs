@@ -154,13 +154,16 @@ pub const BURY: &str = "
     WHERE dead IS NULL AND id <> $1 AND beat + timeout_ms * interval '1 millisecond' < now()
     RETURNING name";
 
-/// Ends as lost, at $1, every job still running on a dead node (declared
-/// dead, or stopped with jobs running); returns them with the result and
-/// whether each is itself a job run again after a loss (`history::is_rerun`).
+/// Ends as lost, at $1, every job still running on a node that is not
+/// alive (declared dead, stopped with jobs running, or gone from the table
+/// since); returns them with the result and whether each is itself a job
+/// run again after a loss (`history::is_rerun`).
 pub const LOSE: &str = "
-    UPDATE hcron_jobs AS j SET result = 'failure: lost: node ' || n.name || ' died while the job ran', finished = $1
-    FROM hcron_nodes AS n
-    WHERE j.result = 'running' AND j.node = n.id AND n.dead IS NOT NULL
+    UPDATE hcron_jobs AS j
+    SET result = 'failure: lost: node ' || coalesce((SELECT n.name FROM hcron_nodes n WHERE n.id = j.node), j.node)
+            || ' died while the job ran',
+        finished = $1
+    WHERE j.result = 'running' AND NOT EXISTS (SELECT 1 FROM hcron_nodes n WHERE n.id = j.node AND n.dead IS NULL)
     RETURNING j.id, j.grp, j.parent, j.owner, j.event, j.trigger, j.chain, j.scheduled, j.queued, j.result,
         EXISTS (SELECT 1 FROM hcron_jobs p WHERE p.id = j.parent AND p.id <> j.id AND p.event = j.event
             AND p.trigger = j.trigger AND p.result LIKE 'failure: lost:%')";
