@@ -240,6 +240,7 @@ fn a_leader_stopped_past_its_lease_starts_nothing_under_its_old_epoch_when_it_wa
     let late = cluster.pg.psql(&format!("SELECT count(*) FROM hcron_slots WHERE epoch = {old} AND minute >= '{}'", taken_over.trim()));
     assert_eq!(late.trim(), "0", "a slot claimed under the old epoch after the takeover");
     let log = cluster.node(0).log_text();
+    assert!(log.matches("not scheduled: this node no longer leads").count() <= 1, "a fenced claim is not tried again and again: {log}");
     assert!(
         log.contains("no longer leads the cluster"),
         "the woken node knows it does not lead: {}",

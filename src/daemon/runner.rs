@@ -160,7 +160,14 @@ impl Daemon {
     async fn claim(&self, minute: &str, jobs: Vec<JobRecord>) -> Result<Claim, String> {
         match &self.cluster {
             Some(cluster) => match cluster.leading() {
-                Some(epoch) => cluster.claim(epoch, minute, &jobs).await,
+                Some(epoch) => {
+                    let claim = cluster.claim(epoch, minute, &jobs).await;
+                    if matches!(claim, Ok(Claim::Fenced)) {
+                        // Not the leader until a beat says so again: the minute loop waits.
+                        cluster.fenced(epoch);
+                    }
+                    claim
+                }
                 None => Ok(Claim::Fenced),
             },
             None => {
