@@ -724,6 +724,27 @@ mod fences {
     }
 
     #[test]
+    fn an_outage_is_news_once_its_end_once_and_the_heartbeat_keeps_its_connection() {
+        let pg = PgServer::start();
+        let backends =
+            || pg.psql("SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE application_name = 'hcron-scheduler'");
+        runtime().block_on(async {
+            let a = node(&pg, "a");
+            assert!(!a.beat(0, "t").await.unwrap().recovered, "no outage yet");
+            let first = backends();
+            assert!(!a.beat(0, "t").await.unwrap().recovered);
+            assert_eq!(backends(), first, "one connection for every beat");
+            pg.stop();
+            assert!(a.beat(0, "t").await.is_err());
+            assert!(a.outage(), "the first to meet the outage says so");
+            assert!(!a.outage(), "and no one after it");
+            pg.restart();
+            assert!(a.beat(0, "t").await.unwrap().recovered, "back, said once");
+            assert!(!a.beat(0, "t").await.unwrap().recovered);
+        });
+    }
+
+    #[test]
     fn nodes_taking_at_once_never_take_the_same_job() {
         let pg = PgServer::start();
         let taken = runtime().block_on(async {

@@ -261,10 +261,7 @@ impl Cluster {
                     .query(sql::LOSE, &[&now])
                     .await?
                     .iter()
-                    .map(|row| Lost {
-                        record: JobRecord { result: row.get(9), finished: Some(now.to_owned()), ..taken(row) },
-                        again: row.get(10),
-                    })
+                    .map(|row| Lost { record: JobRecord { result: row.get(9), ..taken(row) }, again: row.get(10) })
                     .collect();
             }
             Ok::<_, tokio_postgres::Error>((beat, epoch, watermark, buried, lost))
