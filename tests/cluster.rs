@@ -610,6 +610,7 @@ mod fences {
         runtime().block_on(async {
             let a = node(&pg, "a");
             let first = epoch_of(&a).await;
+            a.queue(vec![job("q", "/q")]).await.unwrap();
             tokio::time::sleep(PAST_LEASE).await;
             assert!(!a.alive(), "its own clock says the lease ran out");
             assert_eq!(
@@ -621,6 +622,45 @@ mod fences {
             let report = a.beat(0, "now").await.unwrap();
             assert_eq!(report.leadership, Leadership::Leading { epoch: first + 1, taken: true, watermark: None });
             assert_eq!(a.claim(first + 1, "2030-01-01 10:00", &[job("10", "/e")]).await.unwrap(), Claim::Claimed(vec![true]));
+            let taken: Vec<String> = a.take(5, "now").await.unwrap().into_iter().map(|j| j.id).collect();
+            assert_eq!(taken, ["q", "10"], "beating again, it takes them, oldest first");
+        });
+    }
+
+    #[test]
+    fn a_job_s_end_is_written_with_what_it_chained_and_read_back_by_any_node() {
+        let pg = PgServer::start();
+        runtime().block_on(async {
+            let (a, b) = (node(&pg, "a"), node(&pg, "b"));
+            a.beat(0, "t").await.unwrap();
+            b.beat(0, "t").await.unwrap();
+            a.queue(vec![job("10", "/e")]).await.unwrap();
+            assert_eq!(a.take(1, "2030-01-01 10:00:01.000000").await.unwrap().len(), 1);
+            let end = |id: &str| Change::Finished {
+                id: id.into(),
+                at: "2030-01-01 10:00:02.000000".into(),
+                host: Some("h".into()),
+                rv: Some(0),
+                result: "success".into(),
+                next: "/n".into(),
+                exit_status: Some(0),
+                stdout: Some("out".into()),
+                stderr: Some(String::new()),
+            };
+            assert!(!b.finish(&end("10"), &[job("11", "/n")]).await.unwrap(), "not b's job to end");
+            assert!(a.finish(&end("10"), &[job("11", "/n")]).await.unwrap());
+            let history = b.history("alice", None, None).await.unwrap();
+            let ended = history.iter().find(|j| j.id == "10").unwrap();
+            assert_eq!(
+                (ended.started.as_deref(), ended.finished.as_deref(), ended.result.as_str(), ended.next.as_str()),
+                (Some("2030-01-01 10:00:01.000000"), Some("2030-01-01 10:00:02.000000"), "success", "/n")
+            );
+            assert_eq!(
+                (ended.host.as_deref(), ended.rv, ended.exit_status, ended.stdout.as_deref()),
+                (Some("h"), Some(0), Some(0), Some("out"))
+            );
+            let chained: Vec<&str> = history.iter().filter(|j| j.result == "queued").map(|j| j.id.as_str()).collect();
+            assert_eq!(chained, ["11"], "what it chained is queued, once");
         });
     }
 

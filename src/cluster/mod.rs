@@ -349,7 +349,8 @@ impl Cluster {
     }
 
     /// Takes up to `count` queued jobs, oldest first, marking them running
-    /// on this node since `started`; none when the node's lease has run out.
+    /// on this node since `started` (their queued records are returned);
+    /// none when the node's lease has run out.
     pub async fn take(&self, count: usize, started: &str) -> Result<Vec<JobRecord>, String> {
         if count == 0 || !self.alive() {
             return Ok(Vec::new());
@@ -357,7 +358,7 @@ impl Cluster {
         let id = self.id();
         self.work(async move |client: &mut Client| {
             let rows = client.query(sql::TAKE, &[&id, &(count as i64), &started]).await?;
-            Ok(rows.iter().map(|row| JobRecord { started: Some(started.to_owned()), result: "running".into(), ..taken(row) }).collect())
+            Ok(rows.iter().map(taken).collect())
         })
         .await
     }
