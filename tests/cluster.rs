@@ -635,7 +635,8 @@ mod fences {
             a.beat(0, "t").await.unwrap();
             b.beat(0, "t").await.unwrap();
             a.queue(vec![job("10", "/e")]).await.unwrap();
-            assert_eq!(a.take(1, "2030-01-01 10:00:01.000000").await.unwrap().len(), 1);
+            let taken = a.take(1, "2030-01-01 10:00:01.000000").await.unwrap();
+            assert_eq!(taken, [JobRecord { result: String::new(), ..job("10", "/e") }], "the queued record, every field of it");
             let end = |id: &str| Change::Finished {
                 id: id.into(),
                 at: "2030-01-01 10:00:02.000000".into(),
@@ -656,8 +657,8 @@ mod fences {
                 (Some("2030-01-01 10:00:01.000000"), Some("2030-01-01 10:00:02.000000"), "success", "/n")
             );
             assert_eq!(
-                (ended.host.as_deref(), ended.rv, ended.exit_status, ended.stdout.as_deref()),
-                (Some("h"), Some(0), Some(0), Some("out"))
+                (ended.host.as_deref(), ended.rv, ended.exit_status, ended.stdout.as_deref(), ended.stderr.as_deref()),
+                (Some("h"), Some(0), Some(0), Some("out"), Some(""))
             );
             let chained: Vec<&str> = history.iter().filter(|j| j.result == "queued").map(|j| j.id.as_str()).collect();
             assert_eq!(chained, ["11"], "what it chained is queued, once");
