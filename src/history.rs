@@ -81,6 +81,14 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// The end of a job that ran nothing (dropped, lost, not loaded): its
+    /// `result` at `at`, and the events it chained.
+    pub fn ended(id: String, at: String, result: String, next: String) -> Change {
+        Change::Finished { id, at, host: None, rv: None, result, next, exit_status: None, stdout: None, stderr: None }
+    }
+}
+
 const SCHEMA: &str = "
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = NORMAL;

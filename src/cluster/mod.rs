@@ -225,10 +225,7 @@ impl Cluster {
         let timeout = self.settings.timing.timeout;
         let mut guard = self.beat_client.lock().await;
         let result = within(timeout, async {
-            let client = match guard.as_mut().filter(|client| !client.is_closed()) {
-                Some(client) => client,
-                None => guard.insert(listening(&self.settings.url, timeout, self.notices.clone()).await?),
-            };
+            let client = connected(&mut guard, &self.settings.url, timeout, Some(&self.notices)).await?;
             let (id, registered, may_bury) = {
                 let member = self.member();
                 (member.id.clone(), member.registered, member.beating_since.is_some_and(|since| since.elapsed() >= timeout))
@@ -563,7 +560,7 @@ impl Cluster {
     ) -> Result<T, String> {
         let timeout = self.settings.timing.timeout;
         let result = within(timeout, async {
-            let client = connected(slot, &self.settings.url, timeout).await?;
+            let client = connected(slot, &self.settings.url, timeout, None).await?;
             operation(client).await
         })
         .await;
@@ -650,45 +647,45 @@ async fn queue(transaction: &tokio_postgres::Transaction<'_>, jobs: &[JobRecord]
     Ok(())
 }
 
-/// The connection in `slot`, made if there is none or it closed.
-async fn connected<'a>(slot: &'a mut Option<Client>, url: &str, timeout: Duration) -> Result<&'a mut Client, tokio_postgres::Error> {
+/// The connection in `slot`, made if there is none or it closed. With
+/// `notices` it listens, and what other nodes tell goes there; either way
+/// a task drives it to its end.
+async fn connected<'a>(
+    slot: &'a mut Option<Client>,
+    url: &str,
+    timeout: Duration,
+    notices: Option<&tokio::sync::mpsc::UnboundedSender<Notice>>,
+) -> Result<&'a mut Client, tokio_postgres::Error> {
     if slot.as_ref().is_none_or(Client::is_closed) {
         let mut config: tokio_postgres::Config = url.parse()?;
         config.connect_timeout(timeout).application_name("hcron-scheduler");
-        let (client, connection) = config.connect(NoTls).await?;
+        let (client, mut connection) = config.connect(NoTls).await?;
+        let listener = notices.cloned();
         tokio::spawn(async move {
-            let _ = connection.await;
+            while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                if let (Some(listener), tokio_postgres::AsyncMessage::Notification(notification)) = (&listener, message) {
+                    // Without a receiver the connection is still driven to its end.
+                    let _ = listener.send(notice(&notification));
+                }
+            }
         });
+        if notices.is_some() {
+            client.batch_execute(sql::LISTEN).await?;
+        }
         *slot = Some(client);
     }
     Ok(slot.as_mut().expect("just made"))
 }
 
-/// A new connection that listens: its notifications go to `notices`.
-async fn listening(
-    url: &str,
-    timeout: Duration,
-    notices: tokio::sync::mpsc::UnboundedSender<Notice>,
-) -> Result<Client, tokio_postgres::Error> {
-    let mut config: tokio_postgres::Config = url.parse()?;
-    config.connect_timeout(timeout).application_name("hcron-scheduler");
-    let (client, mut connection) = config.connect(NoTls).await?;
-    tokio::spawn(async move {
-        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-            let tokio_postgres::AsyncMessage::Notification(notification) = message else { continue };
-            let notice = match notification.channel() {
-                "hcron_jobs" => Notice::Jobs,
-                _ => {
-                    let (from, user) = notification.payload().split_once(' ').unwrap_or_default();
-                    Notice::Reload { from: from.to_owned(), user: user.to_owned() }
-                }
-            };
-            // Without a listener the connection is still driven to its end.
-            let _ = notices.send(notice);
+/// What a notification on one of [`sql::LISTEN`]'s channels says.
+fn notice(notification: &tokio_postgres::Notification) -> Notice {
+    match notification.channel() {
+        "hcron_jobs" => Notice::Jobs,
+        _ => {
+            let (from, user) = notification.payload().split_once(' ').unwrap_or_default();
+            Notice::Reload { from: from.to_owned(), user: user.to_owned() }
         }
-    });
-    client.batch_execute(sql::LISTEN).await?;
-    Ok(client)
+    }
 }
 
 /// `operation` within `timeout`; an error says what failed.

@@ -291,17 +291,7 @@ impl Daemon {
     async fn not_here(self: Arc<Self>, cluster: &crate::cluster::Cluster, record: JobRecord) {
         let why = format!("failure: event ({}) of user ({}) is not loaded on node {}", record.event, record.user, cluster.settings().name);
         self.lock().message(&record.user, &why, "error");
-        let end = Change::Finished {
-            id: record.id.clone(),
-            at: log_datetime(&SystemClock.now().datetime()),
-            host: None,
-            rv: None,
-            result: why,
-            next: String::new(),
-            exit_status: None,
-            stdout: None,
-            stderr: None,
-        };
+        let end = Change::ended(record.id.clone(), log_datetime(&SystemClock.now().datetime()), why, String::new());
         self.end_in_cluster(cluster, &end, &[]).await;
     }
 
@@ -519,17 +509,7 @@ fn push(state: &mut State, job: Job) {
 
 /// The end of a recorded job dropped because the queue was full.
 fn dropped(job: &Job) -> Change {
-    Change::Finished {
-        id: job.id.to_string(),
-        at: log_datetime(&SystemClock.now().datetime()),
-        host: None,
-        rv: None,
-        result: QUEUE_FULL.into(),
-        next: String::new(),
-        exit_status: None,
-        stdout: None,
-        stderr: None,
-    }
+    Change::ended(job.id.to_string(), log_datetime(&SystemClock.now().datetime()), QUEUE_FULL.into(), String::new())
 }
 
 /// The history's `next` of a job: the events it chained, `:`-joined.

@@ -51,14 +51,14 @@ impl Daemon {
                     let again = crate::history::is_rerun(&self.setup.history, &record).unwrap_or(false);
                     let chained = state.engine.lost(&job, LOST.to_owned(), again, &mut state.journal);
                     let next = chained_names(&chained);
-                    self.record(finished(&record, &at, format!("failure: {LOST}"), next));
+                    self.record(Change::ended(record.id.clone(), at.clone(), format!("failure: {LOST}"), next));
                     for job in chained {
                         enqueue(self, state, job);
                     }
                 }
                 ("running", None) => {
                     lost += 1;
-                    self.record(finished(&record, &at, format!("failure: {LOST}"), String::new()));
+                    self.record(Change::ended(record.id.clone(), at.clone(), format!("failure: {LOST}"), String::new()));
                 }
                 ("queued", Some(job)) if now.duration_since(&job.queued).unsigned_abs() <= max_age => {
                     requeued += 1;
@@ -67,7 +67,7 @@ impl Daemon {
                 }
                 _ => {
                     dropped += 1;
-                    self.record(finished(&record, &at, NOT_RUN.to_owned(), String::new()));
+                    self.record(Change::ended(record.id.clone(), at.clone(), NOT_RUN.to_owned(), String::new()));
                 }
             }
         }
@@ -100,19 +100,4 @@ pub(super) fn rebuild(record: &JobRecord, state: &State) -> Option<Job> {
         scheduled: time(&record.scheduled)?,
         queued: time(&record.queued)?,
     })
-}
-
-/// The history change that ends `record` with `result`.
-fn finished(record: &JobRecord, at: &str, result: String, next: String) -> Change {
-    Change::Finished {
-        id: record.id.clone(),
-        at: at.to_owned(),
-        host: record.host.clone(),
-        rv: record.rv,
-        result,
-        next,
-        exit_status: None,
-        stdout: None,
-        stderr: None,
-    }
 }
