@@ -279,8 +279,9 @@ fn a_database_restart_mid_run_runs_the_minutes_it_was_down_once_each() {
     for n in 0..2 {
         let log = cluster.node(n).log_text();
         let said = |text: &str| log.matches(text).count();
-        assert_eq!(said("the cluster database failed"), 1, "node {n}");
-        assert_eq!(said("the cluster database is reachable again"), 1, "node {n}");
+        let messages = || log.lines().filter(|l| l.contains("cluster database")).collect::<Vec<_>>().join("\n");
+        assert_eq!(said("the cluster database failed"), 1, "node {n}: {}", messages());
+        assert_eq!(said("the cluster database is reachable again"), 1, "node {n}: {}", messages());
         assert_eq!(said("cannot take jobs") + said("cannot claim minute"), 0, "node {n}: the same outage, said again");
     }
     cluster.stop_and_check();
@@ -334,6 +335,22 @@ fn a_node_killed_with_a_job_running_loses_it_and_a_live_node_follows_its_failove
         .collect();
     let lost = format!("failure: lost: node {name} died while the job ran");
     assert_eq!(ended, [("/slow".to_owned(), lost), ("/recover".to_owned(), "success".to_owned())], "{history:?}");
+}
+
+#[test]
+fn an_activation_sent_before_a_node_s_first_beat_waits_for_it() {
+    let mut cluster = Cluster::new(1, "");
+    // The schema's lock, held by another session for a second: the node's first beat waits for it.
+    let lock = "SELECT pg_advisory_lock(114776330956288), pg_sleep(1)";
+    let mut holder = cluster.pg.psql_in_background(lock);
+    let held = || cluster.pg.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").trim() == "1";
+    assert!(eventually(Duration::from_secs(5), held), "the lock was not taken");
+    cluster.start(0);
+    let (out, err, code) = cluster.node(0).hcron(&["activate", "/tick"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(holder.wait().unwrap().success());
+    let ran = || cluster.pg.psql("SELECT count(*) FROM hcron_jobs WHERE trigger = 'ondemand' AND result = 'success'").trim() == "1";
+    assert!(eventually(Duration::from_secs(10), ran), "the activation did not run");
 }
 
 #[test]
@@ -443,6 +460,20 @@ fn a_reload_asked_of_one_node_reaches_every_node() {
     let (out, err, code) = cluster.node(0).hcron(&["reload"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(eventually(Duration::from_secs(5), || status(1).contains("rejected:/once")), "node 1 did not reload: {}", status(1));
+    // A reload asked while node 1 does not listen (its connections cut
+    // while it is stopped): it finds it when it listens again.
+    cluster.node(1).signal(libc::SIGSTOP);
+    cluster.pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'hcron-scheduler n1'");
+    crate::hostile::rewrite_unseen(&events.join("once"), "cxmmand=", "command=");
+    let (out, err, code) = cluster.node(0).hcron(&["reload"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(status(0).contains("accepted:/once"), "{}", status(0));
+    cluster.node(1).signal(libc::SIGCONT);
+    assert!(
+        eventually(Duration::from_secs(10), || status(1).contains("accepted:/once")),
+        "node 1 missed the reload asked while it did not listen: {}",
+        status(1)
+    );
 }
 
 #[test]

@@ -70,13 +70,23 @@ impl PgServer {
         format!("postgresql://postgres@127.0.0.1:{}/postgres", self.port)
     }
 
+    /// psql running `sql`, unaligned and tuples only.
+    fn psql_command(&self, sql: &str) -> Command {
+        let mut command = Command::new(format!("{BIN}/psql"));
+        command
+            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args(["-d", "postgres", "-c", sql]);
+        command
+    }
+
+    /// Starts psql running `sql` in a session of its own, output discarded.
+    pub fn psql_in_background(&self, sql: &str) -> std::process::Child {
+        self.psql_command(sql).stdout(std::process::Stdio::null()).spawn().unwrap()
+    }
+
     /// Runs `sql` with psql, returning its unaligned, tuples-only output.
     pub fn psql(&self, sql: &str) -> String {
-        let output = Command::new(format!("{BIN}/psql"))
-            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
-            .args(["-d", "postgres", "-c", sql])
-            .output()
-            .unwrap();
+        let output = self.psql_command(sql).output().unwrap();
         assert!(output.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap()
     }

@@ -117,13 +117,10 @@ struct Member {
 pub enum Notice {
     /// Jobs were queued: worth taking at once.
     Jobs,
-    /// Node `from` was asked to reload `user`'s tree.
-    Reload {
-        /// The node's id.
-        from: String,
-        /// The user.
-        user: String,
-    },
+    /// A node was asked to reload a user's tree, or this node listens
+    /// anew and may have missed such a notice: [`Cluster::reloads_asked`]
+    /// says which.
+    Reloads,
 }
 
 /// One node's connection to the cluster.
@@ -143,6 +140,12 @@ pub struct Cluster {
     /// No failure since the last heartbeat that reached the database: an
     /// outage is said once in the log, by whoever meets it first.
     reachable: std::sync::atomic::AtomicBool,
+    /// Told at every beat that renewed the lease.
+    beaten: tokio::sync::Notify,
+    /// When this process made the node: reloads asked since then are read.
+    made: Instant,
+    /// The last reload read ([`Cluster::reloads_asked`]); none before the first.
+    reloads_read: tokio::sync::Mutex<Option<i64>>,
 }
 
 /// A job's end waiting to be written.
@@ -172,6 +175,9 @@ impl Cluster {
             end_client: tokio::sync::Mutex::new(None),
             ending: Mutex::new(Vec::new()),
             reachable: std::sync::atomic::AtomicBool::new(true),
+            beaten: tokio::sync::Notify::new(),
+            made: Instant::now(),
+            reloads_read: tokio::sync::Mutex::new(None),
         };
         (cluster, received)
     }
@@ -201,6 +207,24 @@ impl Cluster {
         self.member().lease.holds(Instant::now())
     }
 
+    /// Whether the node is alive now or becomes so within `bound` (a node
+    /// just started has not beaten yet; one whose database is down stays
+    /// dead).
+    pub async fn alive_within(&self, bound: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + bound;
+        loop {
+            let beaten = self.beaten.notified();
+            tokio::pin!(beaten);
+            beaten.as_mut().enable();
+            if self.alive() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, beaten).await.is_err() {
+                return self.alive();
+            }
+        }
+    }
+
     /// Marks the database unreachable after a failure: `true` for the
     /// first to notice an outage (who says so in the log), `false` for every
     /// later failure of the same outage.
@@ -224,8 +248,9 @@ impl Cluster {
         let sent = Instant::now();
         let timeout = self.settings.timing.timeout;
         let mut guard = self.beat_client.lock().await;
+        let listens_anew = guard.as_ref().is_none_or(Client::is_closed);
         let result = within(timeout, async {
-            let client = connected(&mut guard, &self.settings.url, timeout, Some(&self.notices)).await?;
+            let client = connected(&mut guard, &self.settings, timeout, Some(&self.notices)).await?;
             let (id, registered, may_bury) = {
                 let member = self.member();
                 (member.id.clone(), member.registered, member.beating_since.is_some_and(|since| since.elapsed() >= timeout))
@@ -278,6 +303,11 @@ impl Cluster {
         member.beating_since.get_or_insert(sent);
         let before = member.epoch;
         member.epoch = epoch;
+        self.beaten.notify_waiters();
+        if listens_anew {
+            // What was asked while nothing listened here is in the table.
+            let _ = self.notices.send(Notice::Reloads);
+        }
         let leadership = match epoch {
             Some(epoch) => Leadership::Leading { epoch, taken: before != Some(epoch), watermark },
             None => Leadership::Following { lost: before.is_some() },
@@ -479,8 +509,36 @@ impl Cluster {
 
     /// Tells every node to reload `user`'s tree (this one reloaded it already).
     pub async fn reload(&self, user: &str) -> Result<(), String> {
-        let payload = format!("{} {user}", self.id());
-        self.work(async move |client: &mut Client| client.execute(sql::RELOAD, &[&payload]).await.map(drop)).await
+        let id = self.id();
+        self.work(async move |client: &mut Client| client.execute(sql::RELOAD, &[&id, &user]).await.map(drop)).await
+    }
+
+    /// The users whose reload other nodes asked since the last call, each
+    /// once; the first call reads those asked since this node was made (a
+    /// reload asked while it loaded its trees, before it listened).
+    pub async fn reloads_asked(&self) -> Result<Vec<String>, String> {
+        let mut read = self.reloads_read.lock().await;
+        let (id, lifetime_ms) = (self.id(), self.made.elapsed().as_secs_f64() * 1000.0);
+        let since = *read;
+        let (last, users) = self
+            .work(async move |client: &mut Client| {
+                let mark = match since {
+                    Some(mark) => mark,
+                    None => client.query_one(sql::RELOAD_MARK, &[&lifetime_ms]).await?.get(0),
+                };
+                let rows = client.query(sql::RELOADS, &[&mark, &id]).await?;
+                let last = rows.last().map_or(mark, |row| row.get(0));
+                let mut users: Vec<String> = Vec::new();
+                for user in rows.iter().map(|row| row.get::<_, String>(1)) {
+                    if !users.contains(&user) {
+                        users.push(user);
+                    }
+                }
+                Ok((last, users))
+            })
+            .await?;
+        *read = Some(last);
+        Ok(users)
     }
 
     /// Shares a change of a host's health: offline for `offline_for` from
@@ -560,7 +618,7 @@ impl Cluster {
     ) -> Result<T, String> {
         let timeout = self.settings.timing.timeout;
         let result = within(timeout, async {
-            let client = connected(slot, &self.settings.url, timeout, None).await?;
+            let client = connected(slot, &self.settings, timeout, None).await?;
             operation(client).await
         })
         .await;
@@ -647,18 +705,19 @@ async fn queue(transaction: &tokio_postgres::Transaction<'_>, jobs: &[JobRecord]
     Ok(())
 }
 
-/// The connection in `slot`, made if there is none or it closed. With
+/// The connection in `slot` to the database of `settings`, made if there is none or it closed. With
 /// `notices` it listens, and what other nodes tell goes there; either way
 /// a task drives it to its end.
 async fn connected<'a>(
     slot: &'a mut Option<Client>,
-    url: &str,
+    settings: &Settings,
     timeout: Duration,
     notices: Option<&tokio::sync::mpsc::UnboundedSender<Notice>>,
 ) -> Result<&'a mut Client, tokio_postgres::Error> {
     if slot.as_ref().is_none_or(Client::is_closed) {
-        let mut config: tokio_postgres::Config = url.parse()?;
-        config.connect_timeout(timeout).application_name("hcron-scheduler");
+        let mut config: tokio_postgres::Config = settings.url.parse()?;
+        // The node's name, so that pg_stat_activity says whose connection it is.
+        config.connect_timeout(timeout).application_name(&format!("hcron-scheduler {}", settings.name));
         let (client, mut connection) = config.connect(NoTls).await?;
         let listener = notices.cloned();
         tokio::spawn(async move {
@@ -681,10 +740,7 @@ async fn connected<'a>(
 fn notice(notification: &tokio_postgres::Notification) -> Notice {
     match notification.channel() {
         "hcron_jobs" => Notice::Jobs,
-        _ => {
-            let (from, user) = notification.payload().split_once(' ').unwrap_or_default();
-            Notice::Reload { from: from.to_owned(), user: user.to_owned() }
-        }
+        _ => Notice::Reloads,
     }
 }
 

@@ -57,6 +57,12 @@ pub const SCHEMA: &str = "
         node text,
         failed boolean NOT NULL DEFAULT false
     );
+    CREATE TABLE IF NOT EXISTS hcron_reloads (
+        seq bigserial PRIMARY KEY,
+        node text NOT NULL,
+        owner text NOT NULL,
+        asked timestamptz NOT NULL DEFAULT now()
+    );
 ";
 
 /// The advisory lock key of the schema's creation.
@@ -220,8 +226,20 @@ pub const LISTEN: &str = "LISTEN hcron_jobs; LISTEN hcron_reload";
 /// Wakes every node's dispatcher once the transaction commits.
 pub const JOBS_QUEUED: &str = "SELECT pg_notify('hcron_jobs', '')";
 
-/// Asks every node to reload a user's tree: $1 is `<node id> <user>`.
-pub const RELOAD: &str = "SELECT pg_notify('hcron_reload', $1)";
+/// Node $1 asks every node to reload user $2's tree: kept in a table, so
+/// that a node that was not listening (starting, reconnecting) finds it
+/// when it listens again, and told at once to those that listen.
+pub const RELOAD: &str = "
+    WITH asked AS (INSERT INTO hcron_reloads (node, owner) VALUES ($1, $2) RETURNING seq)
+    SELECT pg_notify('hcron_reload', '') FROM asked";
+
+/// Where a node starts reading reloads: the last one asked more than $1
+/// milliseconds ago (its own lifetime: what was asked before it loaded its
+/// trees is in them).
+pub const RELOAD_MARK: &str = "SELECT coalesce(max(seq), 0) FROM hcron_reloads WHERE asked < now() - $1 * interval '1 millisecond'";
+
+/// The reloads asked after $1 by nodes other than $2: their number and user.
+pub const RELOADS: &str = "SELECT seq, owner FROM hcron_reloads WHERE seq > $1 AND node <> $2 ORDER BY seq";
 
 /// Host $1 is offline for $2 seconds from now (a node's failures put it
 /// there, or its probe failed).
@@ -261,11 +279,13 @@ pub const PRUNE_COUNT: &str = "
 
 /// Deletes what no fence needs any more: slots more than a day behind the
 /// watermark (never claimed again), nodes dead for a day (their jobs were
-/// lost long since), messages refused for good a week ago.
+/// lost long since), reloads asked a day ago (every live node has read
+/// them).
 pub const PRUNE_FENCES: &str = "
     DELETE FROM hcron_slots WHERE minute < (
         SELECT to_char(to_timestamp(minute, 'YYYY-MM-DD HH24:MI') - interval '1 day', 'YYYY-MM-DD HH24:MI') FROM hcron_watermark WHERE id = 1);
     DELETE FROM hcron_nodes WHERE dead < now() - interval '1 day';
+    DELETE FROM hcron_reloads WHERE asked < now() - interval '1 day';
 ";
 
 /// Jobs queued for any node.

@@ -124,13 +124,17 @@ impl Daemon {
         while let Some(notice) = notices.recv().await {
             match notice {
                 Notice::Jobs => self.wake.notify_one(),
-                Notice::Reload { from, user } if from != cluster.id() => {
-                    if let Err(error) = self.reload(&user).await {
-                        let text = format!("cannot reload user ({user}) as another node asked: {error}");
-                        self.lock().message(&user, &text, "error");
+                Notice::Reloads => match cluster.reloads_asked().await {
+                    Ok(users) => {
+                        for user in users {
+                            if let Err(error) = self.reload(&user).await {
+                                let text = format!("cannot reload user ({user}) as another node asked: {error}");
+                                self.lock().message(&user, &text, "error");
+                            }
+                        }
                     }
-                }
-                Notice::Reload { .. } => {}
+                    Err(error) => self.database_failed(&cluster, &error),
+                },
             }
         }
     }

@@ -184,8 +184,15 @@ impl Daemon {
     /// unknown or rejected event is an error for the caller); in a cluster,
     /// once the database has it.
     pub(super) async fn activate(&self, user: &str, event: &str) -> Result<String, String> {
-        if self.cluster.as_ref().is_some_and(|cluster| !cluster.alive()) {
-            return Err("this node is not a live member of the cluster now (its database cannot be reached)".into());
+        if let Some(cluster) = &self.cluster {
+            // A node just started gets the time of its first beat.
+            let timeout = cluster.settings().timing.timeout;
+            if !cluster.alive_within(timeout).await {
+                let seconds = timeout.as_secs_f64();
+                return Err(format!(
+                    "this node is not a live member of the cluster now (no heartbeat of its reached the database within {seconds:.1}s)"
+                ));
+            }
         }
         let job = self.activation(user, event)?;
         let id = job.id.to_string();
