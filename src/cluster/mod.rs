@@ -717,7 +717,7 @@ async fn connected<'a>(
     if slot.as_ref().is_none_or(Client::is_closed) {
         let mut config: tokio_postgres::Config = settings.url.parse()?;
         // The node's name, so that pg_stat_activity says whose connection it is.
-        config.connect_timeout(timeout).application_name(&format!("hcron-scheduler {}", settings.name));
+        config.connect_timeout(timeout).application_name(format!("hcron-scheduler {}", settings.name));
         let (client, mut connection) = config.connect(NoTls).await?;
         let listener = notices.cloned();
         tokio::spawn(async move {
