@@ -625,6 +625,8 @@ mod fences {
             let second = epoch_of(&b).await;
             assert_eq!(second, first + 1);
             assert_eq!(a.claim(first, "2030-01-01 10:01", &[job("11", "/e")]).await.unwrap(), Claim::Fenced);
+            // The epoch that leads now, claimed by a node that does not hold it: only the holder is wrong.
+            assert_eq!(a.claim(second, "2030-01-01 10:01", &[job("11", "/e")]).await.unwrap(), Claim::Fenced, "not the holder");
             assert_eq!(b.claim(second, "2030-01-01 10:01", &[job("12", "/e")]).await.unwrap(), Claim::Claimed(vec![true]));
             // b, beating through a whole timeout, took a for dead: a's beat joins again, and it follows.
             let report = a.beat(0, "now").await.unwrap();
@@ -652,9 +654,55 @@ mod fences {
             assert_eq!(a.take(5, "now").await.unwrap(), Vec::new(), "nor takes a job");
             let report = a.beat(0, "now").await.unwrap();
             assert_eq!(report.leadership, Leadership::Leading { epoch: first + 1, taken: true, watermark: None });
+            // The same holder, its lease held again: only the epoch is old.
+            assert_eq!(
+                a.claim(first, "2030-01-01 10:00", &[job("10", "/e")]).await.unwrap(),
+                Claim::Fenced,
+                "a claim made under its older epoch is refused"
+            );
             assert_eq!(a.claim(first + 1, "2030-01-01 10:00", &[job("10", "/e")]).await.unwrap(), Claim::Claimed(vec![true]));
             let taken: Vec<String> = a.take(5, "now").await.unwrap().into_iter().map(|j| j.id).collect();
             assert_eq!(taken, ["q", "10"], "beating again, it takes them, oldest first");
+        });
+    }
+
+    #[test]
+    fn a_node_frozen_inside_a_claim_holds_no_lock_past_its_timeout() {
+        let pg = PgServer::start();
+        runtime().block_on(async {
+            let (a, b) = (node(&pg, "a"), node(&pg, "b"));
+            let first = epoch_of(&a).await;
+            let (observer, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(connection);
+            let idle = "SELECT count(*) FROM pg_stat_activity s JOIN pg_locks l ON l.pid = s.pid
+                WHERE s.application_name = 'hcron-scheduler a' AND s.state = 'idle in transaction'
+                  AND l.relation = 'hcron_leader'::regclass AND l.mode = 'RowShareLock'";
+            // a's claim is polled a moment at a time until it is seen inside its
+            // transaction (the leader's row locked), then never again: a frozen node.
+            let minutes: Vec<String> = (0..50).map(|m| format!("2030-01-01 10:{m:02}")).collect();
+            let jobs: Vec<[JobRecord; 1]> = (0..50).map(|m| [job(&m.to_string(), "/e")]).collect();
+            let mut frozen = None;
+            for (minute, jobs) in minutes.iter().zip(&jobs) {
+                let mut claim = Box::pin(a.claim(first, minute, jobs));
+                loop {
+                    if tokio::time::timeout(Duration::from_micros(200), &mut claim).await.is_ok() {
+                        break;
+                    }
+                    if observer.query_one(idle, &[]).await.unwrap().get::<_, i64>(0) == 1 {
+                        frozen = Some(claim);
+                        break;
+                    }
+                }
+                if frozen.is_some() {
+                    break;
+                }
+            }
+            assert!(frozen.is_some(), "a's claim was never caught inside its transaction");
+            // Past a's timeout its transaction is ended by the server: b's beat is not stalled by its lock.
+            tokio::time::sleep(PAST_LEASE).await;
+            let report = b.beat(0, "now").await.expect("b's beat is not held up by the frozen node's locks");
+            assert_eq!(report.leadership, Leadership::Leading { epoch: first + 1, taken: true, watermark: None });
+            drop(frozen);
         });
     }
 

@@ -300,7 +300,8 @@ fn a_server_closing_the_session_holds_the_whole_spool_back() {
     let sink = SmtpSink::deferring(setup.port, &setup.dir.path().join("received"));
     let daemon = setup.start();
     assert_eq!(daemon.hcron(&["activate", "/busy"]).2, 0);
-    assert!(eventually(Duration::from_secs(5), || attempts(&daemon, "/busy", "busy@example.com").len() == 1), "{}", daemon.log_text());
+    // Attempted (a second attempt may come before a loaded machine looks).
+    assert!(eventually(Duration::from_secs(5), || !attempts(&daemon, "/busy", "busy@example.com").is_empty()), "{}", daemon.log_text());
     assert_eq!(daemon.hcron(&["activate", "/now"]).2, 0);
     assert!(eventually(Duration::from_secs(5), || setup.spooled() == 2));
     assert!(eventually(Duration::from_secs(10), || attempts(&daemon, "/busy", "busy@example.com").len() >= 3), "{}", daemon.log_text());

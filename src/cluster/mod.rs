@@ -716,8 +716,14 @@ async fn connected<'a>(
 ) -> Result<&'a mut Client, tokio_postgres::Error> {
     if slot.as_ref().is_none_or(Client::is_closed) {
         let mut config: tokio_postgres::Config = settings.url.parse()?;
-        // The node's name, so that pg_stat_activity says whose connection it is.
-        config.connect_timeout(timeout).application_name(format!("hcron-scheduler {}", settings.name));
+        // The node's name, so that pg_stat_activity says whose connection it
+        // is. A transaction left idle for a node timeout (its node stopped or
+        // frozen in the middle) is ended by the server, so that the row locks
+        // it holds (the leader's, a job's) never stall the live nodes.
+        config
+            .connect_timeout(timeout)
+            .application_name(format!("hcron-scheduler {}", settings.name))
+            .options(format!("-c idle_in_transaction_session_timeout={}", timeout.as_millis()));
         let (client, mut connection) = config.connect(NoTls).await?;
         let listener = notices.cloned();
         tokio::spawn(async move {
