@@ -305,6 +305,62 @@ fn a_stranger_cannot_make_the_daemon_allocate_or_take_every_connection() {
     assert_eq!((out.as_str(), err.as_str(), code), ("/e\n", "", 0));
 }
 
+/// The daemon's answer (its JSON) to one request of `request` padded with
+/// blanks to `size` bytes, sent as `user`.
+fn answer_to_padded(socket: &Path, user: &crate::root_util::TestUser, request: &str, size: usize) -> String {
+    let script = r#"
+import socket, struct, sys
+path, request, size = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3])
+payload = request + b' ' * (size - len(request))
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(path)
+try:
+    s.sendall(struct.pack('>I', len(payload)) + payload)
+except OSError:
+    pass
+data = b''
+while True:
+    try:
+        chunk = s.recv(65536)
+    except OSError as e:
+        print('recv failed:', e)
+        break
+    if not chunk:
+        break
+    data += chunk
+print(data[4:].decode())
+"#;
+    let output = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(socket)
+        .args([request, &size.to_string()])
+        .uid(user.uid)
+        .gid(user.gid)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
+#[test]
+fn a_stranger_s_request_is_held_to_the_stranger_s_bound_and_an_allowed_user_s_is_not() {
+    let (setup, user, daemon) = root_daemon("");
+    let stranger = crate::root_util::TestUser::create("y", &setup.homes());
+    let allowed = r#"{"version":1,"body":{"request":"allowed"}}"#;
+    let at = |who: &crate::root_util::TestUser, size: usize| answer_to_padded(&daemon.socket, who, allowed, size);
+    // Within the stranger's bound, the stranger is answered.
+    assert!(at(&stranger, 256).contains(r#""allowed":false"#), "{}", at(&stranger, 256));
+    // One byte past it, or a few KiB, the stranger is refused unread, by that bound.
+    for size in [257, 4096] {
+        let refused = format!("frame of {size} bytes is larger than 256");
+        assert!(at(&stranger, size).contains(&refused), "{size}: {}", at(&stranger, size));
+    }
+    // The same few KiB from an allowed user are read and answered.
+    assert!(at(&user, 4096).contains(r#""allowed":true"#), "{}", at(&user, 4096));
+    assert!(at(&user, 64 << 10).contains(r#""allowed":true"#), "{}", at(&user, 64 << 10));
+    assert!(at(&user, (64 << 10) + 1).contains("larger than 65536"), "{}", at(&user, (64 << 10) + 1));
+}
+
 #[test]
 fn idle_connections_at_the_descriptor_limit_lose_no_reload() {
     let (setup, user) = allowed_user("f", "");
