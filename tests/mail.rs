@@ -145,6 +145,22 @@ fn a_notification_over_smtp_has_every_header() {
 }
 
 #[test]
+fn mail_from_applies_from_the_first_start() {
+    let setup = MailSetup::new("smtp");
+    let config = setup.dir.path().join("hcron.toml");
+    let written = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, written + "mail_from = \"first@example.com\"\n").unwrap();
+    setup.event("job", &mailer("ops@example.com", "from the start"));
+    let sink = setup.sink();
+    let daemon = setup.start();
+    assert_eq!(daemon.hcron(&["activate", "/job"]).2, 0);
+    assert!(eventually(Duration::from_secs(10), || sink.messages().len() == 1), "{}", daemon.log_text());
+    let message = &sink.messages()[0];
+    assert!(message.contains("X-MailFrom: first@example.com") && message.contains("From: first@example.com"), "{message}");
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn the_failover_guide_delivers_what_it_shows() {
     let setup = MailSetup::new("smtp");
     // The guide's events; the failing ones are run on demand (when_year keeps
