@@ -252,6 +252,30 @@ fn host_health_thresholds_changed_by_sighup_apply_to_the_next_failure() {
 }
 
 #[test]
+fn remote_commands_that_fail_or_time_out_after_connecting_hold_nothing_against_the_host() {
+    let remote = Remote::start("host_attempts_count = 2\nhost_offline_timeout = 600\n");
+    remote.event("three", "h12", "exit 3", "exec_wait=yes\n");
+    remote.event("slow", "h12", "sleep 30", "exec_wait=yes\nexec_timeout=1\n");
+    remote.event("ok", "h12", "true", "exec_wait=yes\n");
+    remote.reload();
+    // Twice host_attempts_count of each: a non-zero exit, the job's own timeout.
+    for (event, result) in [("/three", "failure: exit status 3"), ("/slow", "failure: timeout")] {
+        for n in 1..=4 {
+            remote.activate(event);
+            remote.wait_done(event, n, Duration::from_secs(15));
+        }
+        let results: Vec<_> = remote.history(event).iter().map(|job| job["result"].clone()).collect();
+        assert_eq!(results, vec![serde_json::json!(result); 4], "{event}");
+    }
+    let row = remote.host_row("h12");
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(fields[1..3], ["online", "0"], "{row}");
+    remote.activate("/ok");
+    remote.wait_done("/ok", 1, Duration::from_secs(15));
+    assert_eq!(remote.history("/ok")[0]["result"], "success");
+}
+
+#[test]
 fn host_lists_fail_over_between_hosts() {
     let remote = Remote::start("host_attempts_count = 1\nhost_offline_timeout = 60\n");
     remote.event("list", "h13,h11", &format!("touch {}", remote.file("list_ran").display()), "");
