@@ -271,6 +271,36 @@ fn a_chain_runs_its_target_as_the_tree_says_after_a_reload() {
 }
 
 #[test]
+fn a_running_parent_keeps_its_own_chain_and_its_target_runs_as_edited_while_it_ran() {
+    let setup = Setup::new();
+    let (started, go) = (setup.out("started"), setup.out("go"));
+    let parent = |next: &str| {
+        format!(
+            "as_user=\nhost=localhost\ncommand=touch {}; while [ ! -e {} ]; do sleep 0.05; done\nexec_wait=yes\nnotify_email=\nnotify_message=\nnext_event={next}\n",
+            started.display(),
+            go.display()
+        )
+    };
+    setup.event("a", &parent("b"));
+    setup.event("b", &writer(&setup.out("old"), ""));
+    setup.event("c", &writer(&setup.out("c"), ""));
+    let daemon = setup.start();
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().contains("|load-events|")), "{}", daemon.log_text());
+    assert_eq!(daemon.hcron(&["activate", "/a"]).2, 0);
+    assert!(eventually(Duration::from_secs(10), || started.exists()), "a did not start: {}", daemon.log_text());
+    // While a runs: its own chain now says c, and b writes elsewhere; both edits are live.
+    setup.event("a", &parent("c"));
+    setup.event("b", &writer(&setup.out("new"), ""));
+    assert!(eventually(Duration::from_secs(5), || daemon.log_text().matches("|load-events|").count() >= 2), "{}", daemon.log_text());
+    std::fs::write(&go, "").unwrap();
+    // a follows the next_event it was queued with (b), and b runs as the tree says now.
+    assert!(eventually(Duration::from_secs(10), || setup.out("new").exists()), "{}", daemon.log_text());
+    assert!(!setup.out("old").exists(), "the chain ran b as it was when a was queued");
+    assert!(!setup.out("c").exists(), "a followed the next_event of its edited definition");
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn a_bad_configuration_fails_at_start_naming_the_key() {
     let setup = Setup::new();
     let config = setup.dir.path().join("hcron.toml");
