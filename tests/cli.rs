@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::daemon_util::RunningDaemon;
+use crate::util::Bounded;
 use crate::util::{TreeBuilder, full};
 
 fn listing_tree() -> TreeBuilder {
@@ -177,7 +178,7 @@ fn default_tree_is_under_home() {
         .args(["list", "--show-status", "--config"])
         .arg(&config)
         .env("HOME", home.path())
-        .output()
+        .output_bounded()
         .unwrap();
     assert_eq!(String::from_utf8(output.stdout).unwrap(), "accepted:/mine\n");
     assert!(output.status.success());
@@ -199,8 +200,13 @@ fn show_log_filters_and_annotates() {
     )
     .unwrap();
     let show = |args: &[&str]| {
-        let output =
-            std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).arg("show-log").arg("-f").arg(&log).args(args).output().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
+            .arg("show-log")
+            .arg("-f")
+            .arg(&log)
+            .args(args)
+            .output_bounded()
+            .unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap()
     };
@@ -225,7 +231,7 @@ fn show_log_filters_and_annotates() {
         .arg(&config)
         .arg("2020-01-01")
         .env("HCRON_SOCKET", dir.path().join("no.sock"))
-        .output()
+        .output_bounded()
         .unwrap();
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -237,7 +243,7 @@ fn show_log_filters_and_annotates() {
 #[test]
 fn help_and_version_are_answers_not_argument_errors() {
     let run = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).args(args).output().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).args(args).output_bounded().unwrap();
         (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap(), output.status.code())
     };
     let (out, err, code) = run(&["--help"]);
@@ -263,7 +269,7 @@ fn the_fqdn_is_the_first_dotted_name_of_the_host_s_address_v4_or_v6() {
         ("plain", "127.0.0.1 plain\n", "plain"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let output = crate::host_namespace::as_host(&program, host, hosts, dir.path()).output().unwrap();
+        let output = crate::host_namespace::as_host(&program, host, hosts, dir.path()).output_bounded().unwrap();
         let out = String::from_utf8(output.stdout).unwrap();
         assert!(out.contains(&format!("|fqdn={want}|")), "{host} with {hosts:?}:\n{out}{}", String::from_utf8_lossy(&output.stderr));
     }
@@ -279,14 +285,14 @@ fn legacy_program_names() {
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("hcron-info");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_hcron"), &link).unwrap();
-    let output = std::process::Command::new(&link).args(["-es", "--events"]).arg(tree.root()).output().unwrap();
+    let output = std::process::Command::new(&link).args(["-es", "--events"]).arg(tree.root()).output_bounded().unwrap();
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
         "rejected:bad definition:/broken\nrejected:template:/failover_simple\naccepted::/simple\n"
     );
     let run = dir.path().join("hcron-run");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_hcron"), &run).unwrap();
-    let output = std::process::Command::new(&run).arg(tree.root()).args(["202001010000", "202001010000"]).output().unwrap();
+    let output = std::process::Command::new(&run).arg(tree.root()).args(["202001010000", "202001010000"]).output_bounded().unwrap();
     assert!(output.status.success());
     assert_eq!(String::from_utf8(output.stderr).unwrap(), "warning: hcron-run is deprecated; use \"hcron run\"\n");
     assert!(String::from_utf8(output.stdout).unwrap().contains("|start-logging|"));
@@ -316,7 +322,7 @@ fn next_shows_times_or_why_never() {
 fn completion_scripts() {
     let dir = tempfile::tempdir().unwrap();
     for shell in ["bash", "zsh", "fish"] {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).args(["completions", shell]).output().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).args(["completions", shell]).output_bounded().unwrap();
         assert!(output.status.success());
         let script = String::from_utf8(output.stdout).unwrap();
         std::fs::write(dir.path().join(format!("hcron.{shell}")), script).unwrap();
@@ -329,7 +335,7 @@ fn completion_scripts() {
              _hcron hcron \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
             bash.display()
         );
-        let output = std::process::Command::new("bash").args(["-c", &script]).output().unwrap();
+        let output = std::process::Command::new("bash").args(["-c", &script]).output_bounded().unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let mut words: Vec<String> = String::from_utf8(output.stdout).unwrap().lines().map(str::to_owned).collect();
         words.sort();
@@ -348,7 +354,7 @@ fn conv_round_trip_on_the_command_line() {
     std::fs::write(&crontab, "# nightly\n0 2 * * Mon-Fri backup.sh\n0 0 1,15 * 1 report\n@reboot x\n").unwrap();
     let events = dir.path().join("events");
     let run = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).arg("conv").args(args).output().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).arg("conv").args(args).output_bounded().unwrap();
         (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap(), output.status.code().unwrap())
     };
     let (_, err, code) = run(&["--to-events", "--mail", "me@example.com", "myhost", crontab.to_str().unwrap(), events.to_str().unwrap()]);
@@ -386,7 +392,7 @@ fn event_creates_edits_checks_and_offers_to_edit_again() {
             .spawn()
             .unwrap();
         child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        let output = child.wait_with_output().unwrap();
+        let output = crate::util::finish_bounded(child, "hcron event");
         (String::from_utf8(output.stdout).unwrap(), output.status.code().unwrap())
     };
     // -c creates the blank template (§3.4) without an editor.
@@ -496,7 +502,7 @@ fn doc_is_valid_html5_with_sections_and_indexes() {
         .arg("--show-source")
         .arg("--show-json")
         .arg(tree.root())
-        .output()
+        .output_bounded()
         .unwrap();
     assert!(output.status.success());
     let html = String::from_utf8(output.stdout).unwrap();
@@ -510,7 +516,7 @@ fn doc_is_valid_html5_with_sections_and_indexes() {
         .expect("python3-html5lib");
     use std::io::Write;
     python.stdin.take().unwrap().write_all(html.as_bytes()).unwrap();
-    let checked = python.wait_with_output().unwrap();
+    let checked = crate::util::finish_bounded(python, "html5lib");
     assert_eq!(String::from_utf8_lossy(&checked.stdout), "valid\n", "{}", String::from_utf8_lossy(&checked.stderr));
     let ids: Vec<&str> = html.split("id=\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
     let mut unique = ids.clone();
@@ -527,8 +533,11 @@ fn doc_is_valid_html5_with_sections_and_indexes() {
     assert!(html.contains("<p>unknown: bad definition</p>"), "a rejected event is shown with its reason");
     let empty_field = "<dt>notify_email</dt><dd><code></code></dd>";
     assert!(!html.contains(empty_field) && html.contains("<dt>host</dt><dd><code>h2</code></dd>"), "empty fields left out: {html}");
-    let output =
-        std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).args(["doc", "--show-empty-fields"]).arg(tree.root()).output().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
+        .args(["doc", "--show-empty-fields"])
+        .arg(tree.root())
+        .output_bounded()
+        .unwrap();
     assert!(String::from_utf8(output.stdout).unwrap().contains(empty_field), "--show-empty-fields shows them");
 }
 
@@ -569,7 +578,7 @@ fn a_legacy_limit_is_ignored_with_a_warning() {
         .arg(&config)
         .arg("--events")
         .arg(tree.root())
-        .output()
+        .output_bounded()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&output.stdout), "accepted:normal:passed:/a\naccepted:normal:passed:/b\n");
     let err = String::from_utf8_lossy(&output.stderr);
@@ -589,7 +598,7 @@ fn the_original_shipped_configurations_load_unchanged() {
                 .arg(configs.join(name))
                 .arg("--events")
                 .arg(tree.root())
-                .output()
+                .output_bounded()
                 .unwrap();
             assert!(output.status.success(), "{name} {command:?}: {}", String::from_utf8_lossy(&output.stderr));
         }
@@ -598,7 +607,7 @@ fn the_original_shipped_configurations_load_unchanged() {
             .arg(configs.join(name))
             .arg(tree.root())
             .args(["202001010000", "202001010001"])
-            .output()
+            .output_bounded()
             .unwrap();
         assert!(output.status.success(), "{name} run: {}", String::from_utf8_lossy(&output.stderr));
         // Both ship the usual ignore pattern: hidden files and backups are no events.
@@ -630,11 +639,15 @@ fn with_default_settings_a_big_tree_is_listed_and_fires_whole() {
         .arg(&events)
         .arg("-c")
         .arg(&empty)
-        .output()
+        .output_bounded()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&list.stdout).lines().filter(|l| l.starts_with("accepted:")).count(), valid);
-    let run =
-        std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).arg("run").arg(&events).args(["20200101", "20200102"]).output().unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
+        .arg("run")
+        .arg(&events)
+        .args(["20200101", "20200102"])
+        .output_bounded()
+        .unwrap();
     let out = String::from_utf8_lossy(&run.stdout);
     let fired: std::collections::HashSet<&str> = out
         .lines()
@@ -654,7 +667,7 @@ fn output_cut_short_ends_quietly() {
     // `list` writes through a buffer, `next` with println!: neither may panic or complain.
     for args in [format!("list --show-all --events {events}"), format!("next --events {events} --count 20")] {
         let script = format!("{hcron} {args} 2>{0}/err | head -1 >/dev/null; cat {0}/err", dir.path().display());
-        let output = std::process::Command::new("sh").arg("-c").arg(&script).output().unwrap();
+        let output = std::process::Command::new("sh").arg("-c").arg(&script).output_bounded().unwrap();
         let err = String::from_utf8_lossy(&output.stdout);
         assert_eq!(err, "", "hcron {args} | head -1");
     }

@@ -342,13 +342,13 @@ fn an_activation_sent_before_a_node_s_first_beat_waits_for_it() {
     let mut cluster = Cluster::new(1, "");
     // The schema's lock, held by another session for a second: the node's first beat waits for it.
     let lock = "SELECT pg_advisory_lock(114776330956288), pg_sleep(1)";
-    let mut holder = cluster.pg.psql_in_background(lock);
+    let holder = cluster.pg.psql_in_background(lock);
     let held = || cluster.pg.psql("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").trim() == "1";
     assert!(eventually(Duration::from_secs(5), held), "the lock was not taken");
     cluster.start(0);
     let (out, err, code) = cluster.node(0).hcron(&["activate", "/tick"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(holder.wait().unwrap().success());
+    assert!(crate::util::finish_bounded(holder, "psql holding the lock").status.success());
     let ran = || cluster.pg.psql("SELECT count(*) FROM hcron_jobs WHERE trigger = 'ondemand' AND result = 'success'").trim() == "1";
     assert!(eventually(Duration::from_secs(10), ran), "the activation did not run");
 }

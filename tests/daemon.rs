@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::daemon_util::{RunningDaemon, eventually};
+use crate::util::Bounded;
 
 /// An event run only on demand or by chains, writing `text` to `file`.
 fn writer(file: &std::path::Path, extra: &str) -> String {
@@ -148,7 +149,7 @@ fn one_daemon_at_a_time_and_sigterm_exits_cleanly() {
         .arg(setup.events())
         .arg("--state-dir")
         .arg(setup.dir.path().join("state"))
-        .output()
+        .output_bounded()
         .unwrap();
     assert_eq!(second.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&second.stderr).contains("another hcron-scheduler is running"));
@@ -184,12 +185,17 @@ fn garbage_on_the_socket_gets_an_error_and_the_daemon_keeps_serving() {
     use std::io::{Read, Write};
     let setup = Setup::new();
     let daemon = setup.start();
-    let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    let connect = || {
+        let stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream
+    };
+    let mut stream = connect();
     stream.write_all(b"\x00\x00\x00\x05hello").unwrap();
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).unwrap();
     assert!(String::from_utf8_lossy(&answer).contains(r#""response":"error""#), "{answer:?}");
-    let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    let mut stream = connect();
     stream.write_all(&[0xff, 0xff, 0xff, 0xff]).unwrap();
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).unwrap();
@@ -312,7 +318,7 @@ fn a_bad_configuration_fails_at_start_naming_the_key() {
         .arg(setup.events())
         .arg("--state-dir")
         .arg(setup.dir.path().join("state"))
-        .output()
+        .output_bounded()
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let err = String::from_utf8_lossy(&output.stderr);
@@ -658,7 +664,7 @@ fn the_readme_terminals_work_with_home_anywhere() {
             .args(args)
             .env("HOME", &home)
             .env_remove("HCRON_SOCKET")
-            .output()
+            .output_bounded()
             .unwrap();
         (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned(), output.status.code())
     };

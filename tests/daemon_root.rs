@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::daemon_util::{RunningDaemon, eventually};
 use crate::root_util::{RootSetup, TestUser, run};
+use crate::util::Bounded;
 
 /// An on-demand event that records who ran it.
 fn writer(file: &Path, extra: &str) -> String {
@@ -151,8 +152,11 @@ fn deleting_a_tree_while_jobs_are_queued_loses_no_history_record() {
 #[test]
 fn the_root_daemon_refuses_an_unknown_key() {
     let setup = RootSetup::new(&[], "bogus_key = 1\n");
-    let output =
-        Command::new(env!("CARGO_BIN_EXE_hcron-scheduler")).arg("--config").arg(setup.dir.path().join("etc/hcron.toml")).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"))
+        .arg("--config")
+        .arg(setup.dir.path().join("etc/hcron.toml"))
+        .output_bounded()
+        .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("bogus_key"));
 }

@@ -1,6 +1,7 @@
 //! A real `hcron-scheduler` process for tests, and the `hcron` client
 //! pointed at it.
 
+use crate::util::Bounded;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -117,7 +118,7 @@ impl RunningDaemon {
             use std::os::unix::process::CommandExt;
             command.uid(uid).gid(gid);
         }
-        let output: Output = command.output().unwrap();
+        let output: Output = command.output_bounded().unwrap();
         let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
         (text(output.stdout), text(output.stderr), output.status.code().unwrap_or(-1))
     }

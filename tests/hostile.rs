@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::daemon_util::{RunningDaemon, eventually};
+use crate::util::Bounded;
 
 /// The pids of running processes whose command line is exactly `argv`.
 pub fn processes(argv: &[&str]) -> Vec<u32> {
@@ -196,7 +197,7 @@ fn a_user_cannot_make_root_read_a_file_through_the_ssh_log() {
         if name == "hardlink" {
             let log = logs.read_dir().unwrap().flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|x| x == "log"));
             let links = log.map(|l| std::os::unix::fs::MetadataExt::nlink(&std::fs::metadata(l).unwrap()));
-            let listing = std::process::Command::new("ls").arg("-la").arg(&logs).output().unwrap();
+            let listing = std::process::Command::new("ls").arg("-la").arg(&logs).output_bounded().unwrap();
             assert_eq!(links, Some(2), "the attack did not take place: {}", String::from_utf8_lossy(&listing.stdout));
         }
         for (what, text) in [("history", &history), ("info hosts", &hosts), ("log", &daemon.log_text())] {
@@ -337,7 +338,7 @@ print(data[4:].decode())
         .args([request, &size.to_string()])
         .uid(user.uid)
         .gid(user.gid)
-        .output()
+        .output_bounded()
         .unwrap();
     String::from_utf8_lossy(&output.stdout).trim().to_owned() + &String::from_utf8_lossy(&output.stderr)
 }
@@ -403,7 +404,7 @@ fn a_load_that_fails_for_a_passing_reason_is_logged_and_retried() {
 
 /// Whether `user` can open `path` for reading.
 fn can_read(user: &crate::root_util::TestUser, path: &Path) -> bool {
-    std::process::Command::new("cat").arg(path).uid(user.uid).gid(user.gid).output().unwrap().status.success()
+    std::process::Command::new("cat").arg(path).uid(user.uid).gid(user.gid).output_bounded().unwrap().status.success()
 }
 
 #[test]
@@ -680,13 +681,13 @@ fn a_sighup_as_soon_as_the_socket_exists_never_ends_the_daemon() {
             std::process::Command::new(env!("CARGO_BIN_EXE_hcron"))
                 .arg("info")
                 .env("HCRON_SOCKET", &socket)
-                .output()
+                .output_bounded()
                 .is_ok_and(|o| o.status.success())
         });
         let alive = child.try_wait().unwrap().is_none();
         // SAFETY: as above.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let status = child.wait().unwrap();
+        let status = crate::util::finish_bounded(child, "hcron-scheduler after SIGTERM").status;
         assert!(answered && alive && status.success(), "round {round}: the daemon ended with {status}");
     }
 }
@@ -726,7 +727,7 @@ fn check_config_warns_of_allowed_users_that_do_not_exist_or_are_root_and_needs_n
         if let Some((uid, gid)) = ids {
             command.uid(uid).gid(gid);
         }
-        let output = command.output().unwrap();
+        let output = command.output_bounded().unwrap();
         let err = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{ids:?}: {err}");
         assert!(err.contains("warning: ") && err.contains("user (nosuchuser-hcron-test) does not exist"), "{err}");

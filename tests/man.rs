@@ -1,6 +1,7 @@
 //! The man pages render without warnings, and document every configuration
 //! key, every event field and every subcommand the code has.
 
+use crate::util::Bounded;
 use std::path::Path;
 use std::process::Command;
 
@@ -12,7 +13,7 @@ fn page(name: &str) -> String {
 fn pages_render_without_warnings() {
     for name in ["hcron.1", "hcron-scheduler.8", "hcron-event.5", "hcron.toml.5"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("man").join(name);
-        let output = Command::new("groff").args(["-ww", "-man", "-z", "-Tutf8"]).arg(&path).output().expect("groff (groff-base)");
+        let output = Command::new("groff").args(["-ww", "-man", "-z", "-Tutf8"]).arg(&path).output_bounded().expect("groff (groff-base)");
         assert!(output.status.success() && output.stderr.is_empty(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::daemon_util::RunningDaemon;
+use crate::util::Bounded;
 
 fn packaging(name: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging").join(name)).unwrap()
@@ -39,7 +40,7 @@ fn the_shipped_configuration_shows_every_key_with_its_default() {
 #[test]
 fn the_shipped_completions_are_current() {
     for (shell, file) in [("bash", "hcron.bash"), ("zsh", "_hcron"), ("fish", "hcron.fish")] {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).args(["completions", shell]).output().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).args(["completions", shell]).output_bounded().unwrap();
         // Compared without printing both scripts (thousands of lines) on a mismatch.
         let current = String::from_utf8(output.stdout).unwrap() == packaging(&format!("completions/{file}"));
         assert!(current, "regenerate packaging/completions/{file}: hcron completions {shell} > packaging/completions/{file}");

@@ -3,6 +3,7 @@
 //! free port, stopped and removed when dropped. Needs root (the server
 //! runs as the `postgres` user).
 
+use crate::util::Bounded;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -86,7 +87,7 @@ impl PgServer {
 
     /// Runs `sql` with psql, returning its unaligned, tuples-only output.
     pub fn psql(&self, sql: &str) -> String {
-        let output = self.psql_command(sql).output().unwrap();
+        let output = self.psql_command(sql).output_bounded().unwrap();
         assert!(output.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap()
     }
@@ -97,12 +98,12 @@ impl Drop for PgServer {
         let data = self.data();
         let _ = Command::new("runuser")
             .args(["-u", "postgres", "--", &format!("{BIN}/pg_ctl"), "-w", "-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
-            .output();
+            .output_bounded();
     }
 }
 
 fn run_as_postgres(program: &str, args: &[&str]) {
-    let output = Command::new("runuser").args(["-u", "postgres", "--", program]).args(args).current_dir("/").output().unwrap();
+    let output = Command::new("runuser").args(["-u", "postgres", "--", program]).args(args).current_dir("/").output_bounded().unwrap();
     assert!(
         output.status.success(),
         "{program} {args:?}: {}{}",

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::daemon_util::{RunningDaemon, eventually};
 use crate::root_util::{RootSetup, TestUser};
 use crate::sshd_util::{DropRule, Sshd, give_keys};
+use crate::util::Bounded;
 
 /// A user on a workstation and two scheduler hosts.
 struct Site {
@@ -90,7 +91,7 @@ impl Site {
         // A test that breaks fails in seconds, not after a day of retries.
         command.env("HCRON_TIMEOUT", "20").envs(env.iter().copied()).uid(self.user.uid).gid(self.user.gid).current_dir(&self.user.home);
         let start = Instant::now();
-        let output = command.output().unwrap();
+        let output = command.output_bounded().unwrap();
         let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
         Ran { out: text(output.stdout), err: text(output.stderr), code: output.status.code().unwrap_or(-1), took: start.elapsed() }
     }
@@ -111,7 +112,7 @@ fn on_demand(command: &str) -> String {
 impl Drop for Site {
     fn drop(&mut self) {
         // The user's master connections.
-        let _ = Command::new("pkill").args(["-u", &self.user.name]).output();
+        let _ = Command::new("pkill").args(["-u", &self.user.name]).output_bounded();
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::daemon_util::RunningDaemon;
+use crate::util::Bounded;
 
 /// Holds the lock that makes account changes one at a time: useradd and
 /// friends lock /etc/passwd and fail when run concurrently, from the
@@ -60,13 +61,13 @@ impl TestUser {
 impl Drop for TestUser {
     fn drop(&mut self) {
         let _one_at_a_time = accounts_lock();
-        let _ = Command::new("userdel").args(["-r", "-f", &self.name]).output();
-        let _ = Command::new("groupdel").arg(&self.group).output();
+        let _ = Command::new("userdel").args(["-r", "-f", &self.name]).output_bounded();
+        let _ = Command::new("groupdel").arg(&self.group).output_bounded();
     }
 }
 
 pub fn run(program: &str, args: &[&str]) {
-    let output = Command::new(program).args(args).output().unwrap();
+    let output = Command::new(program).args(args).output_bounded().unwrap();
     assert!(output.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
 }
 

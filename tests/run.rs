@@ -1,6 +1,7 @@
 //! `hcron run` against §19's scenarios on activation, chains, limits,
 //! failover, e-mail and the simulator's arguments, compared line for line.
 
+use crate::util::Bounded;
 use crate::util::{TreeBuilder, assert_lines, expected, full};
 
 const START: &str = "|2020-01-01T00:00:00|start-logging|\n|2020-01-01T00:00:00|start||fqdn={fqdn}|servername=testserver|version={version}";
@@ -488,7 +489,7 @@ fn s62_arguments() {
     let other = tempfile::tempdir().unwrap();
     std::fs::write(other.path().join("e"), full("")).unwrap();
     let run = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).arg("run").args(args).output().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron")).arg("run").args(args).output_bounded().unwrap();
         (String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap(), output.status.code().unwrap())
     };
     let (_, err, code) = run(&[other.path().to_str().unwrap(), "20200101", "20200102"]);
@@ -580,12 +581,17 @@ fn a_delay_pauses_after_each_minute_whose_lines_are_shown_before_the_pause() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first_done = lines.by_ref().map(Result::unwrap).find(|l| l.contains("|done|")).expect("a first job");
+    // Lines as they come, so that each wait for one has a deadline.
+    let (sender, lines) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || std::io::BufReader::new(stdout).lines().map_while(Result::ok).try_for_each(|line| sender.send(line)));
+    let first_done = std::iter::from_fn(|| lines.recv_timeout(crate::util::PROCESS_LIMIT).ok())
+        .find(|l| l.contains("|done|"))
+        .expect("a first job, within the limit");
     assert!(first_done.starts_with("2020-01-01T00:00:00|"), "{first_done}");
     assert!(child.try_wait().unwrap().is_none(), "the first minute is shown while three pauses are still to come");
-    let rest: Vec<String> = lines.map(Result::unwrap).collect();
-    assert!(child.wait().unwrap().success());
+    assert!(crate::util::finish_bounded(child, "hcron run -d").status.success());
+    let rest: Vec<String> = lines.iter().collect();
     assert_eq!(rest.iter().filter(|l| l.contains("|done|")).count(), 3, "{rest:?}");
     assert!(started.elapsed() >= delay * 4, "four minutes, four pauses: {:?}", started.elapsed());
 }

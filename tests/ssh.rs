@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::daemon_util::{RunningDaemon, eventually};
 use crate::root_util::{RootSetup, TestUser, run};
 use crate::sshd_util::{DropRule, Sshd, give_keys};
+use crate::util::Bounded;
 
 /// A test user, an sshd on .11 and .12, a drop rule for .13, and a root daemon.
 struct Remote {
@@ -89,7 +90,7 @@ impl Remote {
 
 impl Drop for Remote {
     fn drop(&mut self) {
-        let _ = Command::new("pkill").args(["-u", &self.user.name]).output();
+        let _ = Command::new("pkill").args(["-u", &self.user.name]).output_bounded();
     }
 }
 
@@ -116,8 +117,12 @@ fn a_job_runs_as_the_user_on_the_remote_and_reuses_the_connection() {
     let masters = Path::new(&remote._setup.dir.path()).join("run/ssh").join(&remote.user.name);
     let socket = std::fs::read_dir(&masters).unwrap().filter_map(Result::ok).find(|e| e.path().extension().is_none()).unwrap().path();
     assert!(std::os::unix::net::UnixStream::connect(&socket).is_ok(), "a live master");
-    let check =
-        Command::new("ssh").args(["-O", "check", "-o"]).arg(format!("ControlPath={}", socket.display())).arg("h11").output().unwrap();
+    let check = Command::new("ssh")
+        .args(["-O", "check", "-o"])
+        .arg(format!("ControlPath={}", socket.display()))
+        .arg("h11")
+        .output_bounded()
+        .unwrap();
     let pid: i32 =
         String::from_utf8_lossy(&check.stderr).split("pid=").nth(1).unwrap().trim_end_matches([')', '\n', '\r']).parse().unwrap();
     run("kill", &["-9", &pid.to_string()]);
@@ -345,6 +350,6 @@ fn exec_wait_records_the_exit_status_and_output_and_enforces_the_timeout() {
     for event in ["/three", "/slow"] {
         assert_eq!(remote.daemon.log_lines("alarm", event), Vec::<String>::new(), "{event}");
     }
-    let sleeping = || Command::new("pgrep").args(["-u", &remote.user.name, "-f", "sleep 30"]).output().unwrap().stdout;
+    let sleeping = || Command::new("pgrep").args(["-u", &remote.user.name, "-f", "sleep 30"]).output_bounded().unwrap().stdout;
     assert!(eventually(Duration::from_secs(3), || sleeping().is_empty()), "the remote command was killed too");
 }

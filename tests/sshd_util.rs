@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::daemon_util::eventually;
 use crate::root_util::{TestUser, run};
+use crate::util::Bounded;
 
 /// An sshd for one user, on one port of several addresses; killed on drop.
 pub struct Sshd {
@@ -96,6 +97,6 @@ impl DropRule {
 
 impl Drop for DropRule {
     fn drop(&mut self) {
-        let _ = Command::new("nft").args(["delete", "table", "inet", &self.table]).output();
+        let _ = Command::new("nft").args(["delete", "table", "inet", &self.table]).output_bounded();
     }
 }

@@ -145,6 +145,8 @@ mod tests {
             &mut &clock,
             |server, left| {
                 let at = clock.now.get() - start;
+                // A clock that never moves (a retry delay not slept) would loop for ever.
+                assert!(made.len() < 1000, "{} attempts: the clock does not move", made.len());
                 assert_eq!(left, Duration::from_secs(timeout).saturating_sub(at), "the time left, told to the attempt");
                 made.push((*server, at.as_secs_f64()));
                 clock.now.set(clock.now.get() + cost);
