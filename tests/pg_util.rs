@@ -3,7 +3,6 @@
 //! free port, stopped and removed when dropped. Needs root (the server
 //! runs as the `postgres` user).
 
-use crate::util::Bounded;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -76,7 +75,10 @@ impl PgServer {
         let mut command = Command::new(format!("{BIN}/psql"));
         command
             .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
-            .args(["-d", "postgres", "-c", sql]);
+            .args(["-d", "postgres", "-c", sql])
+            // Bounded by the server: a statement (or a lock wait) of a minute fails.
+            .env("PGCONNECT_TIMEOUT", "10")
+            .env("PGOPTIONS", "-c statement_timeout=60000");
         command
     }
 
@@ -87,7 +89,7 @@ impl PgServer {
 
     /// Runs `sql` with psql, returning its unaligned, tuples-only output.
     pub fn psql(&self, sql: &str) -> String {
-        let output = self.psql_command(sql).output_bounded().unwrap();
+        let output = self.psql_command(sql).output().unwrap();
         assert!(output.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap()
     }
@@ -98,12 +100,12 @@ impl Drop for PgServer {
         let data = self.data();
         let _ = Command::new("runuser")
             .args(["-u", "postgres", "--", &format!("{BIN}/pg_ctl"), "-w", "-D", data.to_str().unwrap(), "-m", "immediate", "stop"])
-            .output_bounded();
+            .output();
     }
 }
 
 fn run_as_postgres(program: &str, args: &[&str]) {
-    let output = Command::new("runuser").args(["-u", "postgres", "--", program]).args(args).current_dir("/").output_bounded().unwrap();
+    let output = Command::new("runuser").args(["-u", "postgres", "--", program]).args(args).current_dir("/").output().unwrap();
     assert!(
         output.status.success(),
         "{program} {args:?}: {}{}",
