@@ -518,13 +518,13 @@ impl Cluster {
     /// reload asked while it loaded its trees, before it listened).
     pub async fn reloads_asked(&self) -> Result<Vec<String>, String> {
         let mut read = self.reloads_read.lock().await;
-        let (id, lifetime_ms) = (self.id(), self.made.elapsed().as_secs_f64() * 1000.0);
+        let (id, lifetime) = (self.id(), self.made.elapsed().as_secs_f64());
         let since = *read;
         let (last, users) = self
             .work(async move |client: &mut Client| {
                 let mark = match since {
                     Some(mark) => mark,
-                    None => client.query_one(sql::RELOAD_MARK, &[&lifetime_ms]).await?.get(0),
+                    None => client.query_one(sql::RELOAD_MARK, &[&lifetime]).await?.get(0),
                 };
                 let rows = client.query(sql::RELOADS, &[&mark, &id]).await?;
                 let last = rows.last().map_or(mark, |row| row.get(0));

@@ -234,9 +234,9 @@ pub const RELOAD: &str = "
     SELECT pg_notify('hcron_reload', '') FROM asked";
 
 /// Where a node starts reading reloads: the last one asked more than $1
-/// milliseconds ago (its own lifetime: what was asked before it loaded its
+/// seconds ago (its own lifetime: what was asked before it loaded its
 /// trees is in them).
-pub const RELOAD_MARK: &str = "SELECT coalesce(max(seq), 0) FROM hcron_reloads WHERE asked < now() - $1 * interval '1 millisecond'";
+pub const RELOAD_MARK: &str = "SELECT coalesce(max(seq), 0) FROM hcron_reloads WHERE asked < now() - $1 * interval '1 second'";
 
 /// The reloads asked after $1 by nodes other than $2: their number and user.
 pub const RELOADS: &str = "SELECT seq, owner FROM hcron_reloads WHERE seq > $1 AND node <> $2 ORDER BY seq";
