@@ -7,6 +7,8 @@
 //!     corpus show SEED                       (the commands of a case)
 //!     corpus subst-regen ORACLE              (the substitution table, from the original's assign.py)
 
+#[path = "../tests/bounded.rs"]
+mod bounded;
 #[path = "../tests/corpus/fixture.rs"]
 mod fixture;
 #[path = "../tests/corpus/generate.rs"]

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use crate::bounded::Bounded;
 use crate::daemon_util::RunningDaemon;
-use crate::util::Bounded;
 use crate::util::{TreeBuilder, full};
 
 fn listing_tree() -> TreeBuilder {
@@ -392,7 +392,7 @@ fn event_creates_edits_checks_and_offers_to_edit_again() {
             .spawn()
             .unwrap();
         child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        let output = crate::util::finish_bounded(child, "hcron event");
+        let output = crate::bounded::finish_bounded(child, "hcron event");
         (String::from_utf8(output.stdout).unwrap(), output.status.code().unwrap())
     };
     // -c creates the blank template (§3.4) without an editor.
@@ -516,7 +516,7 @@ fn doc_is_valid_html5_with_sections_and_indexes() {
         .expect("python3-html5lib");
     use std::io::Write;
     python.stdin.take().unwrap().write_all(html.as_bytes()).unwrap();
-    let checked = crate::util::finish_bounded(python, "html5lib");
+    let checked = crate::bounded::finish_bounded(python, "html5lib");
     assert_eq!(String::from_utf8_lossy(&checked.stdout), "valid\n", "{}", String::from_utf8_lossy(&checked.stderr));
     let ids: Vec<&str> = html.split("id=\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
     let mut unique = ids.clone();

@@ -348,7 +348,7 @@ fn an_activation_sent_before_a_node_s_first_beat_waits_for_it() {
     cluster.start(0);
     let (out, err, code) = cluster.node(0).hcron(&["activate", "/tick"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(crate::util::finish_bounded(holder, "psql holding the lock").status.success());
+    assert!(crate::bounded::finish_bounded(holder, "psql holding the lock").status.success());
     let ran = || cluster.pg.psql("SELECT count(*) FROM hcron_jobs WHERE trigger = 'ondemand' AND result = 'success'").trim() == "1";
     assert!(eventually(Duration::from_secs(10), ran), "the activation did not run");
 }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use crate::bounded::Bounded;
 use crate::daemon_util::{RunningDaemon, eventually};
-use crate::util::Bounded;
 
 /// An event run only on demand or by chains, writing `text` to `file`.
 fn writer(file: &std::path::Path, extra: &str) -> String {

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::bounded::Bounded;
 use crate::daemon_util::{RunningDaemon, eventually};
 use crate::root_util::{RootSetup, TestUser, run};
-use crate::util::Bounded;
 
 /// An on-demand event that records who ran it.
 fn writer(file: &Path, extra: &str) -> String {

@@ -1,7 +1,7 @@
 //! A real `hcron-scheduler` process for tests, and the `hcron` client
 //! pointed at it.
 
-use crate::util::Bounded;
+use crate::bounded::Bounded;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -5,8 +5,8 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::bounded::Bounded;
 use crate::daemon_util::{RunningDaemon, eventually};
-use crate::util::Bounded;
 
 /// The pids of running processes whose command line is exactly `argv`.
 pub fn processes(argv: &[&str]) -> Vec<u32> {
@@ -687,7 +687,7 @@ fn a_sighup_as_soon_as_the_socket_exists_never_ends_the_daemon() {
         let alive = child.try_wait().unwrap().is_none();
         // SAFETY: as above.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let status = crate::util::finish_bounded(child, "hcron-scheduler after SIGTERM").status;
+        let status = crate::bounded::finish_bounded(child, "hcron-scheduler after SIGTERM").status;
         assert!(answered && alive && status.success(), "round {round}: the daemon ended with {status}");
     }
 }

@@ -3,6 +3,7 @@
 mod util;
 
 mod bad_input;
+mod bounded;
 mod cli;
 mod cluster;
 mod conv;

@@ -1,7 +1,7 @@
 //! The man pages render without warnings, and document every configuration
 //! key, every event field and every subcommand the code has.
 
-use crate::util::Bounded;
+use crate::bounded::Bounded;
 use std::path::Path;
 use std::process::Command;
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::bounded::Bounded;
 use crate::daemon_util::RunningDaemon;
-use crate::util::Bounded;
 
 fn packaging(name: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging").join(name)).unwrap()

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::bounded::Bounded;
 use crate::daemon_util::{RunningDaemon, eventually};
 use crate::root_util::{RootSetup, TestUser};
 use crate::sshd_util::{DropRule, Sshd, give_keys};
-use crate::util::Bounded;
 
 /// A user on a workstation and two scheduler hosts.
 struct Site {

@@ -5,8 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::bounded::Bounded;
 use crate::daemon_util::RunningDaemon;
-use crate::util::Bounded;
 
 /// Holds the lock that makes account changes one at a time: useradd and
 /// friends lock /etc/passwd and fail when run concurrently, from the

@@ -1,7 +1,7 @@
 //! `hcron run` against §19's scenarios on activation, chains, limits,
 //! failover, e-mail and the simulator's arguments, compared line for line.
 
-use crate::util::Bounded;
+use crate::bounded::Bounded;
 use crate::util::{TreeBuilder, assert_lines, expected, full};
 
 const START: &str = "|2020-01-01T00:00:00|start-logging|\n|2020-01-01T00:00:00|start||fqdn={fqdn}|servername=testserver|version={version}";
@@ -585,12 +585,12 @@ fn a_delay_pauses_after_each_minute_whose_lines_are_shown_before_the_pause() {
     let (sender, lines) = std::sync::mpsc::channel();
     let stdout = child.stdout.take().unwrap();
     std::thread::spawn(move || std::io::BufReader::new(stdout).lines().map_while(Result::ok).try_for_each(|line| sender.send(line)));
-    let first_done = std::iter::from_fn(|| lines.recv_timeout(crate::util::PROCESS_LIMIT).ok())
+    let first_done = std::iter::from_fn(|| lines.recv_timeout(crate::bounded::PROCESS_LIMIT).ok())
         .find(|l| l.contains("|done|"))
         .expect("a first job, within the limit");
     assert!(first_done.starts_with("2020-01-01T00:00:00|"), "{first_done}");
     assert!(child.try_wait().unwrap().is_none(), "the first minute is shown while three pauses are still to come");
-    assert!(crate::util::finish_bounded(child, "hcron run -d").status.success());
+    assert!(crate::bounded::finish_bounded(child, "hcron run -d").status.success());
     let rest: Vec<String> = lines.iter().collect();
     assert_eq!(rest.iter().filter(|l| l.contains("|done|")).count(), 3, "{rest:?}");
     assert!(started.elapsed() >= delay * 4, "four minutes, four pauses: {:?}", started.elapsed());

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::bounded::Bounded;
 use crate::daemon_util::{RunningDaemon, eventually};
 use crate::root_util::{RootSetup, TestUser, run};
 use crate::sshd_util::{DropRule, Sshd, give_keys};
-use crate::util::Bounded;
 
 /// A test user, an sshd on .11 and .12, a drop rule for .13, and a root daemon.
 struct Remote {

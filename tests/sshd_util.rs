@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::bounded::Bounded;
 use crate::daemon_util::eventually;
 use crate::root_util::{TestUser, run};
-use crate::util::Bounded;
 
 /// An sshd for one user, on one port of several addresses; killed on drop.
 pub struct Sshd {

@@ -56,7 +56,7 @@ fn wraps_like_cpython() {
     let mut python =
         Command::new("python3").args(["-c", script]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("python3 runs");
     python.stdin.take().unwrap().write_all(serde_json::to_string(&cases).unwrap().as_bytes()).unwrap();
-    let output = crate::util::finish_bounded(python, "CPython's textwrap");
+    let output = crate::bounded::finish_bounded(python, "CPython's textwrap");
     assert!(output.status.success());
     let expected: Vec<Vec<String>> = serde_json::from_slice(&output.stdout).unwrap();
     for ((text, width, replace), want) in cases.iter().zip(expected) {

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::generate::{Case, Entry};
+use crate::bounded::Bounded;
 
 /// The host name both the original and the project run under (a UTS
 /// namespace of their own): the FQDN then matches, and so do the lines it
@@ -85,7 +86,7 @@ pub fn run(program: &[&str], dir: &Path, case: &Case, command: &[String], fqdn: 
         .current_dir(dir)
         .env("TZ", "UTC")
         .env("LC_ALL", "C.UTF-8")
-        .output()
+        .output_bounded()
         .unwrap();
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     let mut ids = HashMap::new();
