@@ -3,9 +3,8 @@
 //! example (no `CARGO_BIN_EXE_*` here).
 
 use std::process::Command;
-/// The longest any process a test runs may take: past it the process is
-/// killed and the test fails naming it, so a hang is a failure, never a
-/// suite that does not end.
+
+/// The longest any process a test runs may take.
 pub const PROCESS_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// [`Command::output`] within [`PROCESS_LIMIT`].

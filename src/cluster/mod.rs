@@ -527,14 +527,8 @@ impl Cluster {
                     None => client.query_one(sql::RELOAD_MARK, &[&lifetime]).await?.get(0),
                 };
                 let rows = client.query(sql::RELOADS, &[&mark, &id]).await?;
-                let last = rows.last().map_or(mark, |row| row.get(0));
-                let mut users: Vec<String> = Vec::new();
-                for user in rows.iter().map(|row| row.get::<_, String>(1)) {
-                    if !users.contains(&user) {
-                        users.push(user);
-                    }
-                }
-                Ok((last, users))
+                let last = rows.iter().map(|row| row.get::<_, i64>(1)).max().unwrap_or(mark);
+                Ok((last, rows.iter().map(|row| row.get(0)).collect::<Vec<String>>()))
             })
             .await?;
         *read = Some(last);

@@ -238,8 +238,9 @@ pub const RELOAD: &str = "
 /// trees is in them).
 pub const RELOAD_MARK: &str = "SELECT coalesce(max(seq), 0) FROM hcron_reloads WHERE asked < now() - $1 * interval '1 second'";
 
-/// The reloads asked after $1 by nodes other than $2: their number and user.
-pub const RELOADS: &str = "SELECT seq, owner FROM hcron_reloads WHERE seq > $1 AND node <> $2 ORDER BY seq";
+/// The users whose reload nodes other than $2 asked after $1, each once
+/// (in the order first asked), with the last number asked for each.
+pub const RELOADS: &str = "SELECT owner, max(seq) FROM hcron_reloads WHERE seq > $1 AND node <> $2 GROUP BY owner ORDER BY min(seq)";
 
 /// Host $1 is offline for $2 seconds from now (a node's failures put it
 /// there, or its probe failed).
