@@ -151,13 +151,13 @@ impl Daemon {
     /// SIGHUP: re-read the configuration, the allow file and every tree.
     pub(super) async fn hangups(self: Arc<Self>, mut hangup: tokio::signal::unix::Signal) {
         while hangup.recv().await.is_some() {
-            self.lock().message("", "received signal to reload.", "info");
+            self.log.message("", "received signal to reload.", "info");
             if let Some(path) = &self.setup.config_path {
                 match Config::read(path) {
                     Ok(config) => self.reconfigure(for_mode(config, matches!(self.setup.mode, Mode::Standalone { .. }))),
                     Err(error) => {
                         let text = format!("configuration not reloaded: {error}");
-                        self.lock().message("", &text, "error");
+                        self.log.message("", &text, "error");
                     }
                 }
             }
@@ -174,12 +174,12 @@ impl Daemon {
         let mut state = self.lock();
         let state = &mut *state;
         for warning in &config.warnings {
-            state.message("", warning, "warning");
+            self.log.message("", warning, "warning");
         }
         for (key, value) in RESTART_KEYS {
             if value(&config) != value(&state.config) {
                 let text = format!("configuration key ({key}) changed: it takes effect at the next start");
-                state.message("", &text, "warning");
+                self.log.message("", &text, "warning");
             }
         }
         state.engine.configure(engine_settings(&config, &self.setup));
@@ -195,7 +195,7 @@ impl Daemon {
             exec.cancels.clone(),
             exec.probes.clone(),
         );
-        state.journal.mail_from = config.mail_from.clone();
+        self.log.journal().mail_from = config.mail_from.clone();
         state.config = config;
     }
 }

@@ -8,6 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::engine::{Journal, Message};
 use crate::log::Entry;
@@ -137,6 +138,40 @@ pub struct DaemonJournal {
     pub mail_from: Option<String>,
     /// Wakes the sender.
     pub sender: std::sync::Arc<tokio::sync::Notify>,
+}
+
+/// A handle on the daemon's journal that any task writes through without
+/// the state lock. Lock order: the state lock may be held while this one
+/// is taken (the engine's calls), never the other way round: nothing is
+/// locked while a `Log` is.
+#[derive(Clone)]
+pub struct Log(Arc<Mutex<DaemonJournal>>);
+
+impl Log {
+    /// A handle on `journal`.
+    pub fn new(journal: DaemonJournal) -> Log {
+        Log(Arc::new(Mutex::new(journal)))
+    }
+
+    /// The journal, for the engine's calls that write through it.
+    pub fn journal(&self) -> std::sync::MutexGuard<'_, DaemonJournal> {
+        self.0.lock().expect("the log lock is never poisoned: nothing panics under it")
+    }
+
+    /// Writes `entry`.
+    pub fn entry(&self, entry: Entry) {
+        Journal::entry(&mut *self.journal(), entry);
+    }
+
+    /// Writes a `message` entry (`kind`: info, warning, error) for `user` (`""`: the daemon's).
+    pub fn message(&self, user: &str, text: &str, kind: &str) {
+        self.entry(stamped("message", user).field("message", text).field("type", kind));
+    }
+}
+
+/// An entry of `kind` for `user`, stamped with the time now.
+pub fn stamped(kind: &'static str, user: &str) -> Entry {
+    Entry::new(crate::clock::log_timestamp(&crate::clock::Clock::now(&crate::clock::SystemClock).datetime()), kind, user)
 }
 
 impl Journal for DaemonJournal {

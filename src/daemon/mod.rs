@@ -36,8 +36,8 @@ use crate::exec::ExecConfig;
 use crate::history::HistoryWriter;
 use crate::schedule::ScheduleIndex;
 use crate::tree::{FileCache, Tree};
-use journal::DaemonJournal;
 pub use journal::{LogTarget, Mailbox};
+use journal::Log;
 use minutes::MinutePlanner;
 pub use setup::{Args, main};
 
@@ -105,7 +105,6 @@ struct State {
     config: Config,
     exec: ExecConfig,
     engine: Engine<SystemClock>,
-    journal: DaemonJournal,
     users: BTreeMap<String, UserEvents>,
     queue: VecDeque<Job>,
     running: usize,
@@ -125,6 +124,8 @@ struct State {
 /// The daemon.
 struct Daemon {
     setup: Setup,
+    /// The activity log and the mail spool, written without the state lock.
+    log: Log,
     state: Mutex<State>,
     /// Wakes the dispatcher when a job is queued or a slot frees up.
     wake: Notify,
@@ -142,19 +143,6 @@ struct Daemon {
     cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Wakes the minute loop when this node starts leading the cluster.
     leadership: Notify,
-}
-
-impl State {
-    /// Writes an entry to the activity log.
-    fn log(&mut self, entry: crate::log::Entry) {
-        crate::engine::Journal::entry(&mut self.journal, entry);
-    }
-
-    /// Writes a `message` entry (`kind`: info, warning, error).
-    fn message(&mut self, user: &str, text: &str, kind: &str) {
-        let entry = self.engine.message(user, text, kind);
-        self.log(entry);
-    }
 }
 
 impl Daemon {

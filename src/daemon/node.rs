@@ -39,13 +39,13 @@ impl Daemon {
                 Ok(report) => {
                     retry = None;
                     if report.recovered {
-                        self.lock().message("", "the cluster database is reachable again", "info");
+                        self.log.message("", "the cluster database is reachable again", "info");
                     }
                     self.joined(&cluster, report.beat);
                     self.lead(&cluster, report.leadership);
                     for name in report.buried {
                         let text = format!("node {name} is dead: no heartbeat for {:.1}s", timing.timeout.as_secs_f64());
-                        self.lock().message("", &text, "warning");
+                        self.log.message("", &text, "warning");
                     }
                     if !report.lost.is_empty() {
                         self.follow_lost(&cluster, report.lost).await;
@@ -74,7 +74,7 @@ impl Daemon {
         let retention = super::configure::retention(&self.lock().config);
         match cluster.prune(retention.max_age.map(crate::history::cutoff), retention.max_per_user).await {
             Ok(0) => {}
-            Ok(deleted) => self.lock().message("", &format!("pruned {deleted} job(s) from the cluster's history"), "info"),
+            Ok(deleted) => self.log.message("", &format!("pruned {deleted} job(s) from the cluster's history"), "info"),
             Err(error) => self.database_failed(cluster, &error),
         }
     }
@@ -86,7 +86,7 @@ impl Daemon {
             let text = format!(
                 "the cluster database failed: {error}; running jobs go on, nothing new starts until it answers again (retrying with back-off)"
             );
-            self.lock().message("", &text, "error");
+            self.log.message("", &text, "error");
         }
     }
 
@@ -129,7 +129,7 @@ impl Daemon {
                         for user in users {
                             if let Err(error) = self.reload(&user).await {
                                 let text = format!("cannot reload user ({user}) as another node asked: {error}");
-                                self.lock().message(&user, &text, "error");
+                                self.log.message(&user, &text, "error");
                             }
                         }
                     }
@@ -151,15 +151,15 @@ impl Daemon {
             for Lost { record, again } in &lost {
                 let why = record.result.strip_prefix("failure: ").unwrap_or(&record.result).to_owned();
                 let text = format!("job {} of event ({}) {why}", record.id, record.event);
-                state.message(&record.user, &text, "warning");
+                self.log.message(&record.user, &text, "warning");
                 let Some(job) = super::settle::rebuild(record, state) else { continue };
-                queued.extend(state.engine.lost(&job, why, *again, &mut state.journal));
+                queued.extend(state.engine.lost(&job, why, *again, &mut *self.log.journal()));
             }
         }
         let records = queued.iter().map(super::runner::record_of).collect();
         if let Err(error) = cluster.queue(records).await {
             let text = format!("cannot queue what {} lost job(s) chained: {error}", lost.len());
-            self.lock().message("", &text, "error");
+            self.log.message("", &text, "error");
         }
         self.wake.notify_one();
     }
@@ -173,7 +173,7 @@ impl Daemon {
             let cancelled = state.exec.cancels.cancel_all();
             if cancelled > 0 {
                 let text = format!("{cancelled} waited-for job(s) killed: the cluster took this node for dead and recorded them as lost");
-                state.message("", &text, "warning");
+                self.log.message("", &text, "warning");
             }
         }
         state.engine.set_ids(JobIds::shared(JobId(last_id.unwrap_or(0)), number));
@@ -183,12 +183,12 @@ impl Daemon {
         } else {
             format!("node {name} joined the cluster as number {number}")
         };
-        state.message("", &text, if again { "warning" } else { "info" });
+        self.log.message("", &text, if again { "warning" } else { "info" });
         for (other, zone) in other_zones {
             let text = format!(
                 "node {other} runs in time zone {zone}, this node in another: scheduled minutes are local times, every node must share one time zone"
             );
-            state.message("", &text, "error");
+            self.log.message("", &text, "error");
         }
     }
 
@@ -204,13 +204,13 @@ impl Daemon {
                 state.planner = super::MinutePlanner::resume(last, now);
                 let since = last.map_or("now".to_owned(), |l| crate::clock::log_datetime(&l));
                 let text = format!("node {name} leads the cluster (epoch {epoch}): planning from the minute after {since}");
-                state.message("", &text, "info");
+                self.log.message("", &text, "info");
                 drop(state);
                 self.leadership.notify_one();
             }
             Leadership::Following { lost: true } => {
                 let text = format!("node {name} no longer leads the cluster");
-                self.lock().message("", &text, "warning");
+                self.log.message("", &text, "warning");
             }
             Leadership::Leading { .. } | Leadership::Following { .. } => {}
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::minutes::Plan;
+use super::journal::stamped;
 use super::{Daemon, State};
 use jiff::Zoned;
 
@@ -45,11 +46,7 @@ impl Daemon {
                 Plan::Wait { until } => {
                     let target = local(now.time_zone(), until);
                     let wait = clock.real(now.duration_until(&target).unsigned_abs()).min(MAX_SLEEP);
-                    {
-                        let mut state = self.lock();
-                        let entry = state.engine.entry("sleep", "").field("sleeptime", format!("{:.3}", wait.as_secs_f64()));
-                        state.log(entry);
-                    }
+                    self.log.entry(stamped("sleep", "").field("sleeptime", format!("{:.3}", wait.as_secs_f64())));
                     // A millisecond past the boundary, so that the minute has begun.
                     tokio::time::sleep(wait + Duration::from_millis(1)).await;
                     continue;
@@ -63,7 +60,7 @@ impl Daemon {
                     log_datetime(&first),
                     log_datetime(&last)
                 );
-                state.message("", &text, "warning");
+                self.log.message("", &text, "warning");
                 state.planner.done(last);
             }
             let current = *minutes.last().expect("a run has minutes");
@@ -82,7 +79,7 @@ impl Daemon {
                                     "cannot claim minute {} in the ledger: {error}; no clock job starts until a claim succeeds (retrying with back-off, then catching up)",
                                     log_datetime(&minute)
                                 );
-                                self.lock().message("", &text, "error");
+                                self.log.message("", &text, "error");
                             }
                             None => {}
                         }
@@ -117,13 +114,13 @@ impl Daemon {
             Ok(Claim::Claimed(free)) => free,
             Ok(Claim::Fenced) => {
                 let text = format!("minute {key} not scheduled: this node no longer leads the cluster");
-                self.lock().message("", &text, "warning");
+                self.log.message("", &text, "warning");
                 return Claimed::NotLeading;
             }
             Ok(Claim::AlreadyPlanned(last)) => {
                 let mut state = self.lock();
                 let text = format!("minute {key} not scheduled: the ledger has planned up to {last} already");
-                state.message("", &text, "warning");
+                self.log.message("", &text, "warning");
                 state.planner.done(parse_ledger_minute(&last).unwrap_or(minute.datetime()));
                 return Claimed::Queued;
             }
@@ -132,19 +129,19 @@ impl Daemon {
         let mut state = self.lock();
         let state = &mut *state;
         if recovered {
-            state.message("", &format!("the ledger is back: scheduling from minute {key}"), "info");
+            self.log.message("", &format!("the ledger is back: scheduling from minute {key}"), "info");
         }
         if let Some(behind) = behind {
             let text = format!("behind schedule ({:.3}s), sheduling immediately", behind.as_secs_f64());
-            state.message("", &text, "info");
+            self.log.message("", &text, "info");
         }
         let trigger = state.engine.entry("trigger", "").field("triggername", "clock").field("triggerorigin", origin);
-        state.log(trigger);
+        self.log.entry(trigger);
         let claimed: Vec<Job> = jobs.into_iter().zip(free).filter_map(|(job, free)| free.then_some(job)).collect();
-        state.engine.log_tick(&claimed, elapsed, &mut state.journal);
+        state.engine.log_tick(&claimed, elapsed, &mut *self.log.journal());
         // A cluster's claimed jobs are queued in the database, for any node to take.
         for job in claimed.into_iter().filter(|_| self.cluster.is_none()) {
-            if !queue_full(state, &job) {
+            if !queue_full(self, state, &job) {
                 push(state, job);
             } else {
                 self.record(dropped(&job));
@@ -202,7 +199,7 @@ impl Daemon {
         {
             let mut state = self.lock();
             let state = &mut *state;
-            state.engine.log_queued(&job, &mut state.journal);
+            state.engine.log_queued(&job, &mut *self.log.journal());
             if self.cluster.is_none() {
                 enqueue(self, state, job);
             }
@@ -230,7 +227,7 @@ impl Daemon {
         let (owner, tree, name) = (events.owner.clone(), events.tree.clone(), found.name().clone());
         let origin: Arc<str> = format!("{user}@{}", self.setup.server_name).into();
         let trigger = state.engine.entry("trigger", user).field("triggername", "ondemand").field("triggerorigin", &origin);
-        state.log(trigger);
+        self.log.entry(trigger);
         let now = state.engine.clock().now();
         Ok(state.engine.root_job(&owner, &tree, name, TriggerName::OnDemand, origin, now))
     }
@@ -297,7 +294,7 @@ impl Daemon {
     /// with why, rather than wait for a node that knows it.
     async fn not_here(self: Arc<Self>, cluster: &crate::cluster::Cluster, record: JobRecord) {
         let why = format!("failure: event ({}) of user ({}) is not loaded on node {}", record.event, record.user, cluster.settings().name);
-        self.lock().message(&record.user, &why, "error");
+        self.log.message(&record.user, &why, "error");
         let end = Change::ended(record.id.clone(), log_datetime(&SystemClock.now().datetime()), why, String::new());
         self.end_in_cluster(cluster, &end, &[]).await;
     }
@@ -314,7 +311,7 @@ impl Daemon {
                     let text = format!(
                         "job {id} ended after this node was taken for dead: its end is not recorded and nothing it chained is queued"
                     );
-                    self.lock().message("", &text, "warning");
+                    self.log.message("", &text, "warning");
                     return;
                 }
                 Err(_) => {
@@ -330,7 +327,7 @@ impl Daemon {
         let (activation, exec, account) = {
             let mut state = self.lock();
             let state = &mut *state;
-            let activation = state.engine.activate(&job, &mut state.journal);
+            let activation = state.engine.activate(&job, &mut *self.log.journal());
             let account = state.users.get(&*job.owner).map(|u| u.account.clone());
             (activation, state.exec.clone(), account)
         };
@@ -364,7 +361,7 @@ impl Daemon {
             let mut state = self.lock();
             let state = &mut *state;
             let current = state.users.get(&*job.owner).map_or_else(|| Arc::new(Tree::default()), |u| u.tree.clone());
-            let chained = state.engine.complete(&job, activation.as_ref(), outcome, &current, &mut state.journal);
+            let chained = state.engine.complete(&job, activation.as_ref(), outcome, &current, &mut *self.log.journal());
             state.running -= 1;
             state.done += 1;
             state.active = true;
@@ -404,14 +401,14 @@ impl Daemon {
         let owner = &*job.owner;
         if let Some(refusal) = &execution.refusal {
             let text = format!("handle_job ({refusal})");
-            state.message(owner, &text, "error");
+            self.log.message(owner, &text, "error");
         }
         for note in &execution.notes {
-            state.message(owner, note, "warning");
+            self.log.message(owner, note, "warning");
         }
         for alarm in &execution.alarms {
             let entry = state.engine.job_entry("alarm", job).field("message", alarm).field("pid", "None");
-            state.log(entry);
+            self.log.entry(entry);
         }
         for spawned in &execution.attempts {
             let entry = state
@@ -422,7 +419,7 @@ impl Daemon {
                 .field("host", &spawned.host)
                 .field("pid", spawned.pid.map_or("None".to_owned(), |p| p.to_string()))
                 .field("rv", spawned.rv);
-            state.log(entry);
+            self.log.entry(entry);
         }
         for (host, change) in &execution.changes {
             let entry = match change {
@@ -432,7 +429,7 @@ impl Daemon {
                 }
                 crate::exec::health::Change::Online => state.engine.entry("host-online", "").field("host", host),
             };
-            state.log(entry);
+            self.log.entry(entry);
         }
     }
 
@@ -453,7 +450,7 @@ impl Daemon {
                     .field("nrunning", running)
                     .field("ntotal", done + (queued + running) as u64)
                     .field("nworkers", workers);
-                state.log(entry);
+                self.log.entry(entry);
             }
         }
     }
@@ -489,7 +486,7 @@ const QUEUE_FULL: &str = "dropped: queue full";
 /// dropped, logged and recorded as dropped.
 pub(super) fn enqueue(daemon: &Daemon, state: &mut State, job: Job) {
     let mut record = record_of(&job);
-    let full = queue_full(state, &job);
+    let full = queue_full(daemon, state, &job);
     if full {
         record.result = QUEUE_FULL.into();
     }
@@ -500,11 +497,11 @@ pub(super) fn enqueue(daemon: &Daemon, state: &mut State, job: Job) {
 }
 
 /// Whether the queue has no room for `job` (logged when so).
-fn queue_full(state: &mut State, job: &Job) -> bool {
+fn queue_full(daemon: &Daemon, state: &mut State, job: &Job) -> bool {
     let full = state.queue.len() >= state.config.max_queued_jobs;
     if full {
         let text = format!("job queue full ({}): job for event ({}) dropped", state.config.max_queued_jobs, job.event);
-        state.message(&job.owner, &text, "error");
+        daemon.log.message(&job.owner, &text, "error");
     }
     full
 }

@@ -90,7 +90,7 @@ impl Daemon {
                     }
                 }
                 Err(error) => {
-                    self.lock().message("", &format!("control socket: cannot accept a connection: {error}"), "error");
+                    self.log.message("", &format!("control socket: cannot accept a connection: {error}"), "error");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
@@ -141,7 +141,7 @@ impl Daemon {
                         let text = format!(
                             "cannot ask the other nodes to reload user ({user}): {e}; each finds the change within tree_poll_interval"
                         );
-                        self.lock().message(user, &text, "warning");
+                        self.log.message(user, &text, "warning");
                     }
                     Response::Loaded(counts)
                 }

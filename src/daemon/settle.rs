@@ -30,7 +30,7 @@ impl Daemon {
         let records = match crate::history::unsettled(&self.setup.history) {
             Ok(records) => records,
             Err(error) => {
-                self.lock().message("", &format!("cannot read the job history to settle the previous run: {error}"), "error");
+                self.log.message("", &format!("cannot read the job history to settle the previous run: {error}"), "error");
                 return;
             }
         };
@@ -49,7 +49,7 @@ impl Daemon {
                 ("running", Some(job)) => {
                     lost += 1;
                     let again = crate::history::is_rerun(&self.setup.history, &record).unwrap_or(false);
-                    let chained = state.engine.lost(&job, LOST.to_owned(), again, &mut state.journal);
+                    let chained = state.engine.lost(&job, LOST.to_owned(), again, &mut *self.log.journal());
                     let next = chained_names(&chained);
                     self.record(Change::ended(record.id.clone(), at.clone(), format!("failure: {LOST}"), next));
                     for job in chained {
@@ -74,7 +74,7 @@ impl Daemon {
         let text = format!(
             "previous run settled: {lost} job(s) lost while running, {requeued} queued job(s) run now, {dropped} too old or gone, not run"
         );
-        state.message("", &text, "warning");
+        self.log.message("", &text, "warning");
         self.wake.notify_one();
     }
 }

@@ -16,7 +16,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 
 use super::configure::{engine_settings, exec_config, for_mode, health, mail_settings, retention};
-use super::journal::{ActivityLog, DaemonJournal, LogTarget};
+use super::journal::{ActivityLog, DaemonJournal, Log, LogTarget};
 use super::pidfile::PidFile;
 use super::{Daemon, Mode, Setup, State};
 use crate::account::Account;
@@ -113,7 +113,7 @@ pub async fn run(
     let log = ActivityLog::open(&setup.log).with_context(|| format!("cannot open the log {:?}", setup.log.file))?;
     let spool = Spool::new(&setup.spool);
     let sender = Arc::new(Notify::new());
-    let journal = DaemonJournal { log, spool: spool.clone(), mail_from: setup.config.mail_from.clone(), sender: sender.clone() };
+    let log = Log::new(DaemonJournal { log, spool: spool.clone(), mail_from: setup.config.mail_from.clone(), sender: sender.clone() });
     if let Some(dir) = setup.history.parent() {
         create_dirs(dir, 0o700).with_context(|| format!("cannot create {}", dir.display()))?;
     }
@@ -145,7 +145,6 @@ pub async fn run(
         config,
         exec,
         engine,
-        journal,
         users: Default::default(),
         queue: Default::default(),
         running: 0,
@@ -156,6 +155,7 @@ pub async fn run(
     };
     let daemon = Arc::new(Daemon {
         setup,
+        log,
         state: Mutex::new(state),
         wake: Notify::new(),
         history: Mutex::new(history),
@@ -171,20 +171,20 @@ pub async fn run(
         let mut state = daemon.lock();
         let state = &mut *state;
         let entry = state.engine.entry("start-logging", "");
-        state.log(entry);
+        daemon.log.entry(entry);
         let start = state
             .engine
             .entry("start", "")
             .field("fqdn", &daemon.setup.fqdn)
             .field("servername", &daemon.setup.server_name)
             .field("version", env!("CARGO_PKG_VERSION"));
-        state.log(start);
+        daemon.log.entry(start);
         for warning in &daemon.setup.config.warnings {
-            state.message("", warning, "warning");
+            daemon.log.message("", warning, "warning");
         }
         if daemon.setup.minute_clock.is_scaled() {
             let text = format!("{} is set: the minute loop runs on a scaled clock (for tests only)", super::wallclock::TEST_MINUTE);
-            state.message("", &text, "warning");
+            daemon.log.message("", &text, "warning");
         }
         if let Mode::Standalone { events, .. } = &daemon.setup.mode {
             let text = format!(
@@ -195,7 +195,7 @@ pub async fn run(
                 daemon.setup.history.display(),
                 socket.display()
             );
-            state.message("", &text, "info");
+            daemon.log.message("", &text, "info");
         }
     }
     daemon.sync_users().await;
@@ -233,17 +233,14 @@ pub async fn run(
         tokio::spawn(daemon.clone().serve(listener)),
         tokio::spawn(daemon.clone().hangups(hangup)),
         tokio::spawn(crate::mail::run_sender(mail_store, mail_settings, sender, {
-            let daemon = daemon.clone();
-            Box::new(move |level: &str, text: &str| {
-                let mut state = daemon.lock();
-                state.message("", text, level);
-            })
+            let log = daemon.log.clone();
+            Box::new(move |level: &str, text: &str| log.message("", text, level))
         })),
     ];
     stop.await;
     {
         let mut state = daemon.lock();
-        state.message("", "received signal to exit.", "info");
+        daemon.log.message("", "received signal to exit.", "info");
         state.stopping = true;
     }
     let deadline = Instant::now() + DRAIN;
@@ -260,7 +257,7 @@ pub async fn run(
         let mut state = daemon.lock();
         let state = &mut *state;
         let text = format!("stopping: {} job(s) still queued are left for the next start", state.queue.len());
-        state.message("", &text, "info");
+        daemon.log.message("", &text, "info");
     }
     daemon.history.lock().expect("history lock").close();
     Ok(())

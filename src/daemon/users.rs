@@ -129,23 +129,23 @@ impl Daemon {
         let state = &mut *state;
         for issue in &loaded.issues {
             let text = format!("user ({user}) file ({}): {}", issue.path, issue.message);
-            state.message(user, &text, "warning");
+            self.log.message(user, &text, "warning");
         }
         if let Some((limit, size)) = loaded.tree.overflow() {
             let text = format!("user ({user}): {}", crate::check::overflow_message(limit, size));
-            state.message(user, &text, "error");
+            self.log.message(user, &text, "error");
         }
         let unknown = |e: &&Event| e.kind() == Kind::Unknown && e.reason() != Reason::MaximumEventsReached;
         for event in loaded.tree.events().iter().filter(unknown) {
             for finding in event.findings() {
                 let at = finding.lineno.map(|n| format!(":{n}")).unwrap_or_default();
                 let text = format!("event ({}) rejected ({}): {}{at}: {}", event.name(), event.reason(), finding.path, finding.message);
-                state.message(user, &text, "warning");
+                self.log.message(user, &text, "warning");
             }
         }
         let old = state.users.get(user).map_or(0, |u| u.tree.events().len());
         let entry = state.engine.entry("discard-events", user).field("count", old);
-        state.log(entry);
+        self.log.entry(entry);
         let entry = state
             .engine
             .entry("load-events", user)
@@ -154,7 +154,7 @@ impl Daemon {
             .field("nevents", counts.events)
             .field("nrejected", counts.rejected)
             .field("ntemplates", counts.templates);
-        state.log(entry);
+        self.log.entry(entry);
         let owner: Arc<str> = user.into();
         let directories = loaded.directories;
         let files = Arc::new(loaded.files);
@@ -194,7 +194,7 @@ impl Daemon {
                 format!("{message}; retrying in {} s", delay.as_secs())
             }
         };
-        self.lock().message(user, &text, "error");
+        self.log.message(user, &text, "error");
         message
     }
 
@@ -208,7 +208,7 @@ impl Daemon {
             events.index = Arc::new(ScheduleIndex::default());
             events.unloaded = true;
             let entry = state.engine.entry("discard-events", user).field("count", count);
-            state.log(entry);
+            self.log.entry(entry);
         }
     }
 
@@ -217,8 +217,7 @@ impl Daemon {
         let wanted = match self.wanted_users() {
             Ok(wanted) => wanted,
             Err(why) => {
-                let mut state = self.lock();
-                state.message("", &why, "error");
+                self.log.message("", &why, "error");
                 return;
             }
         };
@@ -245,7 +244,7 @@ impl Daemon {
         let watcher = identity.map(|_| watcher(self.changed.clone(), user.to_owned(), root, RecursiveMode::Recursive)).transpose();
         let watcher = watcher.unwrap_or_else(|error| {
             let text = format!("cannot watch {} for user ({user}): {error}; use hcron reload after changes", root.display());
-            self.lock().message(user, &text, "warning");
+            self.log.message(user, &text, "warning");
             None
         });
         watchers.insert(user.to_owned(), Watch { watcher, root: root.to_owned(), identity, polled: false });
@@ -258,12 +257,11 @@ impl Daemon {
         let watch = Watch { watcher: None, root: root.to_owned(), identity: identity(root), polled: true };
         let was_polled = self.watchers.lock().expect("watchers lock").insert(user.to_owned(), watch).is_some_and(|w| w.polled);
         if !was_polled {
-            let mut state = self.lock();
-            let every = state.config.tree_poll_interval.max(1);
+            let every = self.lock().config.tree_poll_interval.max(1);
             let text = format!(
                 "the events directory of user ({user}) has {directories} directories, more than max_watches_per_user ({limit}): polled every {every} s instead of watched"
             );
-            state.message(user, &text, "warning");
+            self.log.message(user, &text, "warning");
         }
     }
 
@@ -287,7 +285,7 @@ impl Daemon {
             .unwrap_or_default();
             for name in replaced {
                 let text = format!("the events directory of user ({name}) was replaced or created; reloading");
-                self.lock().message(&name, &text, "info");
+                self.log.message(&name, &text, "info");
                 let _ = self.changed.send(Watched::Changed(name));
             }
             if polled_at.elapsed() >= every {
@@ -340,7 +338,7 @@ impl Daemon {
                 report = changed.recv() => match report {
                     Some(Watched::Failed { name, error }) => {
                         let text = format!("watching the events of user ({name}) failed: {error}; changes may be missed until the next reload");
-                        self.lock().message(&name, &text, "warning");
+                        self.log.message(&name, &text, "warning");
                     }
                     Some(Watched::Changed(name)) => {
                         let now = tokio::time::Instant::now();
@@ -359,7 +357,7 @@ impl Daemon {
                         } else if self.lock().users.get(&name).is_some_and(|u| u.unloaded) {
                             // Said, so that an edit that changes nothing is not a mystery.
                             let text = format!("events of user ({name}) changed while unloaded: not loaded until hcron reload");
-                            self.lock().message(&name, &text, "info");
+                            self.log.message(&name, &text, "info");
                         } else if self.is_allowed(&name) {
                             // A failure is logged and retried by reload itself.
                             let _ = self.reload(&name).await;
