@@ -89,9 +89,38 @@ impl Change {
     }
 }
 
-const SCHEMA: &str = "
-    PRAGMA journal_mode = WAL;
-    PRAGMA synchronous = NORMAL;
+/// What reading or writing the history can meet.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// SQLite's own.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// The file's schema is not one this build knows (a newer build made it).
+    #[error(
+        "the job history has schema version {found}, which this hcron-scheduler (schema version {known}) does not know: run the hcron-scheduler that made it"
+    )]
+    Version {
+        /// The version the file says.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+}
+
+/// A history operation's result.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The schema version this build makes, reads and writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The steps between versions: step `n` takes a history of version `n` to
+/// `n + 1`, all of them in one transaction at the first open. Version 0
+/// is a new file, or one made before versions were kept (whose tables the
+/// first step's `IF NOT EXISTS` leaves as they are).
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_1];
+
+/// Version 1: the jobs, the ledger's slots and its watermark.
+const SCHEMA_1: &str = "
     CREATE TABLE IF NOT EXISTS jobs (
         id TEXT PRIMARY KEY, grp TEXT NOT NULL, parent TEXT NOT NULL, user TEXT NOT NULL, event TEXT NOT NULL,
         trigger TEXT NOT NULL, chain TEXT NOT NULL, scheduled TEXT NOT NULL, queued TEXT NOT NULL,
@@ -117,12 +146,33 @@ pub fn parse_ledger_minute(text: &str) -> Option<jiff::civil::DateTime> {
     jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", text).ok()
 }
 
-/// Opens (creating if needed) the history at `path`.
-pub fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let connection = Connection::open(path)?;
+/// Opens (creating if needed) the history at `path`, migrated to
+/// [`SCHEMA_VERSION`]; an error for a version this build does not know.
+pub fn open(path: &Path) -> Result<Connection> {
+    let mut connection = Connection::open(path)?;
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
-    connection.execute_batch(SCHEMA)?;
+    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+    migrate(&mut connection)?;
     Ok(connection)
+}
+
+/// Brings the history to [`SCHEMA_VERSION`] in one transaction (taken for
+/// writing at once, so that two opening together migrate once).
+fn migrate(connection: &mut Connection) -> Result<()> {
+    let version = |connection: &Connection| connection.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0));
+    if version(connection)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let transaction = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let found = version(&transaction)?;
+    let steps = usize::try_from(found).ok().and_then(|from| MIGRATIONS.get(from..));
+    let Some(steps) = steps else { return Err(Error::Version { found, known: SCHEMA_VERSION }) };
+    for step in steps {
+        transaction.execute_batch(step)?;
+    }
+    transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    transaction.commit()?;
+    Ok(())
 }
 
 /// How much history is kept: settled jobs older than `max_age`, and past
@@ -207,7 +257,7 @@ pub enum Claim {
 impl HistoryWriter {
     /// Starts the writer on the database at `path`, keeping what
     /// `retention` keeps (applied at start and hourly).
-    pub fn start(path: &Path, retention: Retention) -> rusqlite::Result<HistoryWriter> {
+    pub fn start(path: &Path, retention: Retention) -> Result<HistoryWriter> {
         let mut connection = open(path)?;
         let (sender, receiver) = mpsc::channel::<Order>();
         let thread = std::thread::Builder::new()
@@ -378,12 +428,12 @@ fn apply(connection: &mut Connection, batch: &[Change]) -> rusqlite::Result<()> 
 }
 
 /// The last minute the ledger at `path` planned (none for a new one).
-pub fn watermark(path: &Path) -> rusqlite::Result<Option<String>> {
-    open(path)?.query_row("SELECT minute FROM watermark WHERE id = 1", [], |row| row.get(0)).optional()
+pub fn watermark(path: &Path) -> Result<Option<String>> {
+    Ok(open(path)?.query_row("SELECT minute FROM watermark WHERE id = 1", [], |row| row.get(0)).optional()?)
 }
 
 /// The largest job id the history at `path` holds (none for a new history).
-pub fn last_id(path: &Path) -> rusqlite::Result<Option<u64>> {
+pub fn last_id(path: &Path) -> Result<Option<u64>> {
     let connection = open(path)?;
     // Ids are hexadecimal without leading zeros: longer is larger.
     let id: Option<String> =
@@ -395,33 +445,33 @@ pub fn last_id(path: &Path) -> rusqlite::Result<Option<u64>> {
 const COLUMNS: &str = "id, grp, parent, user, event, trigger, chain, scheduled, queued, started, finished, host, rv, result, next, exit_status, stdout, stderr";
 
 /// The jobs of `user`, optionally of one event and since a time, oldest first.
-pub fn query(path: &Path, user: &str, event: Option<&str>, since: Option<&str>) -> rusqlite::Result<Vec<JobRecord>> {
+pub fn query(path: &Path, user: &str, event: Option<&str>, since: Option<&str>) -> Result<Vec<JobRecord>> {
     let connection = open(path)?;
     let mut statement = connection.prepare(&format!(
         "SELECT {COLUMNS} FROM jobs WHERE user = ?1 AND (?2 IS NULL OR event = ?2) AND (?3 IS NULL OR scheduled >= ?3) ORDER BY scheduled, id"
     ))?;
-    statement.query_map(params![user, event, since], record_of_row)?.collect()
+    Ok(statement.query_map(params![user, event, since], record_of_row)?.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Whether `record` is a job run again after its parent was lost
 /// (`on_lost=rerun`): its parent is another job of the same event and
 /// trigger whose result is a lost failure. The cluster asks the same of
 /// its database (`cluster/sql.rs`, `LOSE`).
-pub fn is_rerun(path: &Path, record: &JobRecord) -> rusqlite::Result<bool> {
-    open(path)?.query_row(
+pub fn is_rerun(path: &Path, record: &JobRecord) -> Result<bool> {
+    Ok(open(path)?.query_row(
         "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND id <> ?2 AND event = ?3 AND trigger = ?4 AND result LIKE 'failure: lost:%')",
         params![record.parent, record.id, record.event, record.trigger],
         |row| row.get(0),
-    )
+    )?)
 }
 
 /// The jobs still `queued` or `running`, oldest first: at start-up, what a
 /// previous run left unfinished.
-pub fn unsettled(path: &Path) -> rusqlite::Result<Vec<JobRecord>> {
+pub fn unsettled(path: &Path) -> Result<Vec<JobRecord>> {
     let connection = open(path)?;
     let mut statement =
         connection.prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE result IN ('queued', 'running') ORDER BY queued, id"))?;
-    statement.query_map([], record_of_row)?.collect()
+    Ok(statement.query_map([], record_of_row)?.collect::<rusqlite::Result<_>>()?)
 }
 
 fn record_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
@@ -450,6 +500,53 @@ fn record_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every row of every table, as text, in a fixed order.
+    fn rows(connection: &Connection) -> Vec<String> {
+        let mut rows = Vec::new();
+        for (table, order) in [("jobs", "id"), ("slots", "user, event, minute"), ("watermark", "id")] {
+            let mut statement = connection.prepare(&format!("SELECT * FROM {table} ORDER BY {order}")).unwrap();
+            let columns = statement.column_count();
+            let mut query = statement.query([]).unwrap();
+            while let Some(row) = query.next().unwrap() {
+                let values: Vec<String> = (0..columns).map(|i| format!("{:?}", row.get_ref(i).unwrap())).collect();
+                rows.push(format!("{table}: {}", values.join(", ")));
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn a_history_of_the_schema_before_versions_is_migrated_keeping_every_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(include_str!("../tests/fixtures/schemas/history-0.sql")).unwrap();
+        let before = rows(&old);
+        assert_eq!(before.len(), 5);
+        drop(old);
+        let migrated = open(&path).unwrap();
+        assert_eq!(migrated.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0)).unwrap(), SCHEMA_VERSION);
+        assert_eq!(rows(&migrated), before, "every record as it was");
+        assert_eq!(unsettled(&path).unwrap().iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b1", "a1"]);
+        assert_eq!(watermark(&path).unwrap().as_deref(), Some("2030-01-01 10:00"));
+    }
+
+    #[test]
+    fn a_history_of_a_newer_schema_is_refused_with_its_version_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        drop(open(&path).unwrap());
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        let error = open(&path).unwrap_err();
+        assert!(matches!(error, Error::Version { found: 99, known: SCHEMA_VERSION }), "{error:?}");
+        assert!(error.to_string().contains("schema version 99, which this hcron-scheduler (schema version 1) does not know"), "{error}");
+        assert!(HistoryWriter::start(&path, Retention::default()).is_err());
+        let version = Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0)).unwrap();
+        assert_eq!(version, 99);
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", -1).unwrap();
+        assert!(matches!(open(&path).unwrap_err(), Error::Version { found: -1, .. }), "a negative version is not one either");
+    }
 
     fn record(id: &str, user: &str, scheduled: &str) -> JobRecord {
         JobRecord {

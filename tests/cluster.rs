@@ -56,16 +56,16 @@ impl Cluster {
 
     /// Starts node `n` with environment variables `env`.
     fn start_with(&mut self, n: usize, env: &[(&str, &str)]) {
+        self.start_on(n, &self.dir.path().join("events"), env);
+    }
+
+    /// Starts node `n` on the tree `events`, with environment variables `env`.
+    fn start_on(&mut self, n: usize, events: &std::path::Path, env: &[(&str, &str)]) {
         let config = self.dir.path().join(format!("n{n}.toml"));
         let anchor = self.anchor;
-        let daemon = RunningDaemon::standalone_with(
-            &self.dir.path().join("events"),
-            &self.state(n),
-            &["--config", config.to_str().unwrap()],
-            |command| {
-                command.env("HCRON_TEST_MINUTE", format!("1@{anchor}")).envs(env.iter().copied());
-            },
-        );
+        let daemon = RunningDaemon::standalone_with(events, &self.state(n), &["--config", config.to_str().unwrap()], |command| {
+            command.env("HCRON_TEST_MINUTE", format!("1@{anchor}")).envs(env.iter().copied());
+        });
         self.nodes[n] = Some(daemon);
     }
 
@@ -528,6 +528,93 @@ fn hcron_info_on_any_node_counts_the_jobs_queued_for_every_node() {
 }
 
 #[test]
+fn the_cluster_s_queue_is_held_to_max_queued_jobs_and_each_user_to_max_queued_jobs_per_user() {
+    // Each node runs one job; both run /hold, so what is activated waits.
+    let mut cluster = Cluster::new(2, "max_activated_events = 1\nmax_queued_jobs = 2\n");
+    std::fs::remove_file(cluster.dir.path().join("events/tick")).unwrap();
+    let n1 = cluster.dir.path().join("n1.toml");
+    let strict = std::fs::read_to_string(&n1).unwrap().replace("max_queued_jobs = 2", "max_queued_jobs = 5\nmax_queued_jobs_per_user = 2");
+    std::fs::write(&n1, strict).unwrap();
+    let events = cluster.dir.path().join("events");
+    std::fs::write(
+        events.join("hold"),
+        "as_user=\nhost=localhost\ncommand=exec sleep 4.75\nexec_wait=yes\nnotify_email=\nnotify_message=\n",
+    )
+    .unwrap();
+    for name in ["queued", "dropped", "refused"] {
+        std::fs::write(events.join(name), "as_user=\nhost=localhost\ncommand=true\nnotify_email=\nnotify_message=\n").unwrap();
+    }
+    let _jobs = crate::hostile::KillAll(&["sleep", "4.75"]);
+    cluster.start(0);
+    cluster.start(1);
+    cluster.wait_for_leader();
+    for _ in 0..2 {
+        assert_eq!(cluster.node(0).hcron(&["activate", "/hold"]).2, 0);
+    }
+    let count = |sql: &str| cluster.pg.psql(sql).trim().to_owned();
+    let running = || count("SELECT count(*) FROM hcron_jobs WHERE event = '/hold' AND result = 'running'");
+    assert!(eventually(Duration::from_secs(10), || running() == "2"), "both nodes run /hold: {}", running());
+    for _ in 0..2 {
+        assert_eq!(cluster.node(0).hcron(&["activate", "/queued"]).2, 0);
+    }
+    // Node 0 is held to max_queued_jobs = 2: the third is dropped, logged and recorded.
+    assert_eq!(cluster.node(0).hcron(&["activate", "/dropped"]).2, 0);
+    assert_eq!(count("SELECT result FROM hcron_jobs WHERE event = '/dropped'"), "dropped: queue full");
+    assert!(cluster.node(0).log_text().contains("job queue full (2): job for event (/dropped) dropped"), "{}", cluster.node(0).log_text());
+    // Node 1 is held to max_queued_jobs_per_user = 2: its activation is refused, unrecorded.
+    let (out, err, code) = cluster.node(1).hcron(&["activate", "/refused"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("as many as max_queued_jobs_per_user allows: event (/refused) not activated"), "{err}");
+    assert_eq!(count("SELECT count(*) FROM hcron_jobs WHERE event = '/refused'"), "0");
+    // The queued ones run once /hold ends, and the counts the limits read go back to nothing.
+    let done = || count("SELECT count(*) FROM hcron_jobs WHERE event = '/queued' AND result = 'success'");
+    assert!(eventually(Duration::from_secs(20), || done() == "2"), "the queued jobs ran: {}", done());
+    assert_eq!(count("SELECT coalesce(sum(queued), 0) FROM hcron_queues"), "0");
+}
+
+#[test]
+fn a_node_whose_tree_lags_gives_a_job_back_for_a_node_that_knows_it_and_fails_it_only_past_the_bound() {
+    // Node 1's tree lacks what node 0's has (a reload that has not reached
+    // it yet): node 0 runs one job at a time, so node 1 takes the others first.
+    let mut cluster = Cluster::new(2, "max_activated_events = 1\n");
+    let events = cluster.dir.path().join("events");
+    let lagging = cluster.dir.path().join("lagging");
+    std::fs::create_dir_all(&lagging).unwrap();
+    std::fs::copy(events.join("tick"), lagging.join("tick")).unwrap();
+    let hold =
+        |seconds: &str| format!("as_user=\nhost=localhost\ncommand=exec sleep {seconds}\nexec_wait=yes\nnotify_email=\nnotify_message=\n");
+    std::fs::write(events.join("hold"), hold("3.25")).unwrap();
+    std::fs::write(events.join("long"), hold("14.25")).unwrap();
+    for name in ["soon", "never"] {
+        std::fs::write(events.join(name), "as_user=\nhost=localhost\ncommand=true\nnotify_email=\nnotify_message=\n").unwrap();
+    }
+    let _jobs = crate::hostile::KillAll(&["sleep", "14.25"]);
+    cluster.start(0);
+    cluster.start_on(1, &lagging, &[]);
+    cluster.wait_for_leader();
+    let result =
+        |event: &str| cluster.pg.psql(&format!("SELECT result || ' ' || coalesce(node, '') FROM hcron_jobs WHERE event = '{event}'"));
+    let node_id = |n: usize| cluster.pg.psql(&format!("SELECT id FROM hcron_nodes WHERE name = 'n{n}' AND dead IS NULL")).trim().to_owned();
+    let on = |event: &str| result(event).trim().split(' ').nth(1).map(str::to_owned);
+    assert_eq!(cluster.node(0).hcron(&["activate", "/hold"]).2, 0);
+    assert!(eventually(Duration::from_secs(10), || result("/hold").starts_with("running")), "{}", result("/hold"));
+    // /soon waits for node 0: node 1 gives it back, however often it takes it.
+    assert_eq!(cluster.node(0).hcron(&["activate", "/soon"]).2, 0);
+    assert!(eventually(Duration::from_secs(15), || result("/soon").starts_with("success")), "{}", result("/soon"));
+    assert_eq!(on("/soon"), Some(node_id(0)), "it ran where it is known");
+    let log = cluster.node(1).log_text();
+    assert!(log.contains("of event (/soon) of user (") && log.contains("is not loaded on node n1: back in the queue"), "{log}");
+    // /never waits past the bound (three node timeouts, 6 s here) behind /long: it fails, with why.
+    assert_eq!(cluster.node(0).hcron(&["activate", "/long"]).2, 0);
+    assert!(eventually(Duration::from_secs(10), || result("/long").starts_with("running")), "{}", result("/long"));
+    assert_eq!(cluster.node(0).hcron(&["activate", "/never"]).2, 0);
+    let failed = || result("/never").starts_with("failure: event (/never) of user (");
+    assert!(eventually(Duration::from_secs(12), failed), "{}", result("/never"));
+    assert!(result("/never").contains("is not loaded on node n1, nor on any node that took the job within 6.0s"), "{}", result("/never"));
+    assert!(result("/long").starts_with("running"), "it failed while node 0 was still busy: {}", result("/long"));
+}
+
+#[test]
 fn a_node_in_another_time_zone_is_told_that_every_node_must_share_one() {
     let mut cluster = Cluster::new(2, "");
     cluster.start_with(0, &[("TZ", "Europe/Paris")]);
@@ -569,6 +656,7 @@ mod fences {
 
     use hcron::cluster::lease::Timing;
     use hcron::cluster::{Beat, Cluster, Leadership, Settings};
+    use hcron::engine::queue::Limits;
     use hcron::history::{Change, Claim, JobRecord};
 
     use crate::pg_util::PgServer;
@@ -619,15 +707,19 @@ mod fences {
             let (a, b) = (node(&pg, "a"), node(&pg, "b"));
             let first = epoch_of(&a).await;
             assert!(matches!(b.beat(0, "now").await.unwrap().leadership, Leadership::Following { lost: false }));
-            assert_eq!(a.claim(first, "2030-01-01 10:00", &[job("10", "/e")]).await.unwrap(), Claim::Claimed(vec![true]));
+            assert_eq!(a.claim(first, "2030-01-01 10:00", &[job("10", "/e")], &Limits::NONE).await.unwrap().0, Claim::Claimed(vec![true]));
             // a pauses past its lease; b takes over under the next epoch.
             tokio::time::sleep(PAST_LEASE).await;
             let second = epoch_of(&b).await;
             assert_eq!(second, first + 1);
-            assert_eq!(a.claim(first, "2030-01-01 10:01", &[job("11", "/e")]).await.unwrap(), Claim::Fenced);
+            assert_eq!(a.claim(first, "2030-01-01 10:01", &[job("11", "/e")], &Limits::NONE).await.unwrap().0, Claim::Fenced);
             // The epoch that leads now, claimed by a node that does not hold it: only the holder is wrong.
-            assert_eq!(a.claim(second, "2030-01-01 10:01", &[job("11", "/e")]).await.unwrap(), Claim::Fenced, "not the holder");
-            assert_eq!(b.claim(second, "2030-01-01 10:01", &[job("12", "/e")]).await.unwrap(), Claim::Claimed(vec![true]));
+            assert_eq!(
+                a.claim(second, "2030-01-01 10:01", &[job("11", "/e")], &Limits::NONE).await.unwrap().0,
+                Claim::Fenced,
+                "not the holder"
+            );
+            assert_eq!(b.claim(second, "2030-01-01 10:01", &[job("12", "/e")], &Limits::NONE).await.unwrap().0, Claim::Claimed(vec![true]));
             // b, beating through a whole timeout, took a for dead: a's beat joins again, and it follows.
             let report = a.beat(0, "now").await.unwrap();
             assert!(matches!(report.beat, Beat::Registered { again: true, .. }), "{report:?}");
@@ -643,11 +735,11 @@ mod fences {
         runtime().block_on(async {
             let a = node(&pg, "a");
             let first = epoch_of(&a).await;
-            a.queue(vec![job("q", "/q")]).await.unwrap();
+            a.queue(vec![job("q", "/q")], &Limits::NONE).await.unwrap();
             tokio::time::sleep(PAST_LEASE).await;
             assert!(!a.alive(), "its own clock says the lease ran out");
             assert_eq!(
-                a.claim(first, "2030-01-01 10:00", &[job("10", "/e")]).await.unwrap(),
+                a.claim(first, "2030-01-01 10:00", &[job("10", "/e")], &Limits::NONE).await.unwrap().0,
                 Claim::Fenced,
                 "nobody took over, still fenced"
             );
@@ -656,11 +748,14 @@ mod fences {
             assert_eq!(report.leadership, Leadership::Leading { epoch: first + 1, taken: true, watermark: None });
             // The same holder, its lease held again: only the epoch is old.
             assert_eq!(
-                a.claim(first, "2030-01-01 10:00", &[job("10", "/e")]).await.unwrap(),
+                a.claim(first, "2030-01-01 10:00", &[job("10", "/e")], &Limits::NONE).await.unwrap().0,
                 Claim::Fenced,
                 "a claim made under its older epoch is refused"
             );
-            assert_eq!(a.claim(first + 1, "2030-01-01 10:00", &[job("10", "/e")]).await.unwrap(), Claim::Claimed(vec![true]));
+            assert_eq!(
+                a.claim(first + 1, "2030-01-01 10:00", &[job("10", "/e")], &Limits::NONE).await.unwrap().0,
+                Claim::Claimed(vec![true])
+            );
             let taken: Vec<String> = a.take(5, "now").await.unwrap().into_iter().map(|j| j.id).collect();
             assert_eq!(taken, ["q", "10"], "beating again, it takes them, oldest first");
         });
@@ -683,7 +778,7 @@ mod fences {
             let jobs: Vec<[JobRecord; 1]> = (0..50).map(|m| [job(&m.to_string(), "/e")]).collect();
             let mut frozen = None;
             for (minute, jobs) in minutes.iter().zip(&jobs) {
-                let mut claim = Box::pin(a.claim(first, minute, jobs));
+                let mut claim = Box::pin(a.claim(first, minute, jobs, &Limits::NONE));
                 loop {
                     if tokio::time::timeout(Duration::from_micros(200), &mut claim).await.is_ok() {
                         break;
@@ -713,7 +808,7 @@ mod fences {
             let (a, b) = (node(&pg, "a"), node(&pg, "b"));
             a.beat(0, "t").await.unwrap();
             b.beat(0, "t").await.unwrap();
-            a.queue(vec![job("10", "/e")]).await.unwrap();
+            a.queue(vec![job("10", "/e")], &Limits::NONE).await.unwrap();
             let taken = a.take(1, "2030-01-01 10:00:01.000000").await.unwrap();
             assert_eq!(taken, [JobRecord { result: String::new(), ..job("10", "/e") }], "the queued record, every field of it");
             let end = |id: &str| Change::Finished {
@@ -727,8 +822,8 @@ mod fences {
                 stdout: Some("out".into()),
                 stderr: Some(String::new()),
             };
-            assert!(!b.finish(&end("10"), &[job("11", "/n")]).await.unwrap(), "not b's job to end");
-            assert!(a.finish(&end("10"), &[job("11", "/n")]).await.unwrap());
+            assert!(b.finish(&end("10"), &[job("11", "/n")], &Limits::NONE).await.unwrap().is_none(), "not b's job to end");
+            assert!(a.finish(&end("10"), &[job("11", "/n")], &Limits::NONE).await.unwrap().is_some());
             let history = b.history("alice", None, None).await.unwrap();
             let ended = history.iter().find(|j| j.id == "10").unwrap();
             assert_eq!(
@@ -750,14 +845,14 @@ mod fences {
         runtime().block_on(async {
             let a = node(&pg, "a");
             let epoch = epoch_of(&a).await;
-            assert_eq!(a.claim(epoch, "2030-01-01 10:05", &[job("1", "/e")]).await.unwrap(), Claim::Claimed(vec![true]));
+            assert_eq!(a.claim(epoch, "2030-01-01 10:05", &[job("1", "/e")], &Limits::NONE).await.unwrap().0, Claim::Claimed(vec![true]));
             for minute in ["2030-01-01 10:05", "2030-01-01 09:59"] {
-                let claim = a.claim(epoch, minute, &[job("2", "/e")]).await.unwrap();
+                let claim = a.claim(epoch, minute, &[job("2", "/e")], &Limits::NONE).await.unwrap().0;
                 assert_eq!(claim, Claim::AlreadyPlanned("2030-01-01 10:05".into()), "{minute}");
             }
             // A slot written by hand for a later minute (a claim of another node, say) is not claimed again.
             pg.psql("INSERT INTO hcron_slots VALUES ('alice', '/e', '2030-01-01 10:06', 'x', 0, 'other')");
-            let claim = a.claim(epoch, "2030-01-01 10:06", &[job("3", "/e"), job("4", "/f")]).await.unwrap();
+            let claim = a.claim(epoch, "2030-01-01 10:06", &[job("3", "/e"), job("4", "/f")], &Limits::NONE).await.unwrap().0;
             assert_eq!(claim, Claim::Claimed(vec![false, true]));
         });
         assert_eq!(pg.psql("SELECT string_agg(id, ',' ORDER BY id) FROM hcron_jobs").trim(), "1,4");
@@ -796,7 +891,7 @@ mod fences {
         runtime().block_on(async {
             let a = node(&pg, "a");
             let epoch = epoch_of(&a).await;
-            assert_eq!(a.claim(epoch, "2030-01-03 10:00", &[job("1", "/e")]).await.unwrap(), Claim::Claimed(vec![true]));
+            assert_eq!(a.claim(epoch, "2030-01-03 10:00", &[job("1", "/e")], &Limits::NONE).await.unwrap().0, Claim::Claimed(vec![true]));
         });
         let ended = |id: &str, owner: &str, scheduled: &str, finished: &str, result: &str| {
             format!(
@@ -873,7 +968,7 @@ mod fences {
                 node.beat(0, "now").await.unwrap();
             }
             let jobs: Vec<JobRecord> = (0..300).map(|n| job(&format!("{n:x}"), &format!("/e{n}"))).collect();
-            nodes[0].queue(jobs).await.unwrap();
+            nodes[0].queue(jobs, &Limits::NONE).await.unwrap();
             let mut takes = tokio::task::JoinSet::new();
             for node in nodes {
                 takes.spawn(async move {
@@ -907,7 +1002,7 @@ mod fences {
         runtime().block_on(async {
             let (a, c) = (node(&pg, "a"), node(&pg, "c"));
             c.beat(0, "now").await.unwrap();
-            c.queue(vec![job("10", "/e")]).await.unwrap();
+            c.queue(vec![job("10", "/e")], &Limits::NONE).await.unwrap();
             assert_eq!(c.take(1, "t0").await.unwrap().len(), 1);
             // c stops beating, past its timeout. a, just arrived (a database back
             // after an outage looks the same), has not beaten through a whole
@@ -946,9 +1041,112 @@ mod fences {
             let report = c.beat(0, "t3").await.unwrap();
             assert!(matches!(report.beat, Beat::Registered { again: true, .. }), "{report:?}");
             assert_ne!(c.id(), old);
-            assert!(!c.finish(&end, &[job("11", "/next")]).await.unwrap(), "not its job any more");
+            assert!(c.finish(&end, &[job("11", "/next")], &Limits::NONE).await.unwrap().is_none(), "not its job any more");
         });
         assert_eq!(pg.psql("SELECT result FROM hcron_jobs WHERE id = '10'").trim(), "failure: lost: node c died while the job ran");
         assert_eq!(pg.psql("SELECT count(*) FROM hcron_jobs WHERE id = '11'").trim(), "0", "nothing chained by the zombie");
+    }
+
+    fn owned(id: &str, owner: &str) -> JobRecord {
+        JobRecord { user: owner.into(), ..job(id, "/e") }
+    }
+
+    #[test]
+    fn queued_jobs_are_taken_in_owners_turns_however_many_one_owner_queued() {
+        let pg = PgServer::start();
+        runtime().block_on(async {
+            let a = node(&pg, "a");
+            a.beat(0, "now").await.unwrap();
+            let flood: Vec<JobRecord> = (0..5).map(|n| owned(&format!("f{n}"), "flood")).collect();
+            a.queue(flood, &Limits::NONE).await.unwrap();
+            a.queue(vec![owned("o0", "other"), owned("o1", "other")], &Limits::NONE).await.unwrap();
+            let ids = |taken: Vec<JobRecord>| {
+                let mut ids: Vec<String> = taken.into_iter().map(|j| j.id).collect();
+                ids.sort();
+                ids
+            };
+            // Neither was served: both give their oldest.
+            assert_eq!(ids(a.take(2, "t").await.unwrap()), ["f0", "o0"]);
+            // Both were served once; one slot: by name, then the other's turn.
+            assert_eq!(ids(a.take(1, "t").await.unwrap()), ["f1"]);
+            assert_eq!(ids(a.take(1, "t").await.unwrap()), ["o1"]);
+            // Only flood is left: it takes every slot.
+            assert_eq!(ids(a.take(5, "t").await.unwrap()), ["f2", "f3", "f4"]);
+            assert!(a.take(5, "t").await.unwrap().is_empty());
+        });
+        assert_eq!(pg.psql("SELECT string_agg(owner || '=' || queued, ',' ORDER BY owner) FROM hcron_queues").trim(), "flood=0,other=0");
+    }
+
+    #[test]
+    fn limits_drop_what_passes_them_and_an_activation_past_its_owner_s_is_refused_unrecorded() {
+        let pg = PgServer::start();
+        runtime().block_on(async {
+            let a = node(&pg, "a");
+            a.beat(0, "now").await.unwrap();
+            let limits = Limits { total: 3, per_owner: 2 };
+            let dropped = a.queue(vec![owned("a0", "alice"), owned("a1", "alice"), owned("a2", "alice")], &limits).await.unwrap();
+            assert_eq!(dropped, [("a2".to_owned(), hcron::engine::queue::Refusal::OwnerFull(2))]);
+            let dropped = a.queue(vec![owned("b0", "bob"), owned("b1", "bob")], &limits).await.unwrap();
+            assert_eq!(dropped, [("b1".to_owned(), hcron::engine::queue::Refusal::Full(3))]);
+            let refused = a.activate(&owned("a3", "alice"), &Limits { total: 10, per_owner: 2 }).await.unwrap();
+            assert_eq!(refused, Err(hcron::engine::queue::Refusal::OwnerFull(2)));
+            let refused = a.activate(&owned("b2", "bob"), &limits).await.unwrap();
+            assert_eq!(refused, Ok(vec![("b2".to_owned(), hcron::engine::queue::Refusal::Full(3))]), "past the total: dropped");
+            assert_eq!(a.queued().await.unwrap(), 3);
+        });
+        let results = pg.psql("SELECT string_agg(id || ' ' || result || ' ' || (finished IS NOT NULL), ',' ORDER BY id) FROM hcron_jobs");
+        assert_eq!(
+            results.trim(),
+            "a0 queued false,a1 queued false,a2 dropped: user queue full true,b0 queued false,b1 dropped: queue full true,b2 dropped: queue full true"
+        );
+    }
+
+    #[test]
+    fn a_database_of_the_schema_before_versions_is_migrated_once_keeping_every_record() {
+        let pg = PgServer::start();
+        pg.psql(include_str!("fixtures/schemas/cluster-0.sql"));
+        let before = pg.psql("SELECT string_agg(to_jsonb(j)::text, '\n' ORDER BY id) FROM hcron_jobs j");
+        runtime().block_on(async {
+            // Three nodes starting at once: one migrates, the others find it done.
+            let nodes = [node(&pg, "a"), node(&pg, "b"), node(&pg, "c")];
+            let found = futures_join3(nodes[0].prepare(), nodes[1].prepare(), nodes[2].prepare()).await;
+            let mut found: Vec<Option<i32>> = found.into_iter().map(Result::unwrap).collect();
+            found.sort();
+            assert_eq!(found, [Some(0), Some(hcron::cluster::SCHEMA_VERSION), Some(hcron::cluster::SCHEMA_VERSION)]);
+        });
+        assert_eq!(pg.psql("SELECT version FROM hcron_schema").trim(), hcron::cluster::SCHEMA_VERSION.to_string());
+        let after = pg.psql("SELECT string_agg((to_jsonb(j) - 'unknown_since')::text, '\n' ORDER BY id) FROM hcron_jobs j");
+        assert_eq!(after, before, "every job as it was");
+        for (table, rows) in
+            [("hcron_nodes", 2), ("hcron_slots", 1), ("hcron_watermark", 1), ("hcron_hosts", 1), ("hcron_mail", 1), ("hcron_reloads", 1)]
+        {
+            assert_eq!(pg.psql(&format!("SELECT count(*) FROM {table}")).trim(), rows.to_string(), "{table}");
+        }
+        assert_eq!(pg.psql("SELECT epoch FROM hcron_leader").trim(), "7");
+        // The owners' counts are those of the jobs queued.
+        assert_eq!(pg.psql("SELECT string_agg(owner || '=' || queued, ',' ORDER BY owner) FROM hcron_queues").trim(), "alice=2,bob=1");
+    }
+
+    #[test]
+    fn a_database_of_a_newer_schema_is_refused_with_its_version_and_left_alone() {
+        let pg = PgServer::start();
+        runtime().block_on(async {
+            node(&pg, "a").prepare().await.unwrap();
+        });
+        pg.psql("UPDATE hcron_schema SET version = 99");
+        runtime().block_on(async {
+            let error = node(&pg, "b").prepare().await.unwrap_err();
+            assert!(error.contains("the cluster database has schema version 99, which this hcron-scheduler (schema version"), "{error}");
+            let beat = node(&pg, "c").beat(0, "now").await.unwrap_err();
+            assert!(beat.contains("schema version 99"), "a first beat finds it too: {beat}");
+        });
+        assert_eq!(pg.psql("SELECT version FROM hcron_schema").trim(), "99");
+        assert_eq!(pg.psql("SELECT count(*) FROM hcron_nodes").trim(), "0", "nobody registered");
+    }
+
+    /// The three outputs of three futures run together.
+    async fn futures_join3<T>(a: impl Future<Output = T>, b: impl Future<Output = T>, c: impl Future<Output = T>) -> [T; 3] {
+        let (a, b, c) = tokio::join!(a, b, c);
+        [a, b, c]
     }
 }

@@ -500,6 +500,36 @@ fn use_syslog_sends_each_log_line_to_the_syslog_socket_and_finds_it_again() {
 }
 
 #[test]
+fn past_max_queued_jobs_per_user_an_activation_is_refused_and_a_chained_job_dropped_and_recorded() {
+    let setup = Setup::new();
+    // The one slot's job chains /chained when it ends, while /queued still waits.
+    setup.event("block", "as_user=\nhost=localhost\ncommand=sleep 2\nexec_wait=yes\nnext_event=/chained\nnotify_email=\nnotify_message=\n");
+    for name in ["queued", "refused", "chained"] {
+        setup.event(name, &writer(&setup.out(name), ""));
+    }
+    let daemon = setup.start_configured("max_activated_events = 1\nmax_queued_jobs_per_user = 1\n");
+    occupy(&daemon);
+    assert_eq!(daemon.hcron(&["activate", "/queued"]).2, 0);
+    let user = hcron::account::Account::current().unwrap().name;
+    let (out, err, code) = daemon.hcron(&["activate", "/refused"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "user ({user}) has 1 job(s) queued, as many as max_queued_jobs_per_user allows: event (/refused) not activated"
+        )),
+        "{err}"
+    );
+    assert!(eventually(Duration::from_secs(10), || setup.out("queued").exists()), "the queued job runs once the slot frees");
+    let log = daemon.log_text();
+    let dropped = format!("job queue of user ({user}) full (max_queued_jobs_per_user = 1): job for event (/chained) dropped");
+    assert!(log.contains(&dropped), "{log}");
+    assert_eq!(daemon.history(None, &["/chained"])[0]["result"], "dropped: user queue full");
+    assert!(daemon.history(None, &["/refused"]).is_empty(), "a refused activation leaves no record");
+    assert!(!setup.out("refused").exists() && !setup.out("chained").exists());
+    assert!(daemon.stop().success());
+}
+
+#[test]
 fn past_max_queued_jobs_a_job_is_dropped_logged_and_recorded() {
     // decisions.md 13: max_queued_jobs works.
     let setup = Setup::new();
@@ -737,4 +767,23 @@ fn a_waited_for_command_s_output_is_read_for_a_moment_after_it_ends_and_no_longe
     let seconds = |t: &serde_json::Value| jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S%.f", t.as_str().unwrap()).unwrap();
     let took = seconds(&job["finished"]).duration_since(seconds(&job["started"])).as_secs_f64();
     assert!(took < 3.0, "the job waited for the sleep that kept its output open: {took} s");
+}
+
+#[test]
+fn a_history_of_a_newer_schema_refuses_the_start_and_says_its_version() {
+    let setup = Setup::new();
+    let state = setup.dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let history = state.join("history.sqlite");
+    hcron::history::open(&history).unwrap().pragma_update(None, "user_version", 7).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"))
+        .args(["--standalone", "--events"])
+        .arg(setup.events())
+        .arg("--state-dir")
+        .arg(&state)
+        .output_bounded()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{err}");
+    assert!(err.contains("the job history has schema version 7, which this hcron-scheduler (schema version 1) does not know"), "{err}");
 }

@@ -239,3 +239,98 @@ fn a_plain_user_s_standalone_daemon_refuses_files_others_could_write_as_the_root
     );
     assert!(daemon.log_text().contains("writable by everyone"), "{}", daemon.log_text());
 }
+
+/// `count` clock events of every minute, each `sleep SECONDS` waited for,
+/// written into `user`'s tree under `flood/` (owned by the user).
+pub fn flood(user: &TestUser, count: usize, seconds: &str) {
+    let dir = user.events().join("flood");
+    std::fs::create_dir_all(&dir).unwrap();
+    let event = format!(
+        "as_user=\nhost=localhost\ncommand=exec sleep {seconds}\nexec_wait=yes\nnotify_email=\nnotify_message=\nwhen_month=*\nwhen_day=*\nwhen_hour=*\nwhen_minute=*\nwhen_dow=*\n"
+    );
+    for n in 0..count {
+        std::fs::write(dir.join(format!("e{n}")), &event).unwrap();
+    }
+    run("chown", &["-R", &format!("{}:{}", user.name, user.name), user.home.join(".hcron").to_str().unwrap()]);
+}
+
+/// How long `user`'s activation of `/x` waited in the queue (from its
+/// `queue` line to its `activate` line), waited for.
+pub fn wait_of_activation(daemon: &RunningDaemon, log: impl Fn() -> String, user: &TestUser) -> f64 {
+    let of_user = |kind: &str| {
+        let kind = format!("|{kind}|{}|", user.name);
+        log().lines().find(|l| l.contains(&kind) && l.split('|').any(|f| f == "eventname=/x")).map(str::to_owned)
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || of_user("activate").is_some()),
+        "{}'s /x never started: {}",
+        user.name,
+        daemon.hcron(&["info"]).0
+    );
+    crate::daemon_util::seconds_between(&of_user("queue").expect("queued before it started"), &of_user("activate").unwrap())
+}
+
+#[test]
+fn one_user_s_flood_of_queued_jobs_holds_another_user_s_job_for_one_slot_at_most() {
+    // max_activated_events = 5; a floods the queue with 2,000 clock jobs of
+    // `sleep 1` a minute (a minute is 6 s here); b's activation must wait
+    // for one slot to free, not for a's backlog (400 s of it).
+    let setup = RootSetup::new(&[], "max_activated_events = 5\nmax_queued_jobs_per_user = 20000\n");
+    let a = TestUser::create("fa", &setup.homes());
+    let b = TestUser::create("fb", &setup.homes());
+    std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n{}\n", a.name, b.name)).unwrap();
+    flood(&a, 2000, "1.07");
+    b.event("x", &writer(&b.home.join("b_ran"), ""));
+    let anchor = jiff::Timestamp::now().as_second();
+    let daemon = setup.start_with(|command| {
+        command.env("HCRON_TEST_MINUTE", format!("6@{anchor}"));
+    });
+    let queued = || {
+        let info = daemon.hcron(&["info"]).0;
+        info.lines().find_map(|l| l.strip_prefix("jobs queued:")).and_then(|n| n.trim().parse::<usize>().ok()).unwrap_or(0)
+    };
+    assert!(eventually(Duration::from_secs(30), || queued() >= 1990), "a's jobs never queued: {}", daemon.hcron(&["info"]).0);
+    assert_eq!(daemon.hcron_as(b.as_ids(), &["activate", "/x"]).2, 0);
+    let waited = wait_of_activation(&daemon, || daemon.log_text(), &b);
+    assert!(waited < 2.0, "b's job waited {waited:.3}s behind a's {} queued jobs", queued());
+    assert!(queued() >= 1900, "a's backlog was still there");
+    let _ = daemon.stop();
+}
+
+#[test]
+fn in_a_cluster_of_three_one_user_s_flood_holds_another_user_s_job_for_one_slot_at_most() {
+    let pg = crate::pg_util::PgServer::start();
+    let config = |n: usize| {
+        format!(
+            "max_activated_events = 5\nmax_queued_jobs_per_user = 20000\ncluster_database = \"{}\"\nnode_name = \"r{n}\"\nheartbeat_interval = 1\nheartbeat_timeout_factor = 2\n",
+            pg.url()
+        )
+    };
+    let setups: Vec<RootSetup> = (0..3).map(|n| RootSetup::new(&[], &config(n))).collect();
+    let a = TestUser::create("ca", &setups[0].homes());
+    let b = TestUser::create("cb", &setups[0].homes());
+    for setup in &setups {
+        std::fs::write(setup.dir.path().join("etc/hcron.allow"), format!("{}\n{}\n", a.name, b.name)).unwrap();
+    }
+    flood(&a, 2000, "1.09");
+    b.event("x", &writer(&b.home.join("b_ran"), ""));
+    let anchor = jiff::Timestamp::now().as_second();
+    let nodes: Vec<RunningDaemon> = setups
+        .iter()
+        .map(|setup| {
+            setup.start_with(|command| {
+                command.env("HCRON_TEST_MINUTE", format!("6@{anchor}"));
+            })
+        })
+        .collect();
+    let queued = || pg.psql("SELECT count(*) FROM hcron_jobs WHERE result = 'queued'").trim().parse::<usize>().unwrap_or(0);
+    assert!(eventually(Duration::from_secs(40), || queued() >= 1990), "a's jobs never queued: {}", queued());
+    assert_eq!(nodes[1].hcron_as(b.as_ids(), &["activate", "/x"]).2, 0);
+    let logs = || nodes.iter().map(RunningDaemon::log_text).collect::<String>();
+    let waited = wait_of_activation(&nodes[1], logs, &b);
+    assert!(waited < 2.0, "b's job waited {waited:.3}s behind a's {} queued jobs", queued());
+    assert!(queued() >= 1900, "a's backlog was still there");
+    for node in nodes {
+        let _ = node.stop();
+    }
+}

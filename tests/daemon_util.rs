@@ -180,3 +180,14 @@ impl Drop for RunningDaemon {
         }
     }
 }
+
+/// The time of a log line: its first field.
+pub fn line_time(line: &str) -> jiff::civil::DateTime {
+    let stamp = line.split('|').next().unwrap_or_default();
+    stamp.parse().unwrap_or_else(|e| panic!("not a log line ({e}): {line}"))
+}
+
+/// Seconds from the log line `earlier` to the log line `later`.
+pub fn seconds_between(earlier: &str, later: &str) -> f64 {
+    line_time(later).duration_since(line_time(earlier)).as_secs_f64()
+}

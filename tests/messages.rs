@@ -125,8 +125,8 @@ const MESSAGES: &[(&str, &str, &str, Here)] = &[
         "warning",
         "failed to queue ondemand event (%s)",
         Differs(
-            "src/daemon/runner.rs",
-            "job queue full ({}): job for event ({}) dropped",
+            "src/engine/queue.rs",
+            "job queue full ({limit}): job for event ({event}) dropped",
             "decisions 13: max_queued_jobs bounds the queue",
         ),
     ),

@@ -8,13 +8,19 @@
 pub mod lease;
 mod sql;
 
+pub use sql::SCHEMA_VERSION;
+
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, NoTls};
 
+use crate::engine::queue::{Limits, Refusal};
 use crate::history::{Change, Claim, JobRecord};
 use lease::{Lease, Timing};
+
+/// Jobs that the queue's limits dropped, by id, each with why.
+pub type Dropped = Vec<(String, Refusal)>;
 
 /// What a node is started with.
 #[derive(Debug, Clone)]
@@ -152,7 +158,8 @@ pub struct Cluster {
 struct Ending {
     end: Change,
     chained: Vec<JobRecord>,
-    reply: tokio::sync::oneshot::Sender<Result<bool, String>>,
+    limits: Limits,
+    reply: tokio::sync::oneshot::Sender<Result<Option<Dropped>, String>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -250,7 +257,7 @@ impl Cluster {
         let mut guard = self.beat_client.lock().await;
         let listens_anew = guard.as_ref().is_none_or(Client::is_closed);
         let result = within(timeout, async {
-            let client = connected(&mut guard, &self.settings, timeout, Some(&self.notices)).await?;
+            let client: &mut Client = connected(&mut guard, &self.settings, timeout, Some(&self.notices)).await?;
             let (id, registered, may_bury) = {
                 let member = self.member();
                 (member.id.clone(), member.registered, member.beating_since.is_some_and(|since| since.elapsed() >= timeout))
@@ -286,7 +293,7 @@ impl Cluster {
                     .map(|row| Lost { record: JobRecord { result: row.get(9), ..taken(row) }, again: row.get(10) })
                     .collect();
             }
-            Ok::<_, tokio_postgres::Error>((beat, epoch, watermark, buried, lost))
+            Ok::<_, Failure>((beat, epoch, watermark, buried, lost))
         })
         .await;
         let (beat, epoch, watermark, buried, lost) = match result {
@@ -315,9 +322,50 @@ impl Cluster {
         Ok(Report { beat, leadership, buried, lost, recovered })
     }
 
-    /// Makes the schema if needed and registers `id`.
-    async fn register(&self, client: &Client, id: &str, again: bool) -> Result<Beat, tokio_postgres::Error> {
-        client.batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({}); {} COMMIT;", sql::SCHEMA_LOCK, sql::SCHEMA)).await?;
+    /// At start-up: brings the database's schema to this build's version
+    /// (once, whichever nodes start together); an error when the schema is
+    /// one this build does not know (a newer build made it), `Ok(None)`
+    /// when the database cannot be reached now (the heartbeat migrates
+    /// once it can), else the version found.
+    pub async fn prepare(&self) -> Result<Option<i32>, String> {
+        let mut slot = None;
+        let timeout = self.settings.timing.timeout;
+        let result = tokio::time::timeout(timeout, async {
+            let client = connected(&mut slot, &self.settings, timeout, None).await?;
+            migrate(client).await
+        })
+        .await;
+        match result {
+            Ok(Ok(found)) => Ok(Some(found)),
+            Ok(Err(failure @ Failure::Version(_))) => Err(failure.to_string()),
+            Ok(Err(Failure::Database(_))) | Err(_) => Ok(None),
+        }
+    }
+
+    /// What `hcron-scheduler --check-config` says of the database: its
+    /// schema version (none: new, or made before versions were kept) and
+    /// its live nodes, the leader marked; read only.
+    pub async fn survey(&self) -> Result<(Option<i32>, Vec<String>), String> {
+        let mut slot = None;
+        let timeout = self.settings.timing.timeout;
+        within(timeout, async {
+            let client = connected(&mut slot, &self.settings, timeout, None).await?;
+            let version = match client.query_opt("SELECT to_regclass('hcron_schema') IS NOT NULL", &[]).await?.map(|row| row.get(0)) {
+                Some(true) => client.query_opt(sql::VERSION, &[]).await?.map(|row| row.get(0)),
+                _ => None,
+            };
+            let live = match client.query_opt("SELECT to_regclass('hcron_nodes') IS NOT NULL", &[]).await?.map(|row| row.get(0)) {
+                Some(true) => client.query(sql::LIVE_NODES, &[]).await?.iter().map(|row| row.get(0)).collect(),
+                _ => Vec::new(),
+            };
+            Ok::<_, Failure>((version, live))
+        })
+        .await
+    }
+
+    /// Migrates the schema if needed and registers `id`.
+    async fn register(&self, client: &mut Client, id: &str, again: bool) -> Result<Beat, Failure> {
+        migrate(client).await?;
         let timeout_ms = self.settings.timing.timeout.as_millis() as i64;
         let zone = time_zone();
         let number: i32 = client.query_one(sql::REGISTER, &[&id, &self.settings.name, &timeout_ms, &zone]).await?.get(0);
@@ -333,19 +381,19 @@ impl Cluster {
     }
 
     /// Claims `minute`'s slots for the clock jobs `jobs` under `epoch`, in
-    /// one transaction with their queued records and the watermark (see
-    /// ARCHITECTURE.md).
-    pub async fn claim(&self, epoch: i64, minute: &str, jobs: &[JobRecord]) -> Result<Claim, String> {
+    /// one transaction with their records (queued under `limits`, or
+    /// dropped) and the watermark (see ARCHITECTURE.md).
+    pub async fn claim(&self, epoch: i64, minute: &str, jobs: &[JobRecord], limits: &Limits) -> Result<(Claim, Dropped), String> {
         let id = self.id();
         self.work(async move |client: &mut Client| {
             let transaction = client.transaction().await?;
             if transaction.query_opt(sql::FENCE, &[&id, &epoch]).await?.is_none() {
-                return Ok(Claim::Fenced);
+                return Ok((Claim::Fenced, Vec::new()));
             }
             if let Some(last) = transaction.query_opt(sql::WATERMARK, &[]).await?.map(|row| row.get::<_, String>(0))
                 && last.as_str() >= minute
             {
-                return Ok(Claim::AlreadyPlanned(last));
+                return Ok((Claim::AlreadyPlanned(last), Vec::new()));
             }
             let column = |f: fn(&JobRecord) -> &String| jobs.iter().map(f).cloned().collect::<Vec<String>>();
             let (owners, events, ids) = (column(|j| &j.user), column(|j| &j.event), column(|j| &j.id));
@@ -357,27 +405,45 @@ impl Cluster {
                 .collect();
             let free: Vec<bool> = jobs.iter().map(|j| claimed.contains(&j.id)).collect();
             let records: Vec<JobRecord> = jobs.iter().filter(|j| claimed.contains(&j.id)).cloned().collect();
-            queue(&transaction, &records).await?;
+            let dropped = queue(&transaction, &records, limits).await?;
             transaction.execute(sql::ADVANCE, &[&minute, &epoch]).await?;
             transaction.commit().await?;
-            Ok(Claim::Claimed(free))
+            Ok((Claim::Claimed(free), dropped))
         })
         .await
     }
 
-    /// Queues `jobs` (on-demand activations) for any node to take.
-    pub async fn queue(&self, jobs: Vec<JobRecord>) -> Result<(), String> {
+    /// Queues `jobs` for any node to take, under `limits` (those past them
+    /// recorded as dropped, and returned).
+    pub async fn queue(&self, jobs: Vec<JobRecord>, limits: &Limits) -> Result<Dropped, String> {
         self.work(async move |client: &mut Client| {
             let transaction = client.transaction().await?;
-            queue(&transaction, &jobs).await?;
-            transaction.commit().await
+            let dropped = queue(&transaction, &jobs, limits).await?;
+            transaction.commit().await?;
+            Ok(dropped)
         })
         .await
     }
 
-    /// Takes up to `count` queued jobs, oldest first, marking them running
-    /// on this node since `started` (their queued records are returned);
-    /// none when the node's lease has run out.
+    /// Queues an activation: refused (nothing recorded) when its owner has
+    /// as many jobs queued as `limits` allow; past the total it is dropped.
+    pub async fn activate(&self, job: &JobRecord, limits: &Limits) -> Result<Result<Dropped, Refusal>, String> {
+        self.work(async move |client: &mut Client| {
+            let transaction = client.transaction().await?;
+            let (_, counts) = queued_counts(&transaction, std::slice::from_ref(job)).await?;
+            if let Err(refusal) = limits.owner_room(counts.get(&job.user).copied().unwrap_or(0)) {
+                return Ok(Err(refusal));
+            }
+            let dropped = queue(&transaction, std::slice::from_ref(job), limits).await?;
+            transaction.commit().await?;
+            Ok(Ok(dropped))
+        })
+        .await
+    }
+
+    /// Takes up to `count` queued jobs in owners' turns, marking them
+    /// running on this node since `started` (their queued records are
+    /// returned); none when the node's lease has run out.
     pub async fn take(&self, count: usize, started: &str) -> Result<Vec<JobRecord>, String> {
         if count == 0 || !self.alive() {
             return Ok(Vec::new());
@@ -390,18 +456,38 @@ impl Cluster {
         .await
     }
 
+    /// Gives `job`, taken by this node, back to the queue for another node
+    /// (this one does not know its event yet): `Some(first)` when given
+    /// back, `first` the first time a node did; none when the first time
+    /// was more than `bound` ago (the job is still this node's, to fail).
+    pub async fn give_back(&self, job: &JobRecord, bound: Duration) -> Result<Option<bool>, String> {
+        let (id, seconds) = (self.id(), bound.as_secs_f64());
+        self.work(async move |client: &mut Client| {
+            let transaction = client.transaction().await?;
+            let first = transaction.query_opt(sql::GIVE_BACK, &[&job.id, &id, &seconds]).await?.map(|row| row.get(0));
+            if first.is_some() {
+                transaction.execute(sql::JOBS_QUEUED, &[]).await?;
+            }
+            transaction.commit().await?;
+            Ok(first)
+        })
+        .await
+    }
+
     /// Records `end` (a [`Change::Finished`]) and queues what the job
-    /// chained, in one transaction; `false` when the job was no longer this
-    /// node's (declared lost meanwhile): then nothing is queued. Ends that
-    /// come together are written together (a group commit: whoever gets
-    /// the connection writes every end waiting), so a node ending thousands
-    /// of jobs a minute spends a transaction per batch, not per job.
-    pub async fn finish(&self, end: &Change, chained: &[JobRecord]) -> Result<bool, String> {
+    /// chained under `limits`, in one transaction: those dropped are
+    /// returned; none when the job was no longer this node's (declared
+    /// lost meanwhile): then nothing is queued. Ends that come together are
+    /// written together (a group commit: whoever gets the connection writes
+    /// every end waiting), so a node ending thousands of jobs a minute
+    /// spends a transaction per batch, not per job.
+    pub async fn finish(&self, end: &Change, chained: &[JobRecord], limits: &Limits) -> Result<Option<Dropped>, String> {
         if !matches!(end, Change::Finished { .. }) {
             return Err("not a job's end".into());
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.ending.lock().expect("never poisoned").push(Ending { end: end.clone(), chained: chained.to_vec(), reply });
+        let ending = Ending { end: end.clone(), chained: chained.to_vec(), limits: *limits, reply };
+        self.ending.lock().expect("never poisoned").push(ending);
         {
             let mut client = self.end_client.lock().await;
             let batch = std::mem::take(&mut *self.ending.lock().expect("never poisoned"));
@@ -409,7 +495,10 @@ impl Cluster {
                 let id = self.id();
                 let result = self.on(&mut client, async |client: &mut Client| end_all(client, &id, &batch).await).await;
                 for (n, ending) in batch.into_iter().enumerate() {
-                    let _ = ending.reply.send(result.as_ref().map(|ended| ended[n]).map_err(Clone::clone));
+                    let answer = result.as_ref().map(|(ended, dropped)| {
+                        ended[n].then(|| dropped.iter().filter(|(id, _)| ending.chained.iter().any(|j| j.id == *id)).cloned().collect())
+                    });
+                    let _ = ending.reply.send(answer.map_err(Clone::clone));
                 }
             }
         }
@@ -563,7 +652,7 @@ impl Cluster {
 
     /// Jobs queued in the cluster, waiting for any node.
     pub async fn queued(&self) -> Result<usize, String> {
-        self.work(async move |client: &mut Client| Ok(client.query_one(sql::QUEUED, &[]).await?.get::<_, i64>(0) as usize)).await
+        self.work(async move |client: &mut Client| Ok(client.query_one(sql::QUEUED, &[]).await?.get::<_, i64>(0).max(0) as usize)).await
     }
 
     /// Applies `retention` to the cluster's history (ended jobs older than
@@ -624,8 +713,9 @@ impl Cluster {
 }
 
 /// Writes the ends of `batch` (jobs run by node `node`) and queues what
-/// the ended ones chained, in one transaction; for each, whether it ended.
-async fn end_all(client: &mut Client, node: &str, batch: &[Ending]) -> Result<Vec<bool>, tokio_postgres::Error> {
+/// the ended ones chained (under the newest ending's limits), in one
+/// transaction; for each, whether it ended; and the chained jobs dropped.
+async fn end_all(client: &mut Client, node: &str, batch: &[Ending]) -> Result<(Vec<bool>, Dropped), tokio_postgres::Error> {
     let ends: Vec<_> = batch
         .iter()
         .filter_map(|e| match &e.end {
@@ -654,9 +744,10 @@ async fn end_all(client: &mut Client, node: &str, batch: &[Ending]) -> Result<Ve
     let ended: Vec<bool> = ids.iter().map(|id| ended.contains(*id)).collect();
     let chained: Vec<JobRecord> =
         batch.iter().zip(&ended).filter(|(_, ended)| **ended).flat_map(|(e, _)| e.chained.iter().cloned()).collect();
-    queue(&transaction, &chained).await?;
+    let limits = batch.last().map_or(Limits::NONE, |e| e.limits);
+    let dropped = queue(&transaction, &chained, &limits).await?;
     transaction.commit().await?;
-    Ok(ended)
+    Ok((ended, dropped))
 }
 
 /// A job's queued record from a row of `id, grp, parent, owner, event,
@@ -676,12 +767,44 @@ fn taken(row: &tokio_postgres::Row) -> JobRecord {
     }
 }
 
-/// Queues `jobs` in `transaction` (every node is told on commit).
-async fn queue(transaction: &tokio_postgres::Transaction<'_>, jobs: &[JobRecord]) -> Result<(), tokio_postgres::Error> {
+/// Queues `jobs` in `transaction` under `limits` (the rule is
+/// `engine::queue`'s, the counts the database's, taken under the queue's
+/// lock): those admitted are queued (every node is told on commit), the
+/// others recorded as dropped now and returned.
+async fn queue(
+    transaction: &tokio_postgres::Transaction<'_>,
+    jobs: &[JobRecord],
+    limits: &Limits,
+) -> Result<Dropped, tokio_postgres::Error> {
     if jobs.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    transaction.execute(sql::JOBS_QUEUED, &[]).await?;
+    let (mut total, mut counts) = queued_counts(transaction, jobs).await?;
+    let now = crate::clock::log_datetime(&jiff::Zoned::now().datetime());
+    let (mut dropped, mut results, mut finished) = (Vec::new(), Vec::new(), Vec::new());
+    let mut added: std::collections::BTreeMap<&str, i32> = std::collections::BTreeMap::new();
+    for job in jobs {
+        let of_owner = counts.entry(job.user.clone()).or_default();
+        match limits.admit(total, *of_owner) {
+            Ok(()) => {
+                total += 1;
+                *of_owner += 1;
+                *added.entry(&job.user).or_default() += 1;
+                results.push("queued".to_owned());
+                finished.push(None);
+            }
+            Err(refusal) => {
+                results.push(refusal.result().to_owned());
+                finished.push(Some(now.clone()));
+                dropped.push((job.id.clone(), refusal));
+            }
+        }
+    }
+    if !added.is_empty() {
+        transaction.execute(sql::JOBS_QUEUED, &[]).await?;
+        let (owners, counts): (Vec<&str>, Vec<i32>) = added.into_iter().unzip();
+        transaction.execute(sql::COUNT_QUEUED, &[&owners, &counts]).await?;
+    }
     let column = |f: fn(&JobRecord) -> &String| jobs.iter().map(f).cloned().collect::<Vec<String>>();
     let columns = [
         column(|j| &j.id),
@@ -694,9 +817,31 @@ async fn queue(transaction: &tokio_postgres::Transaction<'_>, jobs: &[JobRecord]
         column(|j| &j.scheduled),
         column(|j| &j.queued),
     ];
-    let parameters: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = columns.iter().map(|c| c as _).collect();
+    let mut parameters: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = columns.iter().map(|c| c as _).collect();
+    parameters.push(&results);
+    parameters.push(&finished);
     transaction.execute(sql::QUEUE, &parameters).await?;
-    Ok(())
+    Ok(dropped)
+}
+
+/// Takes the queue's lock for the rest of `transaction`, then the jobs
+/// queued in all and of each owner of `jobs`.
+async fn queued_counts(
+    transaction: &tokio_postgres::Transaction<'_>,
+    jobs: &[JobRecord],
+) -> Result<(usize, std::collections::HashMap<String, usize>), tokio_postgres::Error> {
+    transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&sql::QUEUE_LOCK]).await?;
+    let mut owners: Vec<&str> = jobs.iter().map(|j| j.user.as_str()).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let counts = transaction
+        .query(sql::OWNERS_QUEUED, &[&owners])
+        .await?
+        .iter()
+        .map(|row| (row.get::<_, String>(0), row.get::<_, i32>(1).max(0) as usize))
+        .collect();
+    let total = transaction.query_one(sql::QUEUED, &[]).await?.get::<_, i64>(0).max(0) as usize;
+    Ok((total, counts))
 }
 
 /// The connection in `slot` to the database of `settings`, made if there is none or it closed. With
@@ -744,21 +889,63 @@ fn notice(notification: &tokio_postgres::Notification) -> Notice {
     }
 }
 
+/// What a node's call to the database met.
+#[derive(Debug)]
+enum Failure {
+    /// The database's own error, or no connection.
+    Database(tokio_postgres::Error),
+    /// The schema is not one this build knows.
+    Version(i32),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(error: tokio_postgres::Error) -> Failure {
+        Failure::Database(error)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // With its cause: tokio-postgres's own text is terse.
+            Failure::Database(error) => match std::error::Error::source(error) {
+                Some(source) => write!(f, "{error}: {source}"),
+                None => write!(f, "{error}"),
+            },
+            Failure::Version(found) => write!(
+                f,
+                "the cluster database has schema version {found}, which this hcron-scheduler (schema version {}) does not know: run the hcron-scheduler that made it",
+                sql::SCHEMA_VERSION
+            ),
+        }
+    }
+}
+
 /// `operation` within `timeout`; an error says what failed.
-async fn within<T>(timeout: Duration, operation: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, String> {
+async fn within<T, E: Into<Failure>>(timeout: Duration, operation: impl std::future::Future<Output = Result<T, E>>) -> Result<T, String> {
     match tokio::time::timeout(timeout, operation).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(describe(&error)),
+        Ok(Err(error)) => Err(error.into().to_string()),
         Err(_) => Err(format!("no answer within {:.1}s", timeout.as_secs_f64())),
     }
 }
 
-/// A database error with its cause (tokio-postgres's own text is terse).
-fn describe(error: &tokio_postgres::Error) -> String {
-    match std::error::Error::source(error) {
-        Some(source) => format!("{error}: {source}"),
-        None => error.to_string(),
+/// Brings the database's schema to [`sql::SCHEMA_VERSION`] in one
+/// transaction, under the schema's advisory lock; the version found.
+async fn migrate(client: &mut Client) -> Result<i32, Failure> {
+    let transaction = client.transaction().await?;
+    transaction.execute("SELECT pg_advisory_xact_lock($1)", &[&sql::SCHEMA_LOCK]).await?;
+    transaction.batch_execute(sql::VERSION_TABLE).await?;
+    let found: i32 = transaction.query_opt(sql::VERSION, &[]).await?.map_or(0, |row| row.get(0));
+    let steps = usize::try_from(found).ok().and_then(|from| sql::MIGRATIONS.get(from..)).ok_or(Failure::Version(found))?;
+    for step in steps {
+        transaction.batch_execute(step).await?;
     }
+    if !steps.is_empty() {
+        transaction.execute(sql::SET_VERSION, &[&sql::SCHEMA_VERSION]).await?;
+    }
+    transaction.commit().await?;
+    Ok(found)
 }
 
 /// This machine's time zone, by name when it has one.

@@ -2,9 +2,28 @@
 //! ARCHITECTURE.md, "the ledger" and "fencing"). Every time in them is the
 //! database's `now()`.
 
-/// Made once, under an advisory lock so that nodes starting together do
-/// not race on the DDL.
-pub const SCHEMA: &str = "
+/// The schema version this build makes, reads and writes.
+pub const SCHEMA_VERSION: i32 = 2;
+
+/// The table that says the database's schema version.
+pub const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS hcron_schema (id integer PRIMARY KEY CHECK (id = 1), version integer NOT NULL)";
+
+/// The version the database says (none: new, or made before versions were kept).
+pub const VERSION: &str = "SELECT version FROM hcron_schema WHERE id = 1";
+
+/// Sets the version to $1.
+pub const SET_VERSION: &str = "
+    INSERT INTO hcron_schema VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET version = excluded.version";
+
+/// The steps between versions: step `n` takes a database of version `n`
+/// to `n + 1`, all of them in one transaction under [`SCHEMA_LOCK`], so
+/// that nodes starting together migrate once. Version 0 is a new database,
+/// or one made before versions were kept (whose tables the first step's
+/// `IF NOT EXISTS` leaves as they are).
+pub const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [SCHEMA_1, SCHEMA_2];
+
+/// Version 1: nodes, leadership, the ledger, jobs, hosts, mail, reloads.
+const SCHEMA_1: &str = "
     CREATE TABLE IF NOT EXISTS hcron_nodes (
         id text PRIMARY KEY,
         name text NOT NULL,
@@ -65,7 +84,21 @@ pub const SCHEMA: &str = "
     );
 ";
 
-/// The advisory lock key of the schema's creation.
+/// Version 2: owners' turns and counts (the queue's fairness and limits,
+/// counted from the jobs queued now), and when a job's event was first
+/// unknown to a node that took it.
+const SCHEMA_2: &str = "
+    CREATE TABLE hcron_queues (
+        owner text PRIMARY KEY,
+        queued integer NOT NULL DEFAULT 0,
+        served bigint NOT NULL DEFAULT 0
+    );
+    INSERT INTO hcron_queues (owner, queued) SELECT owner, count(*) FROM hcron_jobs WHERE result = 'queued' GROUP BY owner;
+    CREATE INDEX hcron_jobs_turns ON hcron_jobs (owner, seq) WHERE result = 'queued';
+    ALTER TABLE hcron_jobs ADD COLUMN unknown_since timestamptz;
+";
+
+/// The advisory lock key of the schema's migration.
 pub const SCHEMA_LOCK: i64 = 0x6863_726f_6e00;
 
 /// A new node: $1 id, $2 name, $3 timeout in ms, $4 time zone; the lowest
@@ -121,20 +154,80 @@ pub const ADVANCE: &str = "
     INSERT INTO hcron_watermark VALUES (1, $1, $2)
     ON CONFLICT (id) DO UPDATE SET minute = excluded.minute, epoch = excluded.epoch";
 
-/// Queues jobs: parallel arrays of the queued record's columns.
+/// Records jobs: parallel arrays of the queued record's columns, then
+/// $10 each one's result (`queued`, or why it was dropped) and $11 its end
+/// (none while queued).
 pub const QUEUE: &str = "
-    INSERT INTO hcron_jobs (id, grp, parent, owner, event, trigger, chain, scheduled, queued, result, next)
-    SELECT id, grp, parent, owner, event, trigger, chain, scheduled, queued, 'queued', ''
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
-        AS t(id, grp, parent, owner, event, trigger, chain, scheduled, queued)";
+    INSERT INTO hcron_jobs (id, grp, parent, owner, event, trigger, chain, scheduled, queued, result, finished, next)
+    SELECT id, grp, parent, owner, event, trigger, chain, scheduled, queued, result, finished, ''
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+        $10::text[], $11::text[])
+        AS t(id, grp, parent, owner, event, trigger, chain, scheduled, queued, result, finished)";
 
-/// Takes up to $2 queued jobs, oldest first, for node $1 (alive), marking
-/// them running since $3; rows other nodes are taking are skipped.
+/// The advisory lock every queueing holds until it commits, so that the
+/// counts the limits are held to are not raced.
+pub const QUEUE_LOCK: i64 = 0x6863_726f_6e01;
+
+/// The jobs queued of each owner of $1 (those with a count), their rows
+/// locked in a fixed order.
+pub const OWNERS_QUEUED: &str = "SELECT owner, queued FROM hcron_queues WHERE owner = ANY($1) ORDER BY owner FOR UPDATE";
+
+/// The jobs queued in all.
+pub const QUEUED: &str = "SELECT coalesce(sum(queued), 0)::bigint FROM hcron_queues";
+
+/// Adds $2 jobs queued to each owner of $1.
+pub const COUNT_QUEUED: &str = "
+    INSERT INTO hcron_queues (owner, queued) SELECT o, n FROM unnest($1::text[], $2::integer[]) AS t(o, n)
+    ON CONFLICT (owner) DO UPDATE SET queued = hcron_queues.queued + excluded.queued";
+
+/// Takes up to $2 queued jobs for node $1 (alive), marking them running
+/// since $3, in owners' turns as `engine::queue` states them: the owners
+/// served least recently (then by name) each give their oldest job, then
+/// each its next, up to $2; each owner served is then served last, in the
+/// order of its last job taken. Owners and jobs other nodes are taking are
+/// skipped.
 pub const TAKE: &str = "
+    WITH turns AS (
+        SELECT owner, served FROM hcron_queues
+        WHERE queued > 0 AND EXISTS (SELECT 1 FROM hcron_nodes WHERE id = $1 AND dead IS NULL)
+        ORDER BY served, owner LIMIT $2 FOR UPDATE SKIP LOCKED
+    ), candidates AS (
+        SELECT c.id, t.owner, t.served, c.turn FROM turns t CROSS JOIN LATERAL (
+            SELECT q.id, row_number() OVER (ORDER BY q.seq) AS turn FROM (
+                SELECT id, seq FROM hcron_jobs WHERE owner = t.owner AND result = 'queued'
+                ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) AS q
+        ) AS c
+    ), picked AS (
+        SELECT id, owner, row_number() OVER (ORDER BY turn, served, owner) AS place
+        FROM candidates ORDER BY turn, served, owner LIMIT $2
+    ), served AS (
+        UPDATE hcron_queues AS q SET queued = q.queued - p.taken,
+            served = (SELECT coalesce(max(served), 0) FROM hcron_queues) + p.last
+        FROM (SELECT owner, count(*) AS taken, max(place) AS last FROM picked GROUP BY owner) AS p
+        WHERE q.owner = p.owner
+    )
     UPDATE hcron_jobs AS j SET result = 'running', node = $1, started = $3
-    FROM (SELECT id FROM hcron_jobs WHERE result = 'queued' ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) AS picked
-    WHERE j.id = picked.id AND EXISTS (SELECT 1 FROM hcron_nodes WHERE id = $1 AND dead IS NULL)
+    FROM picked WHERE j.id = picked.id
     RETURNING j.id, j.grp, j.parent, j.owner, j.event, j.trigger, j.chain, j.scheduled, j.queued";
+
+/// Gives job $1, taken by node $2, back to the queue for another node (it
+/// does not know the job's event yet), unless a node first gave it back
+/// more than $3 seconds ago; a row when given back, saying whether this was
+/// the first time.
+pub const GIVE_BACK: &str = "
+    WITH job AS (
+        SELECT id, owner, unknown_since IS NULL AS first FROM hcron_jobs
+        WHERE id = $1 AND node = $2 AND result = 'running'
+          AND (unknown_since IS NULL OR unknown_since > now() - $3 * interval '1 second')
+        FOR UPDATE
+    ), back AS (
+        UPDATE hcron_jobs AS j SET result = 'queued', node = NULL, started = NULL, unknown_since = coalesce(j.unknown_since, now())
+        FROM job WHERE j.id = job.id
+        RETURNING j.owner
+    ), counted AS (
+        UPDATE hcron_queues AS q SET queued = q.queued + 1 FROM back WHERE q.owner = back.owner
+    )
+    SELECT first FROM job";
 
 /// Ends jobs run by node $1: parallel arrays of id, finished, host, rv,
 /// result, next, exit status, stdout, stderr; returns the ids ended (a job
@@ -194,6 +287,11 @@ pub const NODES: &str = "
     FROM hcron_nodes n CROSS JOIN hcron_leader l
     WHERE n.dead IS NULL OR n.dead > now() - interval '1 hour'
     ORDER BY n.name, n.started";
+
+/// The live nodes' names, the leader's marked.
+pub const LIVE_NODES: &str = "
+    SELECT n.name || CASE WHEN l.holder = n.id AND l.expires > now() THEN ' (leader)' ELSE '' END
+    FROM hcron_nodes n CROSS JOIN hcron_leader l WHERE n.dead IS NULL ORDER BY n.name";
 
 /// A notification for any node to deliver: $1 the message (JSON), $2 its first attempt (Unix seconds).
 pub const SPOOL_MAIL: &str = "INSERT INTO hcron_mail (message, next_attempt) VALUES ($1, $2)";
@@ -288,6 +386,3 @@ pub const PRUNE_FENCES: &str = "
     DELETE FROM hcron_nodes WHERE dead < now() - interval '1 day';
     DELETE FROM hcron_reloads WHERE asked < now() - interval '1 day';
 ";
-
-/// Jobs queued for any node.
-pub const QUEUED: &str = "SELECT count(*) FROM hcron_jobs WHERE result = 'queued'";

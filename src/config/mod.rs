@@ -48,8 +48,11 @@ pub struct Config {
     pub max_hcron_tree_snapshot_size: u64,
     /// Names per `next_event`/`failover_event` list.
     pub max_next_events: u32,
-    /// Jobs waiting at most.
+    /// Jobs waiting at most, in all (a cluster: in its whole queue).
     pub max_queued_jobs: usize,
+    /// Jobs of one user waiting at most: past it the user's activations
+    /// are refused and their clock and chained jobs dropped.
+    pub max_queued_jobs_per_user: usize,
     /// Links followed to resolve one path.
     pub max_symlinks: u32,
     /// Base names starting with a match of this regex are ignored; empty: none (decisions 2a).
@@ -158,6 +161,7 @@ impl Default for Config {
             max_hcron_tree_snapshot_size: 262_144,
             max_next_events: 8,
             max_queued_jobs: 100_000,
+            max_queued_jobs_per_user: 1_000,
             max_symlinks: 8,
             names_to_ignore_regexp: DEFAULT_IGNORE.into(),
             remote_shell_exec: "/usr/bin/ssh".into(),

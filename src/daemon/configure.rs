@@ -169,7 +169,8 @@ impl Daemon {
     /// health survives it (an offline host stays offline), and so do the
     /// jobs queued and running.
     fn reconfigure(&self, config: Config) {
-        self.history.lock().expect("history lock").retain(retention(&config));
+        self.queue.retain(retention(&config));
+        self.slots.set_limit(config.max_activated_events);
         let _ = self.mail.send(mail_settings(&config, &self.setup));
         let mut state = self.lock();
         let state = &mut *state;

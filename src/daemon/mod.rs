@@ -14,14 +14,15 @@ mod journal;
 pub mod minutes;
 mod node;
 mod pidfile;
+mod queue;
 mod runner;
 mod server;
-mod settle;
 mod setup;
+mod slots;
 mod users;
 pub mod wallclock;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -31,13 +32,12 @@ use tokio::sync::Notify;
 use crate::account::Account;
 use crate::clock::SystemClock;
 use crate::config::Config;
-use crate::engine::{Engine, Job};
+use crate::engine::Engine;
 use crate::exec::ExecConfig;
-use crate::history::HistoryWriter;
 use crate::schedule::ScheduleIndex;
 use crate::tree::{FileCache, Tree};
-pub use journal::{LogTarget, Mailbox};
 use journal::Log;
+pub use journal::{LogTarget, Mailbox};
 use minutes::MinutePlanner;
 pub use setup::{Args, main};
 
@@ -106,16 +106,6 @@ struct State {
     exec: ExecConfig,
     engine: Engine<SystemClock>,
     users: BTreeMap<String, UserEvents>,
-    queue: VecDeque<Job>,
-    running: usize,
-    done: u64,
-    /// Something was queued or ended since the last `status` line, or is
-    /// still queued or running: set by every enqueue and every job's end,
-    /// cleared by a `status` line only once nothing is (so after the last
-    /// job one more line, then silence).
-    active: bool,
-    /// Shutting down: no new jobs start.
-    stopping: bool,
     /// The minutes processed so far, made again when the minute loop
     /// starts; `hcron info` shows its next one.
     planner: MinutePlanner,
@@ -127,9 +117,12 @@ struct Daemon {
     /// The activity log and the mail spool, written without the state lock.
     log: Log,
     state: Mutex<State>,
+    /// The jobs: queued, taken, ended, recorded; a single node's or a cluster's.
+    queue: queue::JobQueue,
+    /// The running slots.
+    slots: slots::Slots,
     /// Wakes the dispatcher when a job is queued or a slot frees up.
     wake: Notify,
-    history: Mutex<HistoryWriter>,
     started: Instant,
     /// Users whose tree changed on disk (fed by the watcher, read by the debouncer).
     changed: tokio::sync::mpsc::UnboundedSender<users::Watched>,
@@ -139,8 +132,6 @@ struct Daemon {
     /// Users whose last load failed for a reason that may pass, with the
     /// delay before the retry after the next failure.
     retries: Mutex<HashMap<String, std::time::Duration>>,
-    /// This node's membership of a cluster (`cluster_database`); none: a single node.
-    cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Wakes the minute loop when this node starts leading the cluster.
     leadership: Notify,
 }

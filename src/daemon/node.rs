@@ -7,33 +7,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Daemon;
+use super::queue::SharedQueue;
 use crate::clock::{Clock, SystemClock};
-use crate::cluster::lease::{Timing, random};
-use crate::cluster::{Beat, Cluster, Leadership, Lost, Notice, Settings};
+use crate::cluster::lease::random;
+use crate::cluster::{Beat, Cluster, Leadership, Notice};
 use crate::engine::{JobId, JobIds};
 use crate::history::parse_ledger_minute;
 
 /// The longest wait between two attempts to reach a database that failed.
 const MAX_RETRY: Duration = Duration::from_secs(10);
 
-/// The cluster settings of `config`, if it names a database.
-pub(super) fn settings(config: &crate::config::Config) -> Option<Settings> {
-    let url = config.cluster_database.as_ref()?.0.clone();
-    Some(Settings {
-        url,
-        name: config.node_name.clone().unwrap_or_else(crate::host::short_name),
-        timing: Timing { interval: Duration::from_secs_f64(config.heartbeat_interval), timeout: config.node_timeout() },
-    })
-}
-
 impl Daemon {
     /// Beats until the daemon stops; the first beat at once.
-    pub(super) async fn heartbeat(self: Arc<Self>, cluster: Arc<Cluster>) {
+    pub(super) async fn heartbeat(self: Arc<Self>, shared: Arc<SharedQueue>) {
+        let cluster = shared.cluster().clone();
         let timing = cluster.settings().timing;
         let mut retry: Option<Duration> = None;
         let mut pruned: Option<std::time::Instant> = None;
         loop {
-            let running = self.lock().running;
+            let running = self.slots.running();
             let now = crate::clock::log_datetime(&SystemClock.now().datetime());
             let wait = match cluster.beat(running, &now).await {
                 Ok(report) => {
@@ -48,17 +40,19 @@ impl Daemon {
                         self.log.message("", &text, "warning");
                     }
                     if !report.lost.is_empty() {
-                        self.follow_lost(&cluster, report.lost).await;
+                        let limits = super::runner::limits(&self.lock().config);
+                        shared.follow_lost(report.lost, &*self, limits).await;
+                        self.wake.notify_one();
                     }
                     self.adopt_hosts(&cluster).await;
                     if cluster.leading().is_some() && pruned.is_none_or(|at| at.elapsed() >= crate::history::PRUNE_EVERY) {
-                        self.prune(&cluster).await;
+                        self.prune(&shared).await;
                         pruned = Some(std::time::Instant::now());
                     }
                     timing.next_beat(random())
                 }
                 Err(error) => {
-                    self.database_failed(&cluster, &error);
+                    shared.failed(&error);
                     let delay = retry.map_or(timing.interval / 2, |d| (d * 2).min(MAX_RETRY));
                     retry = Some(delay);
                     delay
@@ -70,23 +64,12 @@ impl Daemon {
 
     /// The leader's hourly pruning of the cluster's history, by the
     /// configuration's retention (as the single node's history writer).
-    async fn prune(&self, cluster: &Cluster) {
+    async fn prune(&self, shared: &SharedQueue) {
         let retention = super::configure::retention(&self.lock().config);
-        match cluster.prune(retention.max_age.map(crate::history::cutoff), retention.max_per_user).await {
+        match shared.cluster().prune(retention.max_age.map(crate::history::cutoff), retention.max_per_user).await {
             Ok(0) => {}
             Ok(deleted) => self.log.message("", &format!("pruned {deleted} job(s) from the cluster's history"), "info"),
-            Err(error) => self.database_failed(cluster, &error),
-        }
-    }
-
-    /// A call to the cluster's database failed: said once per outage, by
-    /// the first task to meet it (the heartbeat says when it is back).
-    pub(super) fn database_failed(&self, cluster: &Cluster, error: &str) {
-        if cluster.outage() {
-            let text = format!(
-                "the cluster database failed: {error}; running jobs go on, nothing new starts until it answers again (retrying with back-off)"
-            );
-            self.log.message("", &text, "error");
+            Err(error) => shared.failed(&error),
         }
     }
 
@@ -103,28 +86,13 @@ impl Daemon {
         }
     }
 
-    /// Shares this node's changes of hosts' health with the others.
-    pub(super) async fn share_hosts(&self, cluster: &Cluster, changes: &[(String, crate::exec::health::Change)]) {
-        for (host, change) in changes {
-            let offline_for = match change {
-                crate::exec::health::Change::Offline(until) => {
-                    Some(until.duration_since(jiff::Timestamp::now()).try_into().unwrap_or(Duration::ZERO))
-                }
-                crate::exec::health::Change::Online => None,
-            };
-            if let Err(error) = cluster.host_changed(host, offline_for).await {
-                self.database_failed(cluster, &error);
-            }
-        }
-    }
-
     /// What other nodes tell this one: queued jobs wake the dispatcher; a
     /// reload asked of another node reloads that user here too.
-    pub(super) async fn listen(self: Arc<Self>, cluster: Arc<Cluster>, mut notices: tokio::sync::mpsc::UnboundedReceiver<Notice>) {
+    pub(super) async fn listen(self: Arc<Self>, shared: Arc<SharedQueue>, mut notices: tokio::sync::mpsc::UnboundedReceiver<Notice>) {
         while let Some(notice) = notices.recv().await {
             match notice {
                 Notice::Jobs => self.wake.notify_one(),
-                Notice::Reloads => match cluster.reloads_asked().await {
+                Notice::Reloads => match shared.cluster().reloads_asked().await {
                     Ok(users) => {
                         for user in users {
                             if let Err(error) = self.reload(&user).await {
@@ -133,35 +101,10 @@ impl Daemon {
                             }
                         }
                     }
-                    Err(error) => self.database_failed(&cluster, &error),
+                    Err(error) => shared.failed(&error),
                 },
             }
         }
-    }
-
-    /// Jobs lost with a dead node: each one's failure is completed here, as
-    /// the single node settles a previous run (`settle.rs`), so that its
-    /// `failover_event` (or, with `on_lost=rerun`, the job once more) runs on
-    /// a live node.
-    async fn follow_lost(&self, cluster: &Cluster, lost: Vec<Lost>) {
-        let mut queued = Vec::new();
-        {
-            let mut state = self.lock();
-            let state = &mut *state;
-            for Lost { record, again } in &lost {
-                let why = record.result.strip_prefix("failure: ").unwrap_or(&record.result).to_owned();
-                let text = format!("job {} of event ({}) {why}", record.id, record.event);
-                self.log.message(&record.user, &text, "warning");
-                let Some(job) = super::settle::rebuild(record, state) else { continue };
-                queued.extend(state.engine.lost(&job, why, *again, &mut *self.log.journal()));
-            }
-        }
-        let records = queued.iter().map(super::runner::record_of).collect();
-        if let Err(error) = cluster.queue(records).await {
-            let text = format!("cannot queue what {} lost job(s) chained: {error}", lost.len());
-            self.log.message("", &text, "error");
-        }
-        self.wake.notify_one();
     }
 
     /// What a beat said of membership: a (new) number means new job ids.

@@ -1,18 +1,22 @@
-//! The daemon's work: the minute loop, the job queue and its dispatcher,
-//! running one job, and the `status` lines.
+//! The daemon's work: the minute loop, the dispatcher, running one job,
+//! and the `status` lines. The jobs themselves are the queue's
+//! (`queue/`): nothing here knows which store holds them.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::minutes::Plan;
+use super::Daemon;
 use super::journal::stamped;
-use super::{Daemon, State};
+use super::minutes::Plan;
+use super::queue::record::{chained_names, rebuild};
+use super::queue::{Jobs, MinuteClaim};
 use jiff::Zoned;
 
 use crate::clock::{Clock, SystemClock, local, log_datetime};
+use crate::engine::queue::Limits;
 use crate::engine::{Job, Outcome, TriggerName, UserEvents};
 use crate::exec::Execution;
-use crate::history::{Change, Claim, JobRecord, ledger_minute, parse_ledger_minute};
+use crate::history::{Change, JobRecord, ledger_minute, parse_ledger_minute};
 use crate::tree::Tree;
 
 /// Longest single sleep: the wall clock is looked at again at least this
@@ -28,10 +32,8 @@ impl Daemon {
         // The ledger's back-off while its claims fail.
         let mut failing: Option<Duration> = None;
         loop {
-            if let Some(cluster) = &self.cluster
-                && cluster.leading().is_none()
-            {
-                // Only the leader plans; the beat task says when this node leads.
+            if !self.queue.may_plan() {
+                // Only a cluster's leader plans; the beat task says when this node leads.
                 let _ = tokio::time::timeout(MAX_SLEEP, self.leadership.notified()).await;
                 continue;
             }
@@ -70,19 +72,9 @@ impl Daemon {
                     Claimed::Queued => failing = None,
                     Claimed::Stopping => return,
                     Claimed::NotLeading => break,
-                    Claimed::Failed(error) => {
+                    Claimed::Failed => {
+                        // The queue has said why, once for the outage.
                         let delay = failing.map_or(LEDGER_RETRY, |d| (d * 2).min(MAX_SLEEP));
-                        match &self.cluster {
-                            Some(cluster) => self.database_failed(cluster, &error),
-                            None if failing.is_none() => {
-                                let text = format!(
-                                    "cannot claim minute {} in the ledger: {error}; no clock job starts until a claim succeeds (retrying with back-off, then catching up)",
-                                    log_datetime(&minute)
-                                );
-                                self.log.message("", &text, "error");
-                            }
-                            None => {}
-                        }
                         failing = Some(delay);
                         tokio::time::sleep(delay).await;
                         break;
@@ -96,125 +88,73 @@ impl Daemon {
     /// and queued (those whose slot was free). `behind`: how late a minute
     /// caught up is; `recovered`: the ledger failed before this claim.
     async fn claim_minute(&self, minute: Zoned, behind: Option<jiff::SignedDuration>, origin: &Arc<str>, recovered: bool) -> Claimed {
-        let (jobs, elapsed) = {
+        if self.slots.stopping() {
+            // A stopping daemon queues nothing it will not run.
+            return Claimed::Stopping;
+        }
+        let (jobs, elapsed, limits) = {
             let mut state = self.lock();
             let state = &mut *state;
-            if state.stopping {
-                // A stopping daemon queues nothing it will not run.
-                return Claimed::Stopping;
-            }
             let started = std::time::Instant::now();
             let users: Vec<UserEvents<'_>> =
                 state.users.values().map(|u| UserEvents { owner: &u.owner, tree: &u.tree, index: &u.index }).collect();
             let jobs = state.engine.due(&minute, origin, &users);
-            (jobs, started.elapsed())
+            (jobs, started.elapsed(), limits(&state.config))
         };
         let key = ledger_minute(&minute.datetime());
-        let free = match self.claim(&key, jobs.iter().map(record_of).collect()).await {
-            Ok(Claim::Claimed(free)) => free,
-            Ok(Claim::Fenced) => {
+        let logged = |claimed: &[Job]| {
+            if recovered {
+                self.log.message("", &format!("the ledger is back: scheduling from minute {key}"), "info");
+            }
+            if let Some(behind) = behind {
+                let text = format!("behind schedule ({:.3}s), sheduling immediately", behind.as_secs_f64());
+                self.log.message("", &text, "info");
+            }
+            self.log.entry(stamped("trigger", "").field("triggername", "clock").field("triggerorigin", origin));
+            self.lock().engine.log_tick(claimed, elapsed, &mut *self.log.journal());
+        };
+        match self.queue.claim(&key, jobs, limits, logged).await {
+            Ok(MinuteClaim::Queued) => {}
+            Ok(MinuteClaim::Fenced) => {
                 let text = format!("minute {key} not scheduled: this node no longer leads the cluster");
                 self.log.message("", &text, "warning");
                 return Claimed::NotLeading;
             }
-            Ok(Claim::AlreadyPlanned(last)) => {
-                let mut state = self.lock();
+            Ok(MinuteClaim::AlreadyPlanned(last)) => {
                 let text = format!("minute {key} not scheduled: the ledger has planned up to {last} already");
                 self.log.message("", &text, "warning");
-                state.planner.done(parse_ledger_minute(&last).unwrap_or(minute.datetime()));
+                self.lock().planner.done(parse_ledger_minute(&last).unwrap_or(minute.datetime()));
                 return Claimed::Queued;
             }
-            Err(error) => return Claimed::Failed(error),
-        };
-        let mut state = self.lock();
-        let state = &mut *state;
-        if recovered {
-            self.log.message("", &format!("the ledger is back: scheduling from minute {key}"), "info");
+            Err(_) => return Claimed::Failed,
         }
-        if let Some(behind) = behind {
-            let text = format!("behind schedule ({:.3}s), sheduling immediately", behind.as_secs_f64());
-            self.log.message("", &text, "info");
-        }
-        let trigger = state.engine.entry("trigger", "").field("triggername", "clock").field("triggerorigin", origin);
-        self.log.entry(trigger);
-        let claimed: Vec<Job> = jobs.into_iter().zip(free).filter_map(|(job, free)| free.then_some(job)).collect();
-        state.engine.log_tick(&claimed, elapsed, &mut *self.log.journal());
-        // A cluster's claimed jobs are queued in the database, for any node to take.
-        for job in claimed.into_iter().filter(|_| self.cluster.is_none()) {
-            if !queue_full(self, state, &job) {
-                push(state, job);
-            } else {
-                self.record(dropped(&job));
-            }
-        }
-        state.planner.done(minute.datetime());
+        self.lock().planner.done(minute.datetime());
+        self.slots.touch();
         self.wake.notify_one();
         Claimed::Queued
     }
 
-    /// Claims `minute`'s slots for `jobs` in the ledger: the history's
-    /// (a single node), or the cluster's under this node's epoch.
-    async fn claim(&self, minute: &str, jobs: Vec<JobRecord>) -> Result<Claim, String> {
-        match &self.cluster {
-            Some(cluster) => match cluster.leading() {
-                Some(epoch) => {
-                    let claim = cluster.claim(epoch, minute, &jobs).await;
-                    if matches!(claim, Ok(Claim::Fenced)) {
-                        // Not the leader until a beat says so again: the minute loop waits.
-                        cluster.fenced(epoch);
-                    }
-                    claim
-                }
-                None => Ok(Claim::Fenced),
-            },
-            None => {
-                let answer = self.history.lock().expect("history lock").claim(minute.to_owned(), jobs);
-                match answer.await {
-                    Ok(claim) => claim.map_err(|e| e.to_string()),
-                    Err(_) => Err("the history writer has stopped".into()),
-                }
-            }
-        }
-    }
-
     /// Queues an on-demand activation of `event` for `user` (§13; an
-    /// unknown or rejected event is an error for the caller); in a cluster,
-    /// once the database has it.
+    /// unknown or rejected event, or one past the user's queue limit, is an
+    /// error for the caller).
     pub(super) async fn activate(&self, user: &str, event: &str) -> Result<String, String> {
-        if let Some(cluster) = &self.cluster {
-            // A node just started gets the time of its first beat.
-            let timeout = cluster.settings().timing.timeout;
-            if !cluster.alive_within(timeout).await {
-                let seconds = timeout.as_secs_f64();
-                return Err(format!(
-                    "this node is not a live member of the cluster now (no heartbeat of its reached the database within {seconds:.1}s)"
-                ));
-            }
-        }
-        let job = self.activation(user, event)?;
+        self.queue.ready().await?;
+        let (job, limits) = self.activation(user, event)?;
         let id = job.id.to_string();
-        if let Some(cluster) = &self.cluster {
-            cluster.queue(vec![record_of(&job)]).await.map_err(|e| format!("cannot queue the job in the cluster database: {e}"))?;
-        }
-        {
-            let mut state = self.lock();
-            let state = &mut *state;
-            state.engine.log_queued(&job, &mut *self.log.journal());
-            if self.cluster.is_none() {
-                enqueue(self, state, job);
-            }
-        }
+        let logged = |job: &Job| self.lock().engine.log_queued(job, &mut *self.log.journal());
+        self.queue.activate(job, limits, logged).await?;
+        self.slots.touch();
         self.wake.notify_one();
         Ok(id)
     }
 
     /// The job of an on-demand activation, its trigger logged.
-    fn activation(&self, user: &str, event: &str) -> Result<Job, String> {
-        let mut state = self.lock();
-        let state = &mut *state;
-        if state.stopping {
+    fn activation(&self, user: &str, event: &str) -> Result<(Job, Limits), String> {
+        if self.slots.stopping() {
             return Err("the scheduler is stopping: nothing new is queued".into());
         }
+        let mut state = self.lock();
+        let state = &mut *state;
         let Some(events) = state.users.get(user) else {
             return Err(format!("no events are loaded for user ({user})"));
         };
@@ -229,95 +169,31 @@ impl Daemon {
         let trigger = state.engine.entry("trigger", user).field("triggername", "ondemand").field("triggerorigin", &origin);
         self.log.entry(trigger);
         let now = state.engine.clock().now();
-        Ok(state.engine.root_job(&owner, &tree, name, TriggerName::OnDemand, origin, now))
+        Ok((state.engine.root_job(&owner, &tree, name, TriggerName::OnDemand, origin, now), limits(&state.config)))
     }
 
-    /// Starts queued jobs while fewer than `max_activated_events` run.
+    /// Starts queued jobs while fewer than `max_activated_events` run,
+    /// when woken (a job queued or ended here) or, where the queue asks
+    /// for it, at each poll.
     pub(super) async fn dispatch(self: Arc<Self>) {
-        if let Some(cluster) = self.cluster.clone() {
-            return self.take_from_cluster(cluster).await;
-        }
         loop {
             loop {
-                let job = {
-                    let mut state = self.lock();
-                    let limit = state.config.max_activated_events.max(1) as usize;
-                    if state.stopping || state.running >= limit {
-                        None
-                    } else {
-                        let job = state.queue.pop_front();
-                        state.running += usize::from(job.is_some());
-                        job
-                    }
-                };
-                let Some(job) = job else { break };
-                tokio::spawn(self.clone().run_job(job));
+                let free = self.slots.free();
+                if free == 0 {
+                    break;
+                }
+                let jobs = self.queue.take(free, &*self).await;
+                if jobs.is_empty() {
+                    break;
+                }
+                self.slots.acquire(jobs.len());
+                for job in jobs {
+                    tokio::spawn(self.clone().run_job(job));
+                }
             }
-            self.wake.notified().await;
-        }
-    }
-
-    /// A cluster node's dispatcher: takes queued jobs from the database
-    /// while fewer than `max_activated_events` run here, when woken (a job
-    /// queued or ended here) or every [`TAKE_POLL`].
-    async fn take_from_cluster(self: Arc<Self>, cluster: Arc<crate::cluster::Cluster>) {
-        loop {
-            let free = {
-                let state = self.lock();
-                let limit = state.config.max_activated_events.max(1) as usize;
-                if state.stopping { 0 } else { limit.saturating_sub(state.running) }
-            };
-            match cluster.take(free, &log_datetime(&SystemClock.now().datetime())).await {
-                Ok(records) => {
-                    for record in records {
-                        let job = {
-                            let mut state = self.lock();
-                            let job = super::settle::rebuild(&record, &state);
-                            state.running += usize::from(job.is_some());
-                            job
-                        };
-                        match job {
-                            Some(job) => {
-                                tokio::spawn(self.clone().run_job(job));
-                            }
-                            None => self.clone().not_here(&cluster, record).await,
-                        }
-                    }
-                }
-                Err(error) => self.database_failed(&cluster, &error),
-            }
-            let _ = tokio::time::timeout(TAKE_POLL, self.wake.notified()).await;
-        }
-    }
-
-    /// A job taken whose event this node has not loaded: it fails here,
-    /// with why, rather than wait for a node that knows it.
-    async fn not_here(self: Arc<Self>, cluster: &crate::cluster::Cluster, record: JobRecord) {
-        let why = format!("failure: event ({}) of user ({}) is not loaded on node {}", record.event, record.user, cluster.settings().name);
-        self.log.message(&record.user, &why, "error");
-        let end = Change::ended(record.id.clone(), log_datetime(&SystemClock.now().datetime()), why, String::new());
-        self.end_in_cluster(cluster, &end, &[]).await;
-    }
-
-    /// Records a job's end and queues what it chained in the cluster's
-    /// database, retrying while it cannot be reached.
-    async fn end_in_cluster(&self, cluster: &crate::cluster::Cluster, end: &Change, chained: &[JobRecord]) {
-        let mut delay = LEDGER_RETRY;
-        loop {
-            match cluster.finish(end, chained).await {
-                Ok(true) => return,
-                Ok(false) => {
-                    let Change::Finished { id, .. } = end else { return };
-                    let text = format!(
-                        "job {id} ended after this node was taken for dead: its end is not recorded and nothing it chained is queued"
-                    );
-                    self.log.message("", &text, "warning");
-                    return;
-                }
-                Err(_) => {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
+            match self.queue.poll() {
+                Some(poll) => drop(tokio::time::timeout(poll, self.wake.notified()).await),
+                None => self.wake.notified().await,
             }
         }
     }
@@ -331,10 +207,7 @@ impl Daemon {
             let account = state.users.get(&*job.owner).map(|u| u.account.clone());
             (activation, state.exec.clone(), account)
         };
-        if self.cluster.is_none() {
-            // A cluster's job was marked running when this node took it.
-            self.record(Change::Started { id: job.id.to_string(), at: log_datetime(&SystemClock.now().datetime()) });
-        }
+        self.queue.started(&job, log_datetime(&SystemClock.now().datetime()));
         let (activation, execution) = match activation {
             Err(failure) => (None, Execution::ended(failure)),
             Ok(activation) => {
@@ -346,9 +219,7 @@ impl Daemon {
                     Execution::refused(format!("no such user ({})", job.owner))
                 };
                 self.log_execution(&job, &execution);
-                if let Some(cluster) = &self.cluster {
-                    self.share_hosts(cluster, &execution.changes).await;
-                }
+                self.queue.share_hosts(&execution.changes).await;
                 (Some(activation), execution)
             }
         };
@@ -357,15 +228,12 @@ impl Daemon {
             Outcome::Success => "success".to_owned(),
             Outcome::Failure(why) => format!("failure: {why}"),
         };
-        let chained = {
+        let (chained, limits) = {
             let mut state = self.lock();
             let state = &mut *state;
             let current = state.users.get(&*job.owner).map_or_else(|| Arc::new(Tree::default()), |u| u.tree.clone());
             let chained = state.engine.complete(&job, activation.as_ref(), outcome, &current, &mut *self.log.journal());
-            state.running -= 1;
-            state.done += 1;
-            state.active = true;
-            chained
+            (chained, limits(&state.config))
         };
         let next = chained_names(&chained);
         let last = execution.attempts.last();
@@ -380,16 +248,10 @@ impl Daemon {
             stdout: execution.finished.as_ref().map(|f| f.stdout.clone()),
             stderr: execution.finished.as_ref().map(|f| f.stderr.clone()),
         };
-        match &self.cluster {
-            Some(cluster) => self.end_in_cluster(cluster, &end, &chained.iter().map(record_of).collect::<Vec<_>>()).await,
-            None => {
-                self.record(end);
-                let mut state = self.lock();
-                for job in chained {
-                    enqueue(&self, &mut state, job);
-                }
-            }
-        }
+        self.queue.finish(end, chained, limits).await;
+        // Its slot frees once its end and chain are the queue's: a stop
+        // waits for both.
+        self.slots.release();
         self.wake.notify_one();
     }
 
@@ -437,27 +299,34 @@ impl Daemon {
     pub(super) async fn status_loop(self: Arc<Self>) {
         loop {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            let mut state = self.lock();
-            if state.active {
-                state.active = state.running > 0 || !state.queue.is_empty();
-                let (done, queued, running) = (state.done, state.queue.len(), state.running);
-                let workers = state.config.max_activated_events;
-                let entry = state
-                    .engine
-                    .entry("status", "")
-                    .field("ndone", done)
+            let queued = self.queue.held();
+            if let Some(status) = self.slots.status(queued) {
+                let entry = stamped("status", "")
+                    .field("ndone", status.done)
                     .field("nqueued", queued)
-                    .field("nrunning", running)
-                    .field("ntotal", done + (queued + running) as u64)
-                    .field("nworkers", workers);
+                    .field("nrunning", status.running)
+                    .field("ntotal", status.done + (queued + status.running) as u64)
+                    .field("nworkers", status.workers);
                 self.log.entry(entry);
             }
         }
     }
+}
 
-    /// Records a change in the job history.
-    pub(super) fn record(&self, change: Change) {
-        self.history.lock().expect("history lock").record(change);
+/// The queue's limits in `config`.
+pub(super) fn limits(config: &crate::config::Config) -> Limits {
+    Limits { total: config.max_queued_jobs, per_owner: config.max_queued_jobs_per_user }
+}
+
+impl Jobs for Daemon {
+    fn rebuild(&self, record: &JobRecord) -> Option<Job> {
+        let state = self.lock();
+        let user = state.users.get(&record.user)?;
+        rebuild(record, &user.owner, &user.tree)
+    }
+
+    fn lost(&self, job: &Job, why: String, again: bool) -> Vec<Job> {
+        self.lock().engine.lost(job, why, again, &mut *self.log.journal())
     }
 }
 
@@ -469,70 +338,9 @@ enum Claimed {
     NotLeading,
     /// The daemon is stopping: nothing was claimed.
     Stopping,
-    /// The ledger failed: nothing was claimed.
-    Failed(String),
+    /// The ledger failed (the queue has logged why): nothing was claimed.
+    Failed,
 }
-
-/// How often a cluster node looks for queued jobs when nothing woke it.
-const TAKE_POLL: Duration = Duration::from_millis(250);
 
 /// The first wait after a failed claim; it doubles up to [`MAX_SLEEP`].
 const LEDGER_RETRY: Duration = Duration::from_secs(1);
-
-/// The result of a job dropped because the queue was full.
-const QUEUE_FULL: &str = "dropped: queue full";
-
-/// Puts `job` on the queue and in the history; past `max_queued_jobs` it is
-/// dropped, logged and recorded as dropped.
-pub(super) fn enqueue(daemon: &Daemon, state: &mut State, job: Job) {
-    let mut record = record_of(&job);
-    let full = queue_full(daemon, state, &job);
-    if full {
-        record.result = QUEUE_FULL.into();
-    }
-    daemon.record(Change::Queued(Box::new(record)));
-    if !full {
-        push(state, job);
-    }
-}
-
-/// Whether the queue has no room for `job` (logged when so).
-fn queue_full(daemon: &Daemon, state: &mut State, job: &Job) -> bool {
-    let full = state.queue.len() >= state.config.max_queued_jobs;
-    if full {
-        let text = format!("job queue full ({}): job for event ({}) dropped", state.config.max_queued_jobs, job.event);
-        daemon.log.message(&job.owner, &text, "error");
-    }
-    full
-}
-
-fn push(state: &mut State, job: Job) {
-    state.queue.push_back(job);
-    state.active = true;
-}
-
-/// The end of a recorded job dropped because the queue was full.
-fn dropped(job: &Job) -> Change {
-    Change::ended(job.id.to_string(), log_datetime(&SystemClock.now().datetime()), QUEUE_FULL.into(), String::new())
-}
-
-/// The history's `next` of a job: the events it chained, `:`-joined.
-pub(super) fn chained_names(chained: &[Job]) -> String {
-    chained.iter().map(|j| &*j.event).collect::<Vec<_>>().join(":")
-}
-
-pub(super) fn record_of(job: &Job) -> JobRecord {
-    JobRecord {
-        id: job.id.to_string(),
-        group: job.group.to_string(),
-        parent: job.parent.to_string(),
-        user: job.owner.to_string(),
-        event: job.event.to_string(),
-        trigger: job.trigger.to_string(),
-        chain: job.chain_text(),
-        scheduled: log_datetime(&job.scheduled.datetime()),
-        queued: log_datetime(&job.queued.datetime()),
-        result: "queued".into(),
-        ..JobRecord::default()
-    }
-}

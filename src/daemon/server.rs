@@ -135,9 +135,7 @@ impl Daemon {
         match request {
             Request::Reload => match self.reload(user).await {
                 Ok(counts) => {
-                    if let Some(cluster) = &self.cluster
-                        && let Err(e) = cluster.reload(user).await
-                    {
+                    if let Err(e) = self.queue.reloaded(user).await {
                         let text = format!(
                             "cannot ask the other nodes to reload user ({user}): {e}; each finds the change within tree_poll_interval"
                         );
@@ -164,35 +162,25 @@ impl Daemon {
             }
             Request::Allowed => Response::Allowed { allowed },
             Request::Info => {
-                // A cluster's queue is its database's, shared by every node.
-                let shared = match &self.cluster {
-                    Some(cluster) => cluster.queued().await.ok(),
-                    None => None,
-                };
+                // Before the state's lock: the queue's comes first.
+                let queued = self.queue.queued().await.unwrap_or(0);
                 let state = self.lock();
                 Response::Info(Info {
                     uptime: self.started.elapsed().as_secs(),
                     users: state.users.len(),
                     events: state.users.values().map(|u| u.tree.events().len()).sum(),
-                    queued: shared.unwrap_or(state.queue.len()),
-                    running: state.running,
+                    queued,
+                    running: self.slots.running(),
                     next_minute: log_datetime(&state.planner.next()),
                     server_name: self.setup.server_name.clone(),
                     version: env!("CARGO_PKG_VERSION").into(),
-                    role: match &self.cluster {
-                        None => "single".into(),
-                        Some(cluster) if cluster.leading().is_some() => "leader".into(),
-                        Some(_) => "follower".into(),
-                    },
+                    role: self.queue.role().into(),
                 })
             }
             Request::Hosts => Response::Hosts { hosts: self.lock().exec.health.lock().expect("health lock").states() },
-            Request::Nodes => match &self.cluster {
-                None => error("this scheduler is a single node: no cluster_database is set".into()),
-                Some(cluster) => match cluster.nodes().await {
-                    Ok(nodes) => Response::Nodes { nodes },
-                    Err(e) => error(format!("cannot read the nodes from the cluster database: {e}")),
-                },
+            Request::Nodes => match self.queue.nodes().await {
+                Ok(nodes) => Response::Nodes { nodes },
+                Err(message) => error(message),
             },
             Request::Log { since } => {
                 let Some(path) = self.setup.log.file.clone() else { return error("this daemon keeps no log file".into()) };
@@ -207,20 +195,10 @@ impl Daemon {
                 }
             }
             Request::History { event, since } => {
-                let path = self.setup.history.clone();
-                let user = user.to_owned();
                 let since = since.map(|s| s.replace('T', " "));
-                if let Some(cluster) = &self.cluster {
-                    // Every node's jobs, from the cluster's database.
-                    return match cluster.history(&user, event.as_deref(), since.as_deref()).await {
-                        Ok(jobs) => Response::History { jobs },
-                        Err(e) => error(format!("cannot read the job history from the cluster database: {e}")),
-                    };
-                }
-                match tokio::task::spawn_blocking(move || crate::history::query(&path, &user, event.as_deref(), since.as_deref())).await {
-                    Ok(Ok(jobs)) => Response::History { jobs },
-                    Ok(Err(e)) => error(format!("cannot read the job history: {e}")),
-                    Err(e) => error(format!("cannot read the job history: {e}")),
+                match self.queue.history(user.to_owned(), event, since).await {
+                    Ok(jobs) => Response::History { jobs },
+                    Err(message) => error(message),
                 }
             }
         }

@@ -15,16 +15,17 @@ use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Notify;
 
-use super::configure::{engine_settings, exec_config, for_mode, health, mail_settings, retention};
+use super::configure::{engine_settings, exec_config, for_mode, health, mail_settings};
 use super::journal::{ActivityLog, DaemonJournal, Log, LogTarget};
 use super::pidfile::PidFile;
+use super::queue::{JobQueue, Membership};
+use super::slots::Slots;
 use super::{Daemon, Mode, Setup, State};
 use crate::account::Account;
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::exec::Spawner;
-use crate::history::HistoryWriter;
 use crate::mail::Spool;
 use crate::state_files::{create_dirs, make_private};
 
@@ -61,6 +62,9 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     let (setup, socket, pid) = if args.standalone { standalone(&args)? } else { root(&args)? };
     if args.check_config {
         setup.config.warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+        if let Some(settings) = super::queue::cluster_settings(&setup.config) {
+            survey(settings)?;
+        }
         println!("configuration OK");
         return Ok(ExitCode::SUCCESS);
     }
@@ -114,57 +118,34 @@ pub async fn run(
     let spool = Spool::new(&setup.spool);
     let sender = Arc::new(Notify::new());
     let log = Log::new(DaemonJournal { log, spool: spool.clone(), mail_from: setup.config.mail_from.clone(), sender: sender.clone() });
-    if let Some(dir) = setup.history.parent() {
-        create_dirs(dir, 0o700).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let history_files = ["", "-wal", "-shm", "-journal"].map(|suffix| PathBuf::from(format!("{}{suffix}", setup.history.display())));
-    for path in history_files.iter().chain([&setup.spool, &setup.mailbox]).chain(setup.log.file.as_ref()) {
+    for path in [&setup.spool, &setup.mailbox].into_iter().chain(setup.log.file.as_ref()) {
         make_private(path).with_context(|| format!("cannot make {} private", path.display()))?;
     }
-    let history = HistoryWriter::start(&setup.history, retention(&setup.config))
-        .with_context(|| format!("cannot open the job history {}", setup.history.display()))?;
+    // The one choice of store: every job, the probe gate and the mail store follow it.
+    let (queue, membership) = JobQueue::open(&setup, &log).await?;
     let config = setup.config.clone();
-    let (cluster, notices) = match super::node::settings(&setup.config) {
-        Some(settings) => {
-            let (cluster, notices) = crate::cluster::Cluster::new(settings);
-            (Some(Arc::new(cluster)), Some(notices))
-        }
-        None => (None, None),
-    };
-    let probes = cluster.clone().map(|cluster| cluster as Arc<dyn crate::exec::ProbeGate>);
+    let probes = queue.probes();
+    let config_limit = setup.config.max_activated_events;
     let exec = exec_config(&config, &setup, spawner, Arc::new(Mutex::new(health(&config))), Arc::default(), Default::default(), probes);
     let settings = engine_settings(&config, &setup);
 
     let (mail, mail_settings) = tokio::sync::watch::channel(mail_settings(&config, &setup));
     let (changed, changes) = tokio::sync::mpsc::unbounded_channel();
-    let last =
-        crate::history::last_id(&setup.history).with_context(|| format!("cannot read the job history {}", setup.history.display()))?;
-    let engine = Engine::with_ids(SystemClock, settings, crate::engine::JobIds::after(crate::engine::JobId(last.unwrap_or(0))));
+    let engine = Engine::with_ids(SystemClock, settings, queue.ids()?);
     let planner = super::MinutePlanner::new(setup.minute_clock.now().datetime());
-    let state = State {
-        config,
-        exec,
-        engine,
-        users: Default::default(),
-        queue: Default::default(),
-        running: 0,
-        done: 0,
-        active: false,
-        stopping: false,
-        planner,
-    };
+    let state = State { config, exec, engine, users: Default::default(), planner };
     let daemon = Arc::new(Daemon {
         setup,
         log,
         state: Mutex::new(state),
+        slots: Slots::new(config_limit),
+        queue,
         wake: Notify::new(),
-        history: Mutex::new(history),
         started: Instant::now(),
         changed,
         mail,
         watchers: Mutex::default(),
         retries: Mutex::default(),
-        cluster: cluster.clone(),
         leadership: Notify::new(),
     });
     {
@@ -199,31 +180,30 @@ pub async fn run(
         }
     }
     daemon.sync_users().await;
-    if daemon.cluster.is_none() {
-        // A cluster's jobs live in its database, where no single node's start settles them.
-        daemon.settle_previous_run();
+    {
+        let (max_catchup, limits) = {
+            let state = daemon.lock();
+            (state.config.max_catchup_minutes, super::runner::limits(&state.config))
+        };
+        daemon.queue.settle(&*daemon, Duration::from_secs(u64::from(max_catchup) * 60), limits);
+        daemon.slots.touch();
+        daemon.wake.notify_one();
     }
     daemon.watch_allow_file();
     // The minutes run from the one after the ledger's last, once the trees
     // are loaded: the minutes since it (a stop, a crash, a big site's load)
     // are caught up as the clock catches up a stall. A new ledger starts
     // after now, as the original's loop starts after its load.
-    let last = crate::history::watermark(&daemon.setup.history)
-        .with_context(|| format!("cannot read the ledger in {}", daemon.setup.history.display()))?
-        .and_then(|last| crate::history::parse_ledger_minute(&last));
+    let last = daemon.queue.watermark()?;
     daemon.lock().planner = super::MinutePlanner::resume(last, daemon.setup.minute_clock.now().datetime());
     notify_ready();
-    let cluster_tasks: Vec<_> = cluster
+    let cluster_tasks: Vec<_> = membership
         .into_iter()
-        .zip(notices)
-        .flat_map(|(cluster, notices)| {
-            [tokio::spawn(daemon.clone().heartbeat(cluster.clone())), tokio::spawn(daemon.clone().listen(cluster, notices))]
+        .flat_map(|Membership { queue, notices }| {
+            [tokio::spawn(daemon.clone().heartbeat(queue.clone())), tokio::spawn(daemon.clone().listen(queue, notices))]
         })
         .collect();
-    let mail_store = match &daemon.cluster {
-        Some(cluster) => crate::mail::Store::Shared(spool, cluster.clone()),
-        None => crate::mail::Store::Local(spool),
-    };
+    let mail_store = daemon.queue.mail_store(spool);
     let tasks = [
         tokio::spawn(daemon.clone().clock_loop()),
         tokio::spawn(daemon.clone().dispatch()),
@@ -238,28 +218,35 @@ pub async fn run(
         })),
     ];
     stop.await;
-    {
-        let mut state = daemon.lock();
-        daemon.log.message("", "received signal to exit.", "info");
-        state.stopping = true;
-    }
+    daemon.log.message("", "received signal to exit.", "info");
+    daemon.slots.stop();
     let deadline = Instant::now() + DRAIN;
-    while daemon.lock().running > 0 && Instant::now() < deadline {
+    while daemon.slots.running() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for task in tasks.into_iter().chain(cluster_tasks) {
         task.abort();
     }
-    if let Some(cluster) = &daemon.cluster {
-        cluster.leave().await;
+    let text = format!("stopping: {} job(s) still queued are left for the next start", daemon.queue.held());
+    daemon.log.message("", &text, "info");
+    daemon.queue.close().await;
+    Ok(())
+}
+
+/// `--check-config` of a cluster node: what its database holds now.
+fn survey(settings: crate::cluster::Settings) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (cluster, _) = crate::cluster::Cluster::new(settings);
+    let (version, live) = runtime.block_on(cluster.survey()).map_err(|e| anyhow::anyhow!("cannot reach the cluster database: {e}"))?;
+    let known = crate::cluster::SCHEMA_VERSION;
+    match version {
+        Some(found) if found > known => {
+            bail!("the cluster database has schema version {found}, newer than this hcron-scheduler knows ({known})")
+        }
+        Some(found) => println!("cluster database: schema version {found} (this hcron-scheduler: {known})"),
+        None => println!("cluster database: no schema version yet (made at the first start: version {known})"),
     }
-    {
-        let mut state = daemon.lock();
-        let state = &mut *state;
-        let text = format!("stopping: {} job(s) still queued are left for the next start", state.queue.len());
-        daemon.log.message("", &text, "info");
-    }
-    daemon.history.lock().expect("history lock").close();
+    println!("live nodes: {}", if live.is_empty() { "none".to_owned() } else { live.join(", ") });
     Ok(())
 }
 

@@ -12,6 +12,7 @@ mod activation;
 mod chain;
 mod job;
 mod notify;
+pub mod queue;
 
 use std::sync::Arc;
 use std::time::Instant;
