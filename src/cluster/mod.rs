@@ -561,32 +561,31 @@ impl Cluster {
         .await
     }
 
-    /// Puts a notification in the shared spool.
-    pub async fn spool_mail(&self, message: &crate::mail::Outgoing) -> Result<(), String> {
-        let json = serde_json::to_string(message).map_err(|e| e.to_string())?;
-        self.work(async move |client: &mut Client| client.execute(sql::SPOOL_MAIL, &[&json, &message.next_attempt]).await.map(drop)).await
+    /// Puts a notification (`message`, opaque to the cluster) in the shared
+    /// spool, first tried at `next_attempt` (Unix seconds).
+    pub async fn spool_mail(&self, message: &str, next_attempt: i64) -> Result<(), String> {
+        self.work(async move |client: &mut Client| client.execute(sql::SPOOL_MAIL, &[&message, &next_attempt]).await.map(drop)).await
     }
 
     /// Takes the oldest notification due at `now` (Unix seconds) that no
-    /// live node is delivering; none while this node's lease has run out.
-    pub async fn take_mail(&self, now: i64) -> Result<Option<(i64, crate::mail::Outgoing)>, String> {
+    /// live node is delivering: its id and its message; none while this
+    /// node's lease has run out.
+    pub async fn take_mail(&self, now: i64) -> Result<Option<(i64, String)>, String> {
         if !self.alive() {
             return Ok(None);
         }
         let id = self.id();
         let row = self.work(async move |client: &mut Client| client.query_opt(sql::TAKE_MAIL, &[&id, &now]).await).await?;
-        let Some(row) = row else { return Ok(None) };
-        let (key, json): (i64, String) = (row.get(0), row.get(1));
-        serde_json::from_str(&json).map(|message| Some((key, message))).map_err(|e| format!("mail {key} cannot be read: {e}"))
+        Ok(row.map(|row| (row.get(0), row.get(1))))
     }
 
     /// Ends an attempt at notification `id`: delivered (`message` none),
-    /// to try again at `next`, or refused for good (`next` none).
-    pub async fn end_mail(&self, id: i64, message: Option<&crate::mail::Outgoing>, next: Option<i64>) -> Result<(), String> {
-        let json = message.map(serde_json::to_string).transpose().map_err(|e| e.to_string())?;
-        self.work(async move |client: &mut Client| match &json {
+    /// to try again at `next` as `message` now says, or refused for good
+    /// (`next` none).
+    pub async fn end_mail(&self, id: i64, message: Option<&str>, next: Option<i64>) -> Result<(), String> {
+        self.work(async move |client: &mut Client| match message {
             None => client.execute(sql::MAIL_DELIVERED, &[&id]).await.map(drop),
-            Some(json) => client.execute(sql::MAIL_LATER, &[&id, json, &next]).await.map(drop),
+            Some(message) => client.execute(sql::MAIL_LATER, &[&id, &message, &next]).await.map(drop),
         })
         .await
     }

@@ -1,13 +1,12 @@
 //! Where the daemon's engine output goes: the activity log (a file,
 //! standard error in standalone mode, syslog with `use_syslog`) and the
-//! mail spool; and the mailbox directory, one of the mail transports.
+//! mail spool.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::engine::{Journal, Message};
@@ -96,34 +95,6 @@ impl Syslog {
         }
         // Addressed each time: a syslog daemon restarted meanwhile is found again.
         let _ = self.socket.send_to(message.as_bytes(), &self.path);
-    }
-}
-
-/// A Maildir-style directory: each message is one file in `new/`, written
-/// in `tmp/` first and renamed, so a reader never sees half a message.
-#[derive(Debug, Clone)]
-pub struct Mailbox {
-    dir: PathBuf,
-}
-
-static DELIVERIES: AtomicU64 = AtomicU64::new(0);
-
-impl Mailbox {
-    /// A mailbox at `dir` (created on first delivery).
-    pub fn new(dir: &Path) -> Mailbox {
-        Mailbox { dir: dir.to_owned() }
-    }
-
-    /// Writes a whole message as one file; returns its path.
-    pub fn deliver_raw(&self, text: &str) -> io::Result<PathBuf> {
-        let (tmp, new) = (self.dir.join("tmp"), self.dir.join("new"));
-        std::fs::create_dir_all(&tmp)?;
-        std::fs::create_dir_all(&new)?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let name = format!("{}.{}_{}.hcron", now.as_secs(), std::process::id(), DELIVERIES.fetch_add(1, Ordering::Relaxed));
-        std::fs::write(tmp.join(&name), text)?;
-        std::fs::rename(tmp.join(&name), new.join(&name))?;
-        Ok(new.join(name))
     }
 }
 

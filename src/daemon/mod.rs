@@ -37,7 +37,7 @@ use crate::exec::ExecConfig;
 use crate::schedule::ScheduleIndex;
 use crate::tree::{FileCache, Tree};
 use journal::Log;
-pub use journal::{LogTarget, Mailbox};
+pub use journal::LogTarget;
 use minutes::MinutePlanner;
 pub use setup::{Args, main};
 

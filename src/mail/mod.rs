@@ -7,6 +7,7 @@
 //! Scheduling never waits on mail: the spool is a local file write; the
 //! network belongs to the sender alone.
 
+mod mailbox;
 mod sender;
 mod spool;
 
@@ -14,6 +15,7 @@ use lettre::message::header::ContentType;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Message;
+pub use mailbox::Mailbox;
 pub use sender::{MailSettings, Smtp, Store, Transport, run_sender};
 pub use spool::Spool;
 

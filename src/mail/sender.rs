@@ -140,7 +140,7 @@ pub enum Store {
 pub async fn run_sender(store: Store, mut settings: tokio::sync::watch::Receiver<MailSettings>, wake: Arc<Notify>, report: Report) {
     let mut attempt = Attempts { connection: None, server: ServerDown::default() };
     // (Shared.) Attempts whose end the database has not taken yet.
-    let mut unrecorded: Vec<(i64, Option<Outgoing>, Option<i64>)> = Vec::new();
+    let mut unrecorded: Vec<(i64, Option<String>, Option<i64>)> = Vec::new();
     loop {
         let current = settings.borrow_and_update().clone();
         let now = jiff::Timestamp::now().as_second();
@@ -177,7 +177,7 @@ pub async fn run_sender(store: Store, mut settings: tokio::sync::watch::Receiver
                 // Attempts whose end could not be written come first: the message is
                 // this node's until then, so it is neither lost nor sent twice.
                 while let Some((id, message, next)) = unrecorded.first() {
-                    if cluster.end_mail(*id, message.as_ref(), *next).await.is_err() {
+                    if cluster.end_mail(*id, message.as_deref(), *next).await.is_err() {
                         break;
                     }
                     unrecorded.remove(0);
@@ -191,16 +191,22 @@ pub async fn run_sender(store: Store, mut settings: tokio::sync::watch::Receiver
                         earliest(&mut next_due, attempt.server.until);
                         break;
                     }
-                    let Ok(Some((id, mut message))) = cluster.take_mail(now).await else { break };
-                    let (json, next) = match attempt.make(&current, &mut message, now, &report).await {
-                        Fate::Delivered => (None, None),
-                        Fate::Refused(detail) => {
-                            report("error", &refused(&detail, &message, "the cluster database, as failed"));
-                            (Some(message), None)
+                    let Ok(Some((id, json))) = cluster.take_mail(now).await else { break };
+                    let (json, next) = match serde_json::from_str::<Outgoing>(&json) {
+                        Err(error) => {
+                            report("error", &format!("mail {id} of the cluster database cannot be read ({error}): kept there as failed"));
+                            (Some(json), None)
                         }
-                        Fate::Later(due) => (Some(message), Some(due)),
+                        Ok(mut message) => match attempt.make(&current, &mut message, now, &report).await {
+                            Fate::Delivered => (None, None),
+                            Fate::Refused(detail) => {
+                                report("error", &refused(&detail, &message, "the cluster database, as failed"));
+                                (Some(to_json(&message)), None)
+                            }
+                            Fate::Later(due) => (Some(to_json(&message)), Some(due)),
+                        },
                     };
-                    if let Err(error) = cluster.end_mail(id, json.as_ref(), next).await {
+                    if let Err(error) = cluster.end_mail(id, json.as_deref(), next).await {
                         if cluster.outage() {
                             report("error", &format!("the cluster database failed: {error} (recording the attempt at mail {id})"));
                         }
@@ -237,7 +243,7 @@ const SHARED_POLL: Duration = Duration::from_secs(5);
 /// loses it).
 async fn forward(spool: &Spool, cluster: &crate::cluster::Cluster, report: &Report) {
     for (path, message) in spool.messages() {
-        if let Err(error) = cluster.spool_mail(&message).await {
+        if let Err(error) = cluster.spool_mail(&to_json(&message), message.next_attempt).await {
             if cluster.outage() {
                 report("error", &format!("the cluster database failed: {error}; notifications wait in {}", spool_dir(&path)));
             }
@@ -245,6 +251,11 @@ async fn forward(spool: &Spool, cluster: &crate::cluster::Cluster, report: &Repo
         }
         let _ = std::fs::remove_file(&path);
     }
+}
+
+/// `message` as the cluster's database keeps it.
+fn to_json(message: &Outgoing) -> String {
+    serde_json::to_string(message).expect("a message of strings and numbers is always JSON")
 }
 
 /// The spool directory of a message's file.
@@ -344,9 +355,7 @@ async fn deliver(transport: &Transport, connection: &mut Option<AsyncSmtpConnect
             let sendmail = AsyncSendmailTransport::<Tokio1Executor>::new_with_command(program);
             sendmail.send_raw(&envelope, message.raw.as_bytes()).await.map(|_| ()).map_err(|e| unavailable(e.to_string()))
         }
-        Transport::Mailbox(dir) => {
-            crate::daemon::Mailbox::new(dir).deliver_raw(&message.raw).map(|_| ()).map_err(|e| unavailable(e.to_string()))
-        }
+        Transport::Mailbox(dir) => super::Mailbox::new(dir).deliver_raw(&message.raw).map(|_| ()).map_err(|e| unavailable(e.to_string())),
     }
 }
 
