@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use jiff::civil::DateTime;
 
+use crate::bounded::Bounded;
 use crate::daemon_util::{RunningDaemon, eventually};
 use crate::ledger::{assert_each_minute_once, missed_ranges, parse_time};
 use crate::pg_util::PgServer;
@@ -615,6 +616,38 @@ fn a_node_whose_tree_lags_gives_a_job_back_for_a_node_that_knows_it_and_fails_it
 }
 
 #[test]
+fn check_config_says_the_cluster_database_s_schema_version_and_live_nodes() {
+    let mut cluster = Cluster::new(1, "");
+    let config = cluster.dir.path().join("n0.toml");
+    let check = || {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hcron-scheduler"))
+            .args(["--standalone", "--check-config", "--config"])
+            .arg(&config)
+            .output_bounded()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+        (output.status.success(), text)
+    };
+    let (ok, text) = check();
+    assert!(ok, "{text}");
+    let known = hcron::cluster::SCHEMA_VERSION;
+    assert!(text.contains(&format!("cluster database: no schema version yet (made at the first start: version {known})")), "{text}");
+    assert!(text.contains("live nodes: none") && text.contains("configuration OK"), "{text}");
+    cluster.start(0);
+    cluster.wait_for_leader();
+    let (ok, text) = check();
+    assert!(ok, "{text}");
+    assert!(text.contains(&format!("cluster database: schema version {known} (this hcron-scheduler: {known})")), "{text}");
+    assert!(text.contains("live nodes: n0 (leader)"), "{text}");
+    cluster.pg.psql("UPDATE hcron_schema SET version = 99");
+    let (ok, text) = check();
+    assert!(!ok && text.contains("the cluster database has schema version 99, newer than this hcron-scheduler knows"), "{text}");
+    cluster.pg.stop();
+    let (ok, text) = check();
+    assert!(!ok && text.contains("cannot reach the cluster database"), "{text}");
+}
+
+#[test]
 fn a_node_in_another_time_zone_is_told_that_every_node_must_share_one() {
     let mut cluster = Cluster::new(2, "");
     cluster.start_with(0, &[("TZ", "Europe/Paris")]);
@@ -942,17 +975,19 @@ mod fences {
     fn an_outage_is_news_once_its_end_once_and_the_heartbeat_keeps_its_connection() {
         let pg = PgServer::start();
         let backends =
-            || pg.psql("SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE application_name = 'hcron-scheduler'");
+            || pg.psql("SELECT string_agg(pid::text, ',' ORDER BY pid) FROM pg_stat_activity WHERE application_name = 'hcron-scheduler a'");
         runtime().block_on(async {
             let a = node(&pg, "a");
             assert!(!a.beat(0, "t").await.unwrap().recovered, "no outage yet");
             let first = backends();
+            assert!(!first.trim().is_empty(), "the node's connection names it");
             assert!(!a.beat(0, "t").await.unwrap().recovered);
             assert_eq!(backends(), first, "one connection for every beat");
             pg.stop();
-            assert!(a.beat(0, "t").await.is_err());
-            assert!(a.outage(), "the first to meet the outage says so");
-            assert!(!a.outage(), "and no one after it");
+            let error = a.beat(0, "t").await.unwrap_err();
+            assert!(error.is_news() && error.kind == hcron::cluster::ErrorKind::Outage, "the first to meet the outage says so: {error:?}");
+            let again = a.queued().await.unwrap_err();
+            assert!(!again.is_news() && again.kind == hcron::cluster::ErrorKind::Outage, "and no one after it: {again:?}");
             pg.restart();
             assert!(a.beat(0, "t").await.unwrap().recovered, "back, said once");
             assert!(!a.beat(0, "t").await.unwrap().recovered);
@@ -1135,10 +1170,11 @@ mod fences {
         });
         pg.psql("UPDATE hcron_schema SET version = 99");
         runtime().block_on(async {
-            let error = node(&pg, "b").prepare().await.unwrap_err();
+            let error = node(&pg, "b").prepare().await.unwrap_err().to_string();
             assert!(error.contains("the cluster database has schema version 99, which this hcron-scheduler (schema version"), "{error}");
             let beat = node(&pg, "c").beat(0, "now").await.unwrap_err();
-            assert!(beat.contains("schema version 99"), "a first beat finds it too: {beat}");
+            assert_eq!(beat.kind, hcron::cluster::ErrorKind::Version(99));
+            assert!(beat.to_string().contains("schema version 99"), "a first beat finds it too: {beat}");
         });
         assert_eq!(pg.psql("SELECT version FROM hcron_schema").trim(), "99");
         assert_eq!(pg.psql("SELECT count(*) FROM hcron_nodes").trim(), "0", "nobody registered");

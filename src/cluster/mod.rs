@@ -159,7 +159,7 @@ struct Ending {
     end: Change,
     chained: Vec<JobRecord>,
     limits: Limits,
-    reply: tokio::sync::oneshot::Sender<Result<Option<Dropped>, String>>,
+    reply: tokio::sync::oneshot::Sender<Result<Option<Dropped>, Error>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -232,11 +232,11 @@ impl Cluster {
         }
     }
 
-    /// Marks the database unreachable after a failure: `true` for the
-    /// first to notice an outage (who says so in the log), `false` for every
-    /// later failure of the same outage.
-    pub fn outage(&self) -> bool {
-        self.reachable.swap(false, std::sync::atomic::Ordering::Relaxed)
+    /// The error of a failed call: news when it is the first since the
+    /// database last answered a beat (whoever meets it says so in the log).
+    fn failed(&self, kind: ErrorKind, message: String) -> Error {
+        let news = self.reachable.swap(false, std::sync::atomic::Ordering::Relaxed);
+        Error { kind, message, news }
     }
 
     /// Stops leading under `epoch` (a claim found it fenced).
@@ -251,51 +251,52 @@ impl Cluster {
     /// a member, beats, takes or renews the leadership, and declares dead
     /// the nodes past their timeout (ending their running jobs as lost). An
     /// error (the database cannot be reached) leaves the lease to run out.
-    pub async fn beat(&self, running: usize, now: &str) -> Result<Report, String> {
+    pub async fn beat(&self, running: usize, now: &str) -> Result<Report, Error> {
         let sent = Instant::now();
         let timeout = self.settings.timing.timeout;
         let mut guard = self.beat_client.lock().await;
         let listens_anew = guard.as_ref().is_none_or(Client::is_closed);
-        let result = within(timeout, async {
-            let client: &mut Client = connected(&mut guard, &self.settings, timeout, Some(&self.notices)).await?;
-            let (id, registered, may_bury) = {
-                let member = self.member();
-                (member.id.clone(), member.registered, member.beating_since.is_some_and(|since| since.elapsed() >= timeout))
-            };
-            let beat = if !registered {
-                self.register(client, &id, false).await?
-            } else if client.execute(sql::BEAT, &[&id, &(running as i32)]).await? == 0 {
-                let id = {
-                    let mut member = self.member();
-                    member.lease.lost();
-                    member.registered = false;
-                    member.id = new_id();
-                    member.id.clone()
+        let result = self
+            .within(timeout, async {
+                let client: &mut Client = connected(&mut guard, &self.settings, timeout, Some(&self.notices)).await?;
+                let (id, registered, may_bury) = {
+                    let member = self.member();
+                    (member.id.clone(), member.registered, member.beating_since.is_some_and(|since| since.elapsed() >= timeout))
                 };
-                self.register(client, &id, true).await?
-            } else {
-                Beat::Alive
-            };
-            let id = self.member().id.clone();
-            let lease_ms = timeout.as_millis() as f64;
-            let epoch: Option<i64> = client.query_opt(sql::LEAD, &[&id, &lease_ms]).await?.map(|row| row.get(0));
-            let watermark: Option<String> = match epoch {
-                Some(_) => client.query_opt(sql::WATERMARK, &[]).await?.map(|row| row.get(0)),
-                None => None,
-            };
-            let (mut buried, mut lost) = (Vec::new(), Vec::new());
-            if may_bury {
-                buried = client.query(sql::BURY, &[&id]).await?.iter().map(|row| row.get(0)).collect();
-                lost = client
-                    .query(sql::LOSE, &[&now])
-                    .await?
-                    .iter()
-                    .map(|row| Lost { record: JobRecord { result: row.get(9), ..taken(row) }, again: row.get(10) })
-                    .collect();
-            }
-            Ok::<_, Failure>((beat, epoch, watermark, buried, lost))
-        })
-        .await;
+                let beat = if !registered {
+                    self.register(client, &id, false).await?
+                } else if client.execute(sql::BEAT, &[&id, &(running as i32)]).await? == 0 {
+                    let id = {
+                        let mut member = self.member();
+                        member.lease.lost();
+                        member.registered = false;
+                        member.id = new_id();
+                        member.id.clone()
+                    };
+                    self.register(client, &id, true).await?
+                } else {
+                    Beat::Alive
+                };
+                let id = self.member().id.clone();
+                let lease_ms = timeout.as_millis() as f64;
+                let epoch: Option<i64> = client.query_opt(sql::LEAD, &[&id, &lease_ms]).await?.map(|row| row.get(0));
+                let watermark: Option<String> = match epoch {
+                    Some(_) => client.query_opt(sql::WATERMARK, &[]).await?.map(|row| row.get(0)),
+                    None => None,
+                };
+                let (mut buried, mut lost) = (Vec::new(), Vec::new());
+                if may_bury {
+                    buried = client.query(sql::BURY, &[&id]).await?.iter().map(|row| row.get(0)).collect();
+                    lost = client
+                        .query(sql::LOSE, &[&now])
+                        .await?
+                        .iter()
+                        .map(|row| Lost { record: JobRecord { result: row.get(9), ..taken(row) }, again: row.get(10) })
+                        .collect();
+                }
+                Ok::<_, Failure>((beat, epoch, watermark, buried, lost))
+            })
+            .await;
         let (beat, epoch, watermark, buried, lost) = match result {
             Ok(done) => done,
             Err(error) => {
@@ -327,7 +328,7 @@ impl Cluster {
     /// one this build does not know (a newer build made it), `Ok(None)`
     /// when the database cannot be reached now (the heartbeat migrates
     /// once it can), else the version found.
-    pub async fn prepare(&self) -> Result<Option<i32>, String> {
+    pub async fn prepare(&self) -> Result<Option<i32>, Error> {
         let mut slot = None;
         let timeout = self.settings.timing.timeout;
         let result = tokio::time::timeout(timeout, async {
@@ -337,7 +338,7 @@ impl Cluster {
         .await;
         match result {
             Ok(Ok(found)) => Ok(Some(found)),
-            Ok(Err(failure @ Failure::Version(_))) => Err(failure.to_string()),
+            Ok(Err(Failure::Version(found))) => Err(Error { kind: ErrorKind::Version(found), message: version_message(found), news: true }),
             Ok(Err(Failure::Database(_))) | Err(_) => Ok(None),
         }
     }
@@ -345,10 +346,10 @@ impl Cluster {
     /// What `hcron-scheduler --check-config` says of the database: its
     /// schema version (none: new, or made before versions were kept) and
     /// its live nodes, the leader marked; read only.
-    pub async fn survey(&self) -> Result<(Option<i32>, Vec<String>), String> {
+    pub async fn survey(&self) -> Result<(Option<i32>, Vec<String>), Error> {
         let mut slot = None;
         let timeout = self.settings.timing.timeout;
-        within(timeout, async {
+        self.within(timeout, async {
             let client = connected(&mut slot, &self.settings, timeout, None).await?;
             let version = match client.query_opt("SELECT to_regclass('hcron_schema') IS NOT NULL", &[]).await?.map(|row| row.get(0)) {
                 Some(true) => client.query_opt(sql::VERSION, &[]).await?.map(|row| row.get(0)),
@@ -383,7 +384,7 @@ impl Cluster {
     /// Claims `minute`'s slots for the clock jobs `jobs` under `epoch`, in
     /// one transaction with their records (queued under `limits`, or
     /// dropped) and the watermark (see ARCHITECTURE.md).
-    pub async fn claim(&self, epoch: i64, minute: &str, jobs: &[JobRecord], limits: &Limits) -> Result<(Claim, Dropped), String> {
+    pub async fn claim(&self, epoch: i64, minute: &str, jobs: &[JobRecord], limits: &Limits) -> Result<(Claim, Dropped), Error> {
         let id = self.id();
         self.work(async move |client: &mut Client| {
             let transaction = client.transaction().await?;
@@ -415,7 +416,7 @@ impl Cluster {
 
     /// Queues `jobs` for any node to take, under `limits` (those past them
     /// recorded as dropped, and returned).
-    pub async fn queue(&self, jobs: Vec<JobRecord>, limits: &Limits) -> Result<Dropped, String> {
+    pub async fn queue(&self, jobs: Vec<JobRecord>, limits: &Limits) -> Result<Dropped, Error> {
         self.work(async move |client: &mut Client| {
             let transaction = client.transaction().await?;
             let dropped = queue(&transaction, &jobs, limits).await?;
@@ -427,7 +428,7 @@ impl Cluster {
 
     /// Queues an activation: refused (nothing recorded) when its owner has
     /// as many jobs queued as `limits` allow; past the total it is dropped.
-    pub async fn activate(&self, job: &JobRecord, limits: &Limits) -> Result<Result<Dropped, Refusal>, String> {
+    pub async fn activate(&self, job: &JobRecord, limits: &Limits) -> Result<Result<Dropped, Refusal>, Error> {
         self.work(async move |client: &mut Client| {
             let transaction = client.transaction().await?;
             let (_, counts) = queued_counts(&transaction, std::slice::from_ref(job)).await?;
@@ -444,7 +445,7 @@ impl Cluster {
     /// Takes up to `count` queued jobs in owners' turns, marking them
     /// running on this node since `started` (their queued records are
     /// returned); none when the node's lease has run out.
-    pub async fn take(&self, count: usize, started: &str) -> Result<Vec<JobRecord>, String> {
+    pub async fn take(&self, count: usize, started: &str) -> Result<Vec<JobRecord>, Error> {
         if count == 0 || !self.alive() {
             return Ok(Vec::new());
         }
@@ -460,7 +461,7 @@ impl Cluster {
     /// (this one does not know its event yet): `Some(first)` when given
     /// back, `first` the first time a node did; none when the first time
     /// was more than `bound` ago (the job is still this node's, to fail).
-    pub async fn give_back(&self, job: &JobRecord, bound: Duration) -> Result<Option<bool>, String> {
+    pub async fn give_back(&self, job: &JobRecord, bound: Duration) -> Result<Option<bool>, Error> {
         let (id, seconds) = (self.id(), bound.as_secs_f64());
         self.work(async move |client: &mut Client| {
             let transaction = client.transaction().await?;
@@ -481,9 +482,9 @@ impl Cluster {
     /// written together (a group commit: whoever gets the connection writes
     /// every end waiting), so a node ending thousands of jobs a minute
     /// spends a transaction per batch, not per job.
-    pub async fn finish(&self, end: &Change, chained: &[JobRecord], limits: &Limits) -> Result<Option<Dropped>, String> {
+    pub async fn finish(&self, end: &Change, chained: &[JobRecord], limits: &Limits) -> Result<Option<Dropped>, Error> {
         if !matches!(end, Change::Finished { .. }) {
-            return Err("not a job's end".into());
+            return Err(Error { kind: ErrorKind::Query, message: "not a job's end".into(), news: false });
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
         let ending = Ending { end: end.clone(), chained: chained.to_vec(), limits: *limits, reply };
@@ -502,12 +503,12 @@ impl Cluster {
                 }
             }
         }
-        answer.await.unwrap_or_else(|_| Err("the end was never written".into()))
+        answer.await.unwrap_or_else(|_| Err(Error { kind: ErrorKind::Query, message: "the end was never written".into(), news: false }))
     }
 
     /// The jobs of `owner` on every node, as `hcron history` asks
     /// (optionally of one event, since a time), oldest first.
-    pub async fn history(&self, owner: &str, event: Option<&str>, since: Option<&str>) -> Result<Vec<JobRecord>, String> {
+    pub async fn history(&self, owner: &str, event: Option<&str>, since: Option<&str>) -> Result<Vec<JobRecord>, Error> {
         self.work(async move |client: &mut Client| {
             let rows = client.query(sql::HISTORY, &[&owner, &event, &since]).await?;
             Ok(rows
@@ -530,7 +531,7 @@ impl Cluster {
     }
 
     /// The cluster's nodes, alive or dead within the hour.
-    pub async fn nodes(&self) -> Result<Vec<NodeState>, String> {
+    pub async fn nodes(&self) -> Result<Vec<NodeState>, Error> {
         self.work(async move |client: &mut Client| {
             let rows = client.query(sql::NODES, &[]).await?;
             Ok(rows
@@ -563,14 +564,14 @@ impl Cluster {
 
     /// Puts a notification (`message`, opaque to the cluster) in the shared
     /// spool, first tried at `next_attempt` (Unix seconds).
-    pub async fn spool_mail(&self, message: &str, next_attempt: i64) -> Result<(), String> {
+    pub async fn spool_mail(&self, message: &str, next_attempt: i64) -> Result<(), Error> {
         self.work(async move |client: &mut Client| client.execute(sql::SPOOL_MAIL, &[&message, &next_attempt]).await.map(drop)).await
     }
 
     /// Takes the oldest notification due at `now` (Unix seconds) that no
     /// live node is delivering: its id and its message; none while this
     /// node's lease has run out.
-    pub async fn take_mail(&self, now: i64) -> Result<Option<(i64, String)>, String> {
+    pub async fn take_mail(&self, now: i64) -> Result<Option<(i64, String)>, Error> {
         if !self.alive() {
             return Ok(None);
         }
@@ -582,7 +583,7 @@ impl Cluster {
     /// Ends an attempt at notification `id`: delivered (`message` none),
     /// to try again at `next` as `message` now says, or refused for good
     /// (`next` none).
-    pub async fn end_mail(&self, id: i64, message: Option<&str>, next: Option<i64>) -> Result<(), String> {
+    pub async fn end_mail(&self, id: i64, message: Option<&str>, next: Option<i64>) -> Result<(), Error> {
         self.work(async move |client: &mut Client| match message {
             None => client.execute(sql::MAIL_DELIVERED, &[&id]).await.map(drop),
             Some(message) => client.execute(sql::MAIL_LATER, &[&id, &message, &next]).await.map(drop),
@@ -591,12 +592,12 @@ impl Cluster {
     }
 
     /// When the earliest notification not failed is due (Unix seconds).
-    pub async fn next_mail(&self) -> Result<Option<i64>, String> {
+    pub async fn next_mail(&self) -> Result<Option<i64>, Error> {
         self.work(async move |client: &mut Client| Ok(client.query_one(sql::NEXT_MAIL, &[]).await?.get(0))).await
     }
 
     /// Tells every node to reload `user`'s tree (this one reloaded it already).
-    pub async fn reload(&self, user: &str) -> Result<(), String> {
+    pub async fn reload(&self, user: &str) -> Result<(), Error> {
         let id = self.id();
         self.work(async move |client: &mut Client| client.execute(sql::RELOAD, &[&id, &user]).await.map(drop)).await
     }
@@ -604,7 +605,7 @@ impl Cluster {
     /// The users whose reload other nodes asked since the last call, each
     /// once; the first call reads those asked since this node was made (a
     /// reload asked while it loaded its trees, before it listened).
-    pub async fn reloads_asked(&self) -> Result<Vec<String>, String> {
+    pub async fn reloads_asked(&self) -> Result<Vec<String>, Error> {
         let mut read = self.reloads_read.lock().await;
         let (id, lifetime) = (self.id(), self.made.elapsed().as_secs_f64());
         let since = *read;
@@ -625,7 +626,7 @@ impl Cluster {
 
     /// Shares a change of a host's health: offline for `offline_for` from
     /// now (by the database's clock), or back (`None`).
-    pub async fn host_changed(&self, host: &str, offline_for: Option<Duration>) -> Result<(), String> {
+    pub async fn host_changed(&self, host: &str, offline_for: Option<Duration>) -> Result<(), Error> {
         self.work(async move |client: &mut Client| match offline_for {
             Some(period) => client.execute(sql::HOST_OFFLINE, &[&host, &period.as_secs_f64()]).await.map(drop),
             None => client.execute(sql::HOST_ONLINE, &[&host]).await.map(drop),
@@ -635,7 +636,7 @@ impl Cluster {
 
     /// Every shared host record: the host, and how long it stays offline
     /// (`Some(None)`: offline, its period over, a probe due; `None`: online).
-    pub async fn hosts(&self) -> Result<Vec<(String, Option<Option<Duration>>)>, String> {
+    pub async fn hosts(&self) -> Result<Vec<(String, Option<Option<Duration>>)>, Error> {
         self.work(async move |client: &mut Client| {
             let rows = client.query(sql::HOSTS, &[]).await?;
             Ok(rows
@@ -650,7 +651,7 @@ impl Cluster {
     }
 
     /// Jobs queued in the cluster, waiting for any node.
-    pub async fn queued(&self) -> Result<usize, String> {
+    pub async fn queued(&self) -> Result<usize, Error> {
         self.work(async move |client: &mut Client| Ok(client.query_one(sql::QUEUED, &[]).await?.get::<_, i64>(0).max(0) as usize)).await
     }
 
@@ -658,7 +659,7 @@ impl Cluster {
     /// its age, past its count per user; `before` is the oldest end kept,
     /// a local time as ends are written) and drops what no fence needs any
     /// more; the number of jobs deleted. The leader does it, hourly.
-    pub async fn prune(&self, before: Option<String>, per_user: Option<usize>) -> Result<u64, String> {
+    pub async fn prune(&self, before: Option<String>, per_user: Option<usize>) -> Result<u64, Error> {
         self.work(async move |client: &mut Client| {
             let mut deleted = 0;
             if let Some(before) = &before {
@@ -687,7 +688,7 @@ impl Cluster {
 
     /// Runs `operation` on the work connection (made if needed), within the
     /// node timeout; a failure drops the connection, to be made again.
-    async fn work<T>(&self, operation: impl AsyncFnOnce(&mut Client) -> Result<T, tokio_postgres::Error>) -> Result<T, String> {
+    async fn work<T>(&self, operation: impl AsyncFnOnce(&mut Client) -> Result<T, tokio_postgres::Error>) -> Result<T, Error> {
         let mut guard = self.work_client.lock().await;
         self.on(&mut guard, operation).await
     }
@@ -697,13 +698,14 @@ impl Cluster {
         &self,
         slot: &mut Option<Client>,
         operation: impl AsyncFnOnce(&mut Client) -> Result<T, tokio_postgres::Error>,
-    ) -> Result<T, String> {
+    ) -> Result<T, Error> {
         let timeout = self.settings.timing.timeout;
-        let result = within(timeout, async {
-            let client = connected(slot, &self.settings, timeout, None).await?;
-            operation(client).await
-        })
-        .await;
+        let result = self
+            .within(timeout, async {
+                let client = connected(slot, &self.settings, timeout, None).await?;
+                operation(client).await
+            })
+            .await;
         if result.is_err() {
             *slot = None;
         }
@@ -903,29 +905,69 @@ impl From<tokio_postgres::Error> for Failure {
     }
 }
 
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            // With its cause: tokio-postgres's own text is terse.
-            Failure::Database(error) => match std::error::Error::source(error) {
-                Some(source) => write!(f, "{error}: {source}"),
-                None => write!(f, "{error}"),
-            },
-            Failure::Version(found) => write!(
-                f,
-                "the cluster database has schema version {found}, which this hcron-scheduler (schema version {}) does not know: run the hcron-scheduler that made it",
-                sql::SCHEMA_VERSION
-            ),
-        }
+/// What a call to the cluster's database met.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    message: String,
+    news: bool,
+}
+
+/// The kinds of [`Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No connection, or no answer within the node timeout: an outage.
+    Outage,
+    /// The database answered with an error: a statement failed.
+    Query,
+    /// The schema has this version, one this build does not know.
+    Version(i32),
+}
+
+impl Error {
+    /// Whether this is the first failure since the database last answered
+    /// a beat: an outage (or a failing statement) is said once, by whoever
+    /// meets it first.
+    pub fn is_news(&self) -> bool {
+        self.news
     }
 }
 
-/// `operation` within `timeout`; an error says what failed.
-async fn within<T, E: Into<Failure>>(timeout: Duration, operation: impl std::future::Future<Output = Result<T, E>>) -> Result<T, String> {
-    match tokio::time::timeout(timeout, operation).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(error.into().to_string()),
-        Err(_) => Err(format!("no answer within {:.1}s", timeout.as_secs_f64())),
+/// The message of a schema version this build does not know.
+fn version_message(found: i32) -> String {
+    format!(
+        "the cluster database has schema version {found}, which this hcron-scheduler (schema version {}) does not know: run the hcron-scheduler that made it",
+        sql::SCHEMA_VERSION
+    )
+}
+
+/// A database error with its cause (tokio-postgres's own text is terse).
+fn describe(error: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(error) {
+        Some(source) => format!("{error}: {source}"),
+        None => error.to_string(),
+    }
+}
+
+impl Cluster {
+    /// `operation` within `timeout`; an error says what failed.
+    async fn within<T, E: Into<Failure>>(
+        &self,
+        timeout: Duration,
+        operation: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, Error> {
+        match tokio::time::timeout(timeout, operation).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(failure)) => Err(match failure.into() {
+                // A database error has a SQLSTATE; anything else is the connection's.
+                Failure::Database(error) if error.code().is_some() => self.failed(ErrorKind::Query, describe(&error)),
+                Failure::Database(error) => self.failed(ErrorKind::Outage, describe(&error)),
+                Failure::Version(found) => self.failed(ErrorKind::Version(found), version_message(found)),
+            }),
+            Err(_) => Err(self.failed(ErrorKind::Outage, format!("no answer within {:.1}s", timeout.as_secs_f64()))),
+        }
     }
 }
 

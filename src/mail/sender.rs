@@ -207,7 +207,7 @@ pub async fn run_sender(store: Store, mut settings: tokio::sync::watch::Receiver
                         },
                     };
                     if let Err(error) = cluster.end_mail(id, json.as_deref(), next).await {
-                        if cluster.outage() {
+                        if error.is_news() {
                             report("error", &format!("the cluster database failed: {error} (recording the attempt at mail {id})"));
                         }
                         unrecorded.push((id, json, next));
@@ -244,7 +244,7 @@ const SHARED_POLL: Duration = Duration::from_secs(5);
 async fn forward(spool: &Spool, cluster: &crate::cluster::Cluster, report: &Report) {
     for (path, message) in spool.messages() {
         if let Err(error) = cluster.spool_mail(&to_json(&message), message.next_attempt).await {
-            if cluster.outage() {
+            if error.is_news() {
                 report("error", &format!("the cluster database failed: {error}; notifications wait in {}", spool_dir(&path)));
             }
             return;

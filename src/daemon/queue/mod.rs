@@ -280,7 +280,7 @@ impl JobQueue {
     pub async fn reloaded(&self, user: &str) -> Result<(), String> {
         match self {
             JobQueue::Local(_) => Ok(()),
-            JobQueue::Shared(shared) => shared.cluster().reload(user).await,
+            JobQueue::Shared(shared) => shared.cluster().reload(user).await.map_err(|e| e.to_string()),
         }
     }
 

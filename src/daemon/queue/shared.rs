@@ -57,8 +57,8 @@ impl SharedQueue {
 
     /// A call to the database failed: said once per outage, by the first
     /// task to meet it.
-    pub fn failed(&self, error: &str) {
-        if self.cluster.outage() {
+    pub fn failed(&self, error: &crate::cluster::Error) {
+        if error.is_news() {
             let text = format!(
                 "the cluster database failed: {error}; running jobs go on, nothing new starts until it answers again (retrying with back-off)"
             );
@@ -81,7 +81,7 @@ impl SharedQueue {
             Ok(claimed) => claimed,
             Err(error) => {
                 self.failed(&error);
-                return Err(error);
+                return Err(error.to_string());
             }
         };
         match claim {
@@ -208,7 +208,7 @@ impl SharedQueue {
 
     /// `operation` until it reaches the database, with back-off (a job is
     /// this node's to end until the database has its end).
-    async fn retried<T, F: Future<Output = Result<T, String>>>(&self, operation: impl Fn() -> F) -> T {
+    async fn retried<T, F: Future<Output = Result<T, crate::cluster::Error>>>(&self, operation: impl Fn() -> F) -> T {
         let mut delay = END_RETRY;
         loop {
             match operation().await {
