@@ -170,7 +170,8 @@ fn ten_thousand_due(pg: Option<&pg_util::PgServer>, count: usize) {
             std::fs::write(sub.join(format!("e{e:02}")), text).unwrap();
         }
     }
-    let extra = "max_activated_events = 100\nmax_queued_jobs = 100000\n";
+    // One user: the per-user bound raised with the global one.
+    let extra = "max_activated_events = 100\nmax_queued_jobs = 100000\nmax_queued_jobs_per_user = 100000\n";
     let configs: Vec<_> = (0..count)
         .map(|n| match pg {
             Some(pg) => node_config(dir.path(), pg, n, extra),

@@ -526,6 +526,11 @@ fn hcron_info_on_any_node_counts_the_jobs_queued_for_every_node() {
         info.lines().find_map(|l| l.strip_prefix("jobs queued:")).is_some_and(|count| count.trim().parse::<usize>().unwrap() >= 3)
     };
     assert!(eventually(Duration::from_secs(10), || queued(0) && queued(1)), "{}", cluster.node(1).hcron(&["info"]).0);
+    // Each says its role.
+    let leader = cluster.wait_for_leader();
+    let role = |n: usize| cluster.node(n).hcron(&["info"]).0.lines().find(|l| l.starts_with("role:")).unwrap_or_default().to_owned();
+    assert_eq!(role(leader), "role:         leader");
+    assert_eq!(role(1 - leader), "role:         follower");
 }
 
 #[test]
