@@ -89,17 +89,17 @@ pub enum Response {
     /// Every remote host's health, by name.
     Hosts {
         /// One per host a job has tried.
-        hosts: Vec<crate::exec::health::HostState>,
+        hosts: Vec<HostState>,
     },
     /// The cluster's nodes, live ones and those dead within the hour.
     Nodes {
         /// One per node, by name.
-        nodes: Vec<crate::cluster::NodeState>,
+        nodes: Vec<NodeState>,
     },
     /// The caller's jobs.
     History {
         /// Oldest first.
-        jobs: Vec<crate::history::JobRecord>,
+        jobs: Vec<JobView>,
     },
     /// The caller's log lines, oldest first.
     Log {
@@ -113,6 +113,85 @@ pub enum Response {
         /// For the user.
         message: String,
     },
+}
+
+/// One host's record, for `hcron info hosts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostState {
+    /// The host's name as events write it.
+    pub host: String,
+    /// Consecutive connection failures.
+    pub failures: u32,
+    /// Offline until then, if offline.
+    pub offline_until: Option<jiff::Timestamp>,
+    /// A probe is running.
+    pub probing: bool,
+    /// The last connection error.
+    pub last_error: Option<String>,
+    /// When a job last launched there.
+    pub last_success: Option<jiff::Timestamp>,
+}
+
+/// A node as `hcron info nodes` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeState {
+    /// Its `node_name`.
+    pub name: String,
+    /// Its id (random, one per registration).
+    pub id: String,
+    /// Its number (job ids modulo 64).
+    pub number: i32,
+    /// `leader`, `follower` or `dead`.
+    pub role: String,
+    /// Seconds since its last heartbeat, by the database's clock.
+    pub beat_age: f64,
+    /// The epoch it leads under (the leader only).
+    pub epoch: Option<i64>,
+    /// Jobs the database records as running on it.
+    pub running: i64,
+    /// When it joined (the database's time, UTC).
+    pub started: String,
+}
+
+/// One job as `hcron history` shows it (the history's record, as text).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobView {
+    /// Job id (hex).
+    pub id: String,
+    /// Id of the chain's root job.
+    pub group: String,
+    /// Id of the job that chained it.
+    pub parent: String,
+    /// The event's owner.
+    pub user: String,
+    /// The event.
+    pub event: String,
+    /// `clock`, `ondemand`, `next`, `failover`, ...
+    pub trigger: String,
+    /// The chain, `:`-joined.
+    pub chain: String,
+    /// Scheduled time (local, `YYYY-MM-DD HH:MM:SS`).
+    pub scheduled: String,
+    /// Queued time.
+    pub queued: String,
+    /// Activation time, once activated.
+    pub started: Option<String>,
+    /// End time, once finished.
+    pub finished: Option<String>,
+    /// The host it ran on.
+    pub host: Option<String>,
+    /// The spawn's result code (§11.2), when something was spawned.
+    pub rv: Option<i32>,
+    /// `queued`, `running`, `success`, `failure: <reason>`, `expired`, `dropped: <reason>`.
+    pub result: String,
+    /// Events chained after it, `:`-joined.
+    pub next: String,
+    /// With `exec_wait`: the command's exit status.
+    pub exit_status: Option<i32>,
+    /// With `exec_wait`: its standard output (bounded).
+    pub stdout: Option<String>,
+    /// With `exec_wait`: its standard error (bounded).
+    pub stderr: Option<String>,
 }
 
 /// Event counts of a load (the `load-events` log line's).

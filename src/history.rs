@@ -17,48 +17,10 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 
-/// One job as recorded.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobRecord {
-    /// Job id (hex).
-    pub id: String,
-    /// Id of the chain's root job.
-    pub group: String,
-    /// Id of the job that chained it.
-    pub parent: String,
-    /// The event's owner.
-    pub user: String,
-    /// The event.
-    pub event: String,
-    /// `clock`, `ondemand`, `next`, `failover`, ...
-    pub trigger: String,
-    /// The chain, `:`-joined.
-    pub chain: String,
-    /// Scheduled time (local, `YYYY-MM-DD HH:MM:SS`).
-    pub scheduled: String,
-    /// Queued time.
-    pub queued: String,
-    /// Activation time, once activated.
-    pub started: Option<String>,
-    /// End time, once finished.
-    pub finished: Option<String>,
-    /// The host it ran on.
-    pub host: Option<String>,
-    /// The spawn's result code (§11.2), when something was spawned.
-    pub rv: Option<i32>,
-    /// `queued`, `running`, `success`, `failure: <reason>`, `expired`, `dropped: <reason>`.
-    pub result: String,
-    /// Events chained after it, `:`-joined.
-    pub next: String,
-    /// With `exec_wait`: the command's exit status.
-    pub exit_status: Option<i32>,
-    /// With `exec_wait`: its standard output (bounded).
-    pub stdout: Option<String>,
-    /// With `exec_wait`: its standard error (bounded).
-    pub stderr: Option<String>,
-}
+/// One job as recorded: the protocol's view of a job, all text, until the
+/// history's records are typed (states and results as enums).
+pub type JobRecord = crate::control::JobView;
 
 /// A change to the history.
 #[derive(Debug, Clone)]

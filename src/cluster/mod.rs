@@ -8,6 +8,7 @@
 pub mod lease;
 mod sql;
 
+pub use crate::control::NodeState;
 pub use sql::SCHEMA_VERSION;
 
 use std::sync::Mutex;
@@ -81,27 +82,6 @@ pub struct Lost {
     pub record: JobRecord,
     /// It was itself a job run again after a loss: it is not run again.
     pub again: bool,
-}
-
-/// A node as `hcron info nodes` shows it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct NodeState {
-    /// Its `node_name`.
-    pub name: String,
-    /// Its id (random, one per registration).
-    pub id: String,
-    /// Its number (job ids modulo 64).
-    pub number: i32,
-    /// `leader`, `follower` or `dead`.
-    pub role: String,
-    /// Seconds since its last heartbeat, by the database's clock.
-    pub beat_age: f64,
-    /// The epoch it leads under (the leader only).
-    pub epoch: Option<i64>,
-    /// Jobs the database records as running on it.
-    pub running: i64,
-    /// When it joined (the database's time, UTC).
-    pub started: String,
 }
 
 /// A node's membership, as this process knows it.

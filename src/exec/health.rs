@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use crate::control::HostState;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
 /// May a job use this host now?
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,23 +30,6 @@ pub enum Change {
     Offline(Timestamp),
     /// The host is back.
     Online,
-}
-
-/// One host's record, for `hcron info hosts`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HostState {
-    /// The host's name as events write it.
-    pub host: String,
-    /// Consecutive connection failures.
-    pub failures: u32,
-    /// Offline until then, if offline.
-    pub offline_until: Option<Timestamp>,
-    /// A probe is running.
-    pub probing: bool,
-    /// The last connection error.
-    pub last_error: Option<String>,
-    /// When a job last launched there.
-    pub last_success: Option<Timestamp>,
 }
 
 /// Every host's health.
