@@ -104,6 +104,7 @@ mod tests {
     #[test]
     fn slots_free_up_to_the_limit_and_none_once_stopping() {
         let slots = Slots::new(0);
+        assert!(!slots.stopping());
         assert_eq!(slots.free(), 1, "at least one slot");
         slots.set_limit(3);
         slots.acquire(2);

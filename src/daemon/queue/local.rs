@@ -82,13 +82,7 @@ impl LocalQueue {
     }
 
     /// Claims `minute` in the history's ledger, then queues its free jobs.
-    pub async fn claim(
-        &self,
-        minute: &str,
-        jobs: Vec<Job>,
-        limits: Limits,
-        logged: impl FnOnce(&[Job]),
-    ) -> Result<(MinuteClaim, Vec<(Job, Refusal)>), String> {
+    pub async fn claim(&self, minute: &str, jobs: Vec<Job>, limits: Limits, logged: impl FnOnce(&[Job])) -> super::Claim {
         let answer = self.history.lock().expect("history lock").claim(minute.to_owned(), jobs.iter().map(record_of).collect());
         let claim = match answer.await {
             Ok(claim) => claim.map_err(|e| e.to_string()),
@@ -109,7 +103,7 @@ impl LocalQueue {
             }
         };
         self.failing.store(false, Ordering::Relaxed);
-        let claimed: Vec<Job> = jobs.into_iter().zip(free).filter_map(|(job, free)| free.then_some(job)).collect();
+        let claimed = super::free_of(jobs, free);
         let mut queue = self.jobs();
         logged(&claimed);
         let mut dropped = Vec::new();

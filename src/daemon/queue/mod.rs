@@ -54,6 +54,15 @@ pub(super) enum MinuteClaim {
     Fenced,
 }
 
+/// What a backend's claim of a minute gives: the claim, and the jobs the
+/// limits dropped (logged and recorded by then), each with why.
+type Claim = Result<(MinuteClaim, Vec<(Job, Refusal)>), String>;
+
+/// The jobs of `jobs` whose slot was `free`.
+fn free_of(jobs: Vec<Job>, free: Vec<bool>) -> Vec<Job> {
+    jobs.into_iter().zip(free).filter_map(|(job, free)| free.then_some(job)).collect()
+}
+
 /// Logs the jobs the limits dropped, each with why.
 fn say_dropped(log: &Log, dropped: &[(Job, Refusal)]) {
     for (job, refusal) in dropped {

@@ -68,13 +68,7 @@ impl SharedQueue {
 
     /// Claims `minute` under this node's epoch; its jobs are queued in the
     /// same transaction.
-    pub async fn claim(
-        &self,
-        minute: &str,
-        jobs: Vec<Job>,
-        limits: Limits,
-        logged: impl FnOnce(&[Job]),
-    ) -> Result<(MinuteClaim, Vec<(Job, Refusal)>), String> {
+    pub async fn claim(&self, minute: &str, jobs: Vec<Job>, limits: Limits, logged: impl FnOnce(&[Job])) -> super::Claim {
         let Some(epoch) = self.cluster.leading() else { return Ok((MinuteClaim::Fenced, Vec::new())) };
         let records: Vec<_> = jobs.iter().map(record_of).collect();
         let (claim, dropped) = match self.cluster.claim(epoch, minute, &records, &limits).await {
@@ -86,7 +80,7 @@ impl SharedQueue {
         };
         match claim {
             Claim::Claimed(free) => {
-                let claimed: Vec<Job> = jobs.into_iter().zip(free).filter_map(|(job, free)| free.then_some(job)).collect();
+                let claimed = super::free_of(jobs, free);
                 logged(&claimed);
                 Ok((MinuteClaim::Queued, matched(claimed, dropped)))
             }
