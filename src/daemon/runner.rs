@@ -207,7 +207,7 @@ impl Daemon {
             let account = state.users.get(&*job.owner).map(|u| u.account.clone());
             (activation, state.exec.clone(), account)
         };
-        self.queue.started(&job, log_datetime(&SystemClock.now().datetime()));
+        self.queue.started(&job);
         let (activation, execution) = match activation {
             Err(failure) => (None, Execution::ended(failure)),
             Ok(activation) => {

@@ -128,6 +128,7 @@ mod tests {
         assert!(slots.status(1).is_some(), "still queued");
         slots.acquire(1);
         assert!(slots.status(0).is_some(), "running");
+        assert!(slots.status(0).is_some(), "still running");
         slots.release();
         assert_eq!(slots.status(0), Some(Status { done: 1, running: 0, workers: 4 }), "the line after the last job");
         assert_eq!(slots.status(0), None, "then silence");

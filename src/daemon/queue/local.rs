@@ -60,8 +60,13 @@ impl LocalQueue {
         self.jobs.lock().expect("the queue's lock is never poisoned: nothing panics under it")
     }
 
+    /// Records `job` as started now.
+    pub fn started(&self, job: &Job) {
+        self.record(Change::Started { id: job.id.to_string(), at: now() });
+    }
+
     /// Records a change in the history.
-    pub fn record(&self, change: Change) {
+    fn record(&self, change: Change) {
         self.history.lock().expect("history lock").record(change);
     }
 
@@ -233,4 +238,166 @@ impl LocalQueue {
 /// The time now, as the history writes it.
 fn now() -> String {
     log_datetime(&SystemClock.now().datetime())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::daemon::journal::{ActivityLog, DaemonJournal, LogTarget};
+    use crate::tree::Tree;
+
+    /// A queue on a new history in `dir`, logging to `dir/log`.
+    fn queue(dir: &Path) -> LocalQueue {
+        let log = ActivityLog::open(&LogTarget { file: Some(dir.join("log")), stderr: false, syslog: None }).unwrap();
+        let spool = crate::mail::Spool::new(&dir.join("spool"));
+        let journal = DaemonJournal { log, spool, mail_from: None, sender: Arc::default() };
+        LocalQueue::open(&dir.join("history.sqlite"), Retention::default(), Log::new(journal)).unwrap()
+    }
+
+    fn job(id: u64, owner: &str, event: &str) -> Job {
+        let now = SystemClock.now();
+        Job {
+            id: JobId(id),
+            group: JobId(id),
+            parent: JobId(id),
+            owner: owner.into(),
+            tree: Arc::new(Tree::default()),
+            event: event.into(),
+            trigger: crate::engine::TriggerName::Clock,
+            origin: "hcron-scheduler".into(),
+            chain: vec![event.into()],
+            scheduled: now.clone(),
+            queued: now,
+        }
+    }
+
+    fn ids(jobs: &[Job]) -> Vec<u64> {
+        jobs.iter().map(|j| j.id.0).collect()
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    /// The result of job `id` in the history at `dir`, once written.
+    fn result(queue: &LocalQueue, id: u64, owner: &str) -> Option<(String, bool)> {
+        queue.history.lock().unwrap().close();
+        let jobs = crate::history::query(&queue.path, owner, None, None).unwrap();
+        jobs.into_iter().find(|j| j.id == format!("{id:x}")).map(|j| (j.result, j.finished.is_some()))
+    }
+
+    #[test]
+    fn a_minute_s_free_jobs_are_logged_queued_in_turns_and_those_past_the_limits_dropped_and_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = queue(dir.path());
+        let limits = Limits { total: 3, per_owner: 2 };
+        let jobs = vec![job(1, "a", "/x"), job(2, "a", "/y"), job(3, "a", "/z"), job(4, "b", "/x")];
+        let mut logged = Vec::new();
+        let (claim, dropped) =
+            runtime().block_on(queue.claim("2030-01-01 10:00", jobs, limits, |claimed: &[Job]| logged = ids(claimed))).unwrap();
+        assert!(matches!(claim, MinuteClaim::Queued));
+        assert_eq!(logged, [1, 2, 3, 4], "every free job is logged as queued first");
+        assert_eq!(dropped.iter().map(|(j, r)| (j.id.0, *r)).collect::<Vec<_>>(), [(3, Refusal::OwnerFull(2))]);
+        assert_eq!(queue.len(), 3);
+        // The owners take turns: a (never served, first by name), b, then a again.
+        assert_eq!(ids(&queue.take(2)), [1, 4]);
+        assert_eq!(ids(&queue.take(5)), [2]);
+        assert!(queue.take(5).is_empty());
+        // The same minute again: planned already, nothing logged or queued.
+        let again = runtime().block_on(queue.claim("2030-01-01 10:00", vec![job(5, "a", "/x")], limits, |_: &[Job]| panic!("logged")));
+        assert!(matches!(again, Ok((MinuteClaim::AlreadyPlanned(last), dropped)) if last == "2030-01-01 10:00" && dropped.is_empty()));
+        assert_eq!(queue.len(), 0);
+        assert_eq!(result(&queue, 3, "a"), Some(("dropped: user queue full".into(), true)));
+        assert_eq!(result(&queue, 1, "a"), Some(("queued".into(), false)));
+    }
+
+    #[test]
+    fn an_activation_past_its_owner_s_limit_is_refused_unrecorded_and_past_the_total_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = queue(dir.path());
+        let limits = Limits { total: 2, per_owner: 1 };
+        let mut logged = 0;
+        assert!(queue.activate(job(1, "a", "/x"), limits, |_: &Job| logged += 1).unwrap().is_empty());
+        let refused = queue.activate(job(2, "a", "/x"), limits, |_: &Job| logged += 1).unwrap_err();
+        assert_eq!(refused, "user (a) has 1 job(s) queued, as many as max_queued_jobs_per_user allows: event (/x) not activated");
+        assert_eq!(logged, 1, "a refused activation is not logged as queued");
+        assert!(queue.activate(job(3, "b", "/x"), limits, |_: &Job| logged += 1).unwrap().is_empty());
+        let dropped = queue.activate(job(4, "c", "/x"), limits, |_: &Job| logged += 1).unwrap();
+        assert_eq!(dropped.iter().map(|(j, r)| (j.id.0, *r)).collect::<Vec<_>>(), [(4, Refusal::Full(2))]);
+        assert_eq!((queue.len(), logged), (2, 3));
+        assert_eq!(result(&queue, 2, "a"), None);
+        assert_eq!(result(&queue, 4, "c"), Some(("dropped: queue full".into(), false)));
+    }
+
+    #[test]
+    fn a_job_s_end_is_recorded_and_what_it_chained_queued_under_the_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = queue(dir.path());
+        let limits = Limits { total: 10, per_owner: 1 };
+        assert!(queue.activate(job(1, "a", "/x"), limits, |_: &Job| {}).unwrap().is_empty());
+        let parent = queue.take(1).remove(0);
+        queue.started(&parent);
+        let end = Change::ended(parent.id.to_string(), now(), "success".into(), "/n:/m".into());
+        let dropped = queue.finish(end, vec![job(2, "a", "/n"), job(3, "a", "/m")], limits);
+        assert_eq!(dropped.iter().map(|(j, r)| (j.id.0, *r)).collect::<Vec<_>>(), [(3, Refusal::OwnerFull(1))]);
+        assert_eq!(ids(&queue.take(5)), [2]);
+        assert_eq!(result(&queue, 1, "a"), Some(("success".into(), true)));
+        assert_eq!(result(&queue, 3, "a"), Some(("dropped: user queue full".into(), false)));
+    }
+
+    /// The daemon's side, as settling asks it: jobs of owner `a` only, a
+    /// lost job chains `/failover`.
+    struct Known;
+
+    impl Jobs for Known {
+        fn rebuild(&self, record: &JobRecord) -> Option<Job> {
+            let queued = SystemClock.now().checked_sub(jiff::SignedDuration::from_mins(30)).unwrap();
+            let id = u64::from_str_radix(&record.id, 16).unwrap();
+            (record.user == "a").then(|| Job { queued, ..job(id, "a", &record.event) })
+        }
+        fn lost(&self, job: &Job, why: String, again: bool) -> Vec<Job> {
+            assert!(why.starts_with("lost: ") && !again, "{why}");
+            vec![crate::engine::Job { id: JobId(job.id.0 + 100), ..self::job(0, "a", "/failover") }]
+        }
+    }
+
+    #[test]
+    fn a_previous_run_s_running_jobs_are_lost_and_followed_and_its_queued_ones_run_when_recent() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let before = queue(dir.path());
+            let limits = Limits { total: 10, per_owner: 10 };
+            for (id, owner) in [(1, "a"), (2, "a"), (3, "b"), (4, "a")] {
+                before.activate(job(id, owner, "/x"), limits, |_: &Job| {}).unwrap();
+            }
+            // 1 runs when the daemon dies; 2, 3 and 4 wait.
+            let running = before.take(1).remove(0);
+            before.started(&running);
+            before.close();
+        }
+        let queue = queue(dir.path());
+        let dropped = queue.settle(&Known, Duration::from_secs(3600), Limits { total: 10, per_owner: 10 });
+        assert!(dropped.is_empty());
+        // 2 and 4 run again; 3's owner is gone; 1's failover is queued.
+        assert_eq!(ids(&queue.take(10)), [2, 4, 101]);
+        assert_eq!(result(&queue, 1, "a"), Some((format!("failure: {LOST}"), true)));
+        assert_eq!(result(&queue, 3, "b"), Some((NOT_RUN.into(), true)));
+        let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+        assert!(
+            log.contains("previous run settled: 1 job(s) lost while running, 2 queued job(s) run now, 1 too old or gone, not run"),
+            "{log}"
+        );
+        // What was settled is not settled again; what was queued again still is.
+        let next = self::queue(dir.path());
+        assert!(next.settle(&Known, Duration::from_secs(3600), Limits::NONE).is_empty());
+        let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+        assert!(log.contains("previous run settled: 0 job(s) lost while running, 3 queued job(s) run now, 0 too old or gone"), "{log}");
+        // Queued too long ago: recorded as not run.
+        let late = self::queue(dir.path());
+        late.settle(&Known, Duration::ZERO, Limits::NONE);
+        assert!(late.take(10).is_empty());
+        assert_eq!(result(&late, 2, "a"), Some((NOT_RUN.into(), true)));
+    }
 }

@@ -164,9 +164,9 @@ impl JobQueue {
     }
 
     /// Marks `job` started (a cluster's job was marked when taken).
-    pub fn started(&self, job: &Job, at: String) {
+    pub fn started(&self, job: &Job) {
         if let JobQueue::Local(local) = self {
-            local.record(Change::Started { id: job.id.to_string(), at });
+            local.started(job);
         }
     }
 

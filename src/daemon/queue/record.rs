@@ -55,3 +55,88 @@ pub fn rebuild(record: &JobRecord, owner: &Arc<str>, tree: &Arc<Tree>) -> Option
 pub fn chained_names(chained: &[Job]) -> String {
     chained.iter().map(|j| &*j.event).collect::<Vec<_>>().join(":")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::JobId;
+
+    /// A tree of one event, `/e`, loaded from `dir`.
+    fn tree(dir: &std::path::Path) -> Arc<Tree> {
+        std::fs::write(dir.join("e"), "as_user=\nhost=localhost\ncommand=true\nnotify_email=\nnotify_message=\n").unwrap();
+        let config = crate::config::Config::default();
+        let options = config.tree_options(crate::event::LoadContext::default());
+        Arc::new(crate::tree::load(&crate::tree::LocalFs, dir, &options).unwrap().tree)
+    }
+
+    #[test]
+    fn a_job_and_its_record_make_each_other_against_the_tree_of_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = tree(dir.path());
+        let owner: Arc<str> = "alice".into();
+        let at = |text: &str| local(&TimeZone::system(), text.parse().unwrap());
+        let job = Job {
+            id: JobId(0x2a),
+            group: JobId(0x10),
+            parent: JobId(0x11),
+            owner: owner.clone(),
+            tree: Arc::new(Tree::default()),
+            event: "/e".into(),
+            trigger: TriggerName::Failover,
+            origin: "somewhere".into(),
+            chain: vec!["/a".into(), "/e".into()],
+            scheduled: at("2030-01-01T10:00:00"),
+            queued: at("2030-01-01T10:00:05"),
+        };
+        let record = record_of(&job);
+        assert_eq!(
+            (record.id.as_str(), record.group.as_str(), record.parent.as_str(), record.user.as_str(), record.event.as_str()),
+            ("2a", "10", "11", "alice", "/e")
+        );
+        assert_eq!((record.trigger.as_str(), record.chain.as_str(), record.result.as_str()), ("failover", "/a:/e", "queued"));
+        assert_eq!((record.scheduled.as_str(), record.queued.as_str()), ("2030-01-01 10:00:00", "2030-01-01 10:00:05"));
+        assert_eq!((record.started.as_ref(), record.finished.as_ref()), (None, None));
+        let back = rebuild(&record, &owner, &tree).expect("the event is in the tree");
+        assert_eq!((back.id, back.group, back.parent, back.trigger), (job.id, job.group, job.parent, job.trigger));
+        assert_eq!((&*back.owner, &*back.event, back.chain.clone()), ("alice", "/e", job.chain.clone()));
+        assert_eq!((back.scheduled.datetime(), back.queued.datetime()), (job.scheduled.datetime(), job.queued.datetime()));
+        assert!(Arc::ptr_eq(&back.tree, &tree), "the tree of now, not the one queued with");
+        assert_eq!(&*back.origin, "hcron-scheduler");
+        // Gone from the tree, or unreadable: no job.
+        let gone = JobRecord { event: "/gone".into(), ..record.clone() };
+        assert!(rebuild(&gone, &owner, &tree).is_none());
+        for broken in [
+            JobRecord { id: "zz".into(), ..record.clone() },
+            JobRecord { group: "zz".into(), ..record.clone() },
+            JobRecord { parent: "zz".into(), ..record.clone() },
+            JobRecord { trigger: "sometime".into(), ..record.clone() },
+            JobRecord { scheduled: "never".into(), ..record.clone() },
+            JobRecord { queued: "never".into(), ..record.clone() },
+        ] {
+            assert!(rebuild(&broken, &owner, &tree).is_none(), "{broken:?}");
+        }
+    }
+
+    #[test]
+    fn the_history_s_next_is_the_chained_events_colon_joined() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = tree(dir.path());
+        let owner: Arc<str> = "alice".into();
+        let record = JobRecord {
+            id: "1".into(),
+            group: "1".into(),
+            parent: "1".into(),
+            user: "alice".into(),
+            event: "/e".into(),
+            trigger: "next".into(),
+            chain: "/e".into(),
+            scheduled: "2030-01-01 10:00:00".into(),
+            queued: "2030-01-01 10:00:00".into(),
+            ..JobRecord::default()
+        };
+        let one = rebuild(&record, &owner, &tree).unwrap();
+        let other = Job { event: "/f".into(), ..one.clone() };
+        assert_eq!(chained_names(&[one, other]), "/e:/f");
+        assert_eq!(chained_names(&[]), "");
+    }
+}
