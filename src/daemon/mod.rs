@@ -4,9 +4,11 @@
 //! One `Daemon` is shared by a few tasks: the clock loop (minutes →
 //! jobs), the dispatcher (at most `max_activated_events` jobs at once), a
 //! status loop, the tree watcher with its debouncer, and the control
-//! server. The state sits behind one mutex, held only for short, non-I/O
-//! work (the engine's bookkeeping and log lines); loading trees, spawning
-//! and history writes happen outside it.
+//! server. What they share is split by owner, each part behind its own
+//! lock held only for short, non-I/O work: the jobs (`queue`), the users'
+//! trees (`registry`), the running slots (`slots`), the log (`journal`),
+//! and the rest of the state (configuration, engine, planner). Loading
+//! trees, spawning and history writes happen outside every lock.
 
 mod configure;
 mod descriptors;
@@ -15,6 +17,7 @@ pub mod minutes;
 mod node;
 mod pidfile;
 mod queue;
+mod registry;
 mod runner;
 mod server;
 mod setup;
@@ -22,9 +25,8 @@ mod slots;
 mod users;
 pub mod wallclock;
 
-use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use tokio::sync::Notify;
@@ -34,8 +36,6 @@ use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::exec::ExecConfig;
-use crate::schedule::ScheduleIndex;
-use crate::tree::{FileCache, Tree};
 use journal::Log;
 pub use journal::LogTarget;
 use minutes::MinutePlanner;
@@ -85,27 +85,11 @@ pub struct Setup {
     pub minute_clock: wallclock::MinuteClock,
 }
 
-/// One user's loaded events.
-struct UserEvents {
-    account: Account,
-    owner: Arc<str>,
-    tree: Arc<Tree>,
-    index: Arc<ScheduleIndex>,
-    /// What the last load read, so that the next one reads only what
-    /// changed, and a poll can tell whether anything did.
-    files: Arc<FileCache>,
-    /// Directories in the tree, as last loaded (what watching it costs).
-    directories: usize,
-    /// `hcron unload` was asked: nothing is loaded until `hcron reload`.
-    unloaded: bool,
-}
-
 /// What the tasks share.
 struct State {
     config: Config,
     exec: ExecConfig,
     engine: Engine<SystemClock>,
-    users: BTreeMap<String, UserEvents>,
     /// The minutes processed so far, made again when the minute loop
     /// starts; `hcron info` shows its next one.
     planner: MinutePlanner,
@@ -128,10 +112,8 @@ struct Daemon {
     changed: tokio::sync::mpsc::UnboundedSender<users::Watched>,
     /// The mail sender's settings, replaced on SIGHUP.
     mail: tokio::sync::watch::Sender<crate::mail::MailSettings>,
-    watchers: Mutex<HashMap<String, users::Watch>>,
-    /// Users whose last load failed for a reason that may pass, with the
-    /// delay before the retry after the next failure.
-    retries: Mutex<HashMap<String, std::time::Duration>>,
+    /// Whose trees are loaded, and their watches and retries.
+    users: registry::Registry,
     /// Wakes the minute loop when this node starts leading the cluster.
     leadership: Notify,
 }

@@ -93,11 +93,12 @@ impl Daemon {
             return Claimed::Stopping;
         }
         let (jobs, elapsed, limits) = {
+            let started = std::time::Instant::now();
+            let schedules = self.users.schedules();
+            let users: Vec<UserEvents<'_>> =
+                schedules.iter().map(|u| UserEvents { owner: &u.owner, tree: &u.tree, index: &u.index }).collect();
             let mut state = self.lock();
             let state = &mut *state;
-            let started = std::time::Instant::now();
-            let users: Vec<UserEvents<'_>> =
-                state.users.values().map(|u| UserEvents { owner: &u.owner, tree: &u.tree, index: &u.index }).collect();
             let jobs = state.engine.due(&minute, origin, &users);
             (jobs, started.elapsed(), limits(&state.config))
         };
@@ -153,11 +154,11 @@ impl Daemon {
         if self.slots.stopping() {
             return Err("the scheduler is stopping: nothing new is queued".into());
         }
-        let mut state = self.lock();
-        let state = &mut *state;
-        let Some(events) = state.users.get(user) else {
+        let Some(events) = self.users.get(user) else {
             return Err(format!("no events are loaded for user ({user})"));
         };
+        let mut state = self.lock();
+        let state = &mut *state;
         let Some(found) = events.tree.get(event) else {
             return Err(format!("no event ({event}) in the events of user ({user})"));
         };
@@ -200,12 +201,12 @@ impl Daemon {
 
     /// One job, from activation to its chained jobs.
     async fn run_job(self: Arc<Self>, job: Job) {
-        let (activation, exec, account) = {
+        let account = self.users.get(&job.owner).map(|u| u.account);
+        let (activation, exec) = {
             let mut state = self.lock();
             let state = &mut *state;
             let activation = state.engine.activate(&job, &mut *self.log.journal());
-            let account = state.users.get(&*job.owner).map(|u| u.account.clone());
-            (activation, state.exec.clone(), account)
+            (activation, state.exec.clone())
         };
         self.queue.started(&job);
         let (activation, execution) = match activation {
@@ -228,10 +229,10 @@ impl Daemon {
             Outcome::Success => "success".to_owned(),
             Outcome::Failure(why) => format!("failure: {why}"),
         };
+        let current = self.users.get(&job.owner).map_or_else(|| Arc::new(Tree::default()), |u| u.tree);
         let (chained, limits) = {
             let mut state = self.lock();
             let state = &mut *state;
-            let current = state.users.get(&*job.owner).map_or_else(|| Arc::new(Tree::default()), |u| u.tree.clone());
             let chained = state.engine.complete(&job, activation.as_ref(), outcome, &current, &mut *self.log.journal());
             (chained, limits(&state.config))
         };
@@ -320,8 +321,7 @@ pub(super) fn limits(config: &crate::config::Config) -> Limits {
 
 impl Jobs for Daemon {
     fn rebuild(&self, record: &JobRecord) -> Option<Job> {
-        let state = self.lock();
-        let user = state.users.get(&record.user)?;
+        let user = self.users.get(&record.user)?;
         rebuild(record, &user.owner, &user.tree)
     }
 

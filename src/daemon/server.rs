@@ -154,9 +154,8 @@ impl Daemon {
                 Err(message) => error(message),
             },
             Request::List => {
-                let state = self.lock();
                 let mut events: Vec<Listed> =
-                    state.users.get(user).map(|u| u.tree.events().iter().map(Listed::from).collect()).unwrap_or_default();
+                    self.users.get(user).map(|u| u.tree.events().iter().map(Listed::from).collect()).unwrap_or_default();
                 events.sort_by(|a, b| a.name.cmp(&b.name));
                 Response::Events { events }
             }
@@ -164,14 +163,15 @@ impl Daemon {
             Request::Info => {
                 // Before the state's lock: the queue's comes first.
                 let queued = self.queue.queued().await.unwrap_or(0);
-                let state = self.lock();
+                let (users, events) = self.users.counts();
+                let next_minute = log_datetime(&self.lock().planner.next());
                 Response::Info(Info {
                     uptime: self.started.elapsed().as_secs(),
-                    users: state.users.len(),
-                    events: state.users.values().map(|u| u.tree.events().len()).sum(),
+                    users,
+                    events,
                     queued,
                     running: self.slots.running(),
-                    next_minute: log_datetime(&state.planner.next()),
+                    next_minute,
                     server_name: self.setup.server_name.clone(),
                     version: env!("CARGO_PKG_VERSION").into(),
                     role: self.queue.role().into(),

@@ -133,7 +133,7 @@ pub async fn run(
     let (changed, changes) = tokio::sync::mpsc::unbounded_channel();
     let engine = Engine::with_ids(SystemClock, settings, queue.ids()?);
     let planner = super::MinutePlanner::new(setup.minute_clock.now().datetime());
-    let state = State { config, exec, engine, users: Default::default(), planner };
+    let state = State { config, exec, engine, planner };
     let daemon = Arc::new(Daemon {
         setup,
         log,
@@ -144,8 +144,7 @@ pub async fn run(
         started: Instant::now(),
         changed,
         mail,
-        watchers: Mutex::default(),
-        retries: Mutex::default(),
+        users: Default::default(),
         leadership: Notify::new(),
     });
     {

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecursiveMode, Watcher};
 
-use super::{Daemon, Mode, UserEvents};
+use super::journal::stamped;
+use super::registry::{Identity, UserEvents, Watch};
+use super::{Daemon, Mode};
 use crate::account::Account;
 use crate::control::Counts;
 use crate::event::{Event, Kind, LoadContext, Reason};
@@ -88,8 +90,8 @@ impl Daemon {
         let root = self.tree_root(&account);
         let options = self.tree_options();
         let (limit, known) = {
-            let state = self.lock();
-            (state.config.max_watches_per_user, state.users.get(user).map(|u| u.directories))
+            let limit = self.lock().config.max_watches_per_user;
+            (limit, self.users.get(user).map(|u| u.directories))
         };
         let as_owner = self.as_owner();
         let fits = |directories: usize| directories <= limit;
@@ -98,7 +100,7 @@ impl Daemon {
         if known.is_some_and(fits) {
             self.watch(user, &root);
         }
-        let previous = self.lock().users.get(user).map(|u| u.files.clone()).unwrap_or_default();
+        let previous = self.users.get(user).map(|u| u.files).unwrap_or_default();
         let started = Instant::now();
         let (loader_account, loader_root) = (account.clone(), root.clone());
         let loaded = tokio::task::spawn_blocking(move || load(&loader_account, &loader_root, &options, as_owner, &previous)).await;
@@ -117,7 +119,7 @@ impl Daemon {
             }
             Err(error) => return Err(self.load_failed(user, format!("loading the events of user ({user}) failed: {error}"), true)),
         };
-        self.retries.lock().expect("retries lock").remove(user);
+        self.users.retries().remove(user);
         if fits(loaded.directories) {
             self.watch(user, &root);
         } else {
@@ -125,8 +127,6 @@ impl Daemon {
         }
         let counts = counts(&loaded.tree);
         let index = Arc::new(ScheduleIndex::new(&loaded.tree));
-        let mut state = self.lock();
-        let state = &mut *state;
         for issue in &loaded.issues {
             let text = format!("user ({user}) file ({}): {}", issue.path, issue.message);
             self.log.message(user, &text, "warning");
@@ -143,23 +143,18 @@ impl Daemon {
                 self.log.message(user, &text, "warning");
             }
         }
-        let old = state.users.get(user).map_or(0, |u| u.tree.events().len());
-        let entry = state.engine.entry("discard-events", user).field("count", old);
-        self.log.entry(entry);
-        let entry = state
-            .engine
-            .entry("load-events", user)
+        let (owner, directories, files): (Arc<str>, _, _) = (user.into(), loaded.directories, Arc::new(loaded.files));
+        let events = UserEvents { account, owner, tree: Arc::new(loaded.tree), index, files, directories, unloaded: false };
+        // The swap: the old tree's count comes out of the same lock.
+        let old = self.users.users().insert(user.to_owned(), events).map_or(0, |u| u.tree.events().len());
+        self.log.entry(stamped("discard-events", user).field("count", old));
+        let entry = stamped("load-events", user)
             .field("elapsed", format!("{elapsed:.6}"))
             .field("naccepted", counts.accepted)
             .field("nevents", counts.events)
             .field("nrejected", counts.rejected)
             .field("ntemplates", counts.templates);
         self.log.entry(entry);
-        let owner: Arc<str> = user.into();
-        let directories = loaded.directories;
-        let files = Arc::new(loaded.files);
-        let events = UserEvents { account, owner, tree: Arc::new(loaded.tree), index, files, directories, unloaded: false };
-        state.users.insert(user.to_owned(), events);
         Ok(counts)
     }
 
@@ -181,7 +176,7 @@ impl Daemon {
             false => message.clone(),
             true => {
                 let delay = {
-                    let mut retries = self.retries.lock().expect("retries lock");
+                    let mut retries = self.users.retries();
                     let delay = retries.get(user).copied().unwrap_or(RETRY_FIRST);
                     retries.insert(user.to_owned(), (delay * 2).min(RETRY_MAX));
                     delay
@@ -200,16 +195,16 @@ impl Daemon {
 
     /// Drops `user`'s events until the next reload.
     pub(super) fn unload(&self, user: &str) {
-        let mut state = self.lock();
-        let state = &mut *state;
-        if let Some(events) = state.users.get_mut(user) {
+        let count = {
+            let mut users = self.users.users();
+            let Some(events) = users.get_mut(user) else { return };
             let count = events.tree.events().len();
             events.tree = Arc::new(Tree::default());
             events.index = Arc::new(ScheduleIndex::default());
             events.unloaded = true;
-            let entry = state.engine.entry("discard-events", user).field("count", count);
-            self.log.entry(entry);
-        }
+            count
+        };
+        self.log.entry(stamped("discard-events", user).field("count", count));
     }
 
     /// Brings the set of loaded users in line with the allow file.
@@ -221,10 +216,9 @@ impl Daemon {
                 return;
             }
         };
-        let gone: Vec<String> = self.lock().users.keys().filter(|u| !wanted.contains(u)).cloned().collect();
+        let gone: Vec<String> = self.users.users().keys().filter(|u| !wanted.contains(u)).cloned().collect();
         for user in gone {
-            self.lock().users.remove(&user);
-            self.watchers.lock().expect("watchers lock").remove(&user);
+            self.users.remove(&user);
         }
         for user in wanted {
             // A failure is logged and retried by reload itself.
@@ -236,7 +230,7 @@ impl Daemon {
     /// at `root` is not the one watched (replaced, created, or gone).
     fn watch(&self, user: &str, root: &Path) {
         let identity = identity(root);
-        let mut watchers = self.watchers.lock().expect("watchers lock");
+        let mut watchers = self.users.watchers();
         let armed = |w: &Watch| w.root == root && w.identity == identity && (w.watcher.is_some() || identity.is_none());
         if watchers.get(user).is_some_and(armed) {
             return;
@@ -255,7 +249,7 @@ impl Daemon {
     /// inotify watches. Logged when it starts.
     fn poll(&self, user: &str, root: &Path, directories: usize, limit: usize) {
         let watch = Watch { watcher: None, root: root.to_owned(), identity: identity(root), polled: true };
-        let was_polled = self.watchers.lock().expect("watchers lock").insert(user.to_owned(), watch).is_some_and(|w| w.polled);
+        let was_polled = self.users.watchers().insert(user.to_owned(), watch).is_some_and(|w| w.polled);
         if !was_polled {
             let every = self.lock().config.tree_poll_interval.max(1);
             let text = format!(
@@ -274,7 +268,7 @@ impl Daemon {
             let every = Duration::from_secs(self.lock().config.tree_poll_interval.max(1));
             tokio::time::sleep(ROOT_CHECK.min(every)).await;
             let roots: Vec<(String, PathBuf, Identity)> = {
-                let watchers = self.watchers.lock().expect("watchers lock");
+                let watchers = self.users.watchers();
                 let trees = watchers.iter().filter(|(name, _)| *name != ALLOW_FILE);
                 trees.map(|(n, w)| (n.clone(), w.root.clone(), w.identity)).collect()
             };
@@ -301,8 +295,8 @@ impl Daemon {
     /// a changed tree is reloaded (and logged).
     async fn poll_trees(self: &Arc<Self>) {
         let trees: Vec<(String, Account, Arc<FileCache>)> = {
-            let state = self.lock();
-            state.users.iter().filter(|(_, u)| !u.unloaded).map(|(n, u)| (n.clone(), u.account.clone(), u.files.clone())).collect()
+            let users = self.users.users();
+            users.iter().filter(|(_, u)| !u.unloaded).map(|(n, u)| (n.clone(), u.account.clone(), u.files.clone())).collect()
         };
         let (options, as_owner) = (Arc::new(self.tree_options()), self.as_owner());
         for (name, account, files) in trees {
@@ -323,7 +317,7 @@ impl Daemon {
             && let Ok(watcher) = watcher(self.changed.clone(), ALLOW_FILE.to_owned(), dir, RecursiveMode::NonRecursive)
         {
             let watch = Watch { watcher: Some(watcher), root: dir.to_owned(), identity: identity(dir), polled: false };
-            self.watchers.lock().expect("watchers lock").insert(ALLOW_FILE.to_owned(), watch);
+            self.users.watchers().insert(ALLOW_FILE.to_owned(), watch);
         }
     }
 
@@ -354,7 +348,7 @@ impl Daemon {
                         due.remove(&name);
                         if name == ALLOW_FILE {
                             self.sync_users().await;
-                        } else if self.lock().users.get(&name).is_some_and(|u| u.unloaded) {
+                        } else if self.users.get(&name).is_some_and(|u| u.unloaded) {
                             // Said, so that an edit that changes nothing is not a mystery.
                             let text = format!("events of user ({name}) changed while unloaded: not loaded until hcron reload");
                             self.log.message(&name, &text, "info");
@@ -367,18 +361,6 @@ impl Daemon {
             }
         }
     }
-}
-
-/// A watched tree root.
-pub struct Watch {
-    /// The watcher, when the root could be watched.
-    watcher: Option<notify::RecommendedWatcher>,
-    /// The root's path.
-    root: PathBuf,
-    /// The directory watched.
-    identity: Identity,
-    /// Reloaded every `tree_poll_interval` instead of watched.
-    polled: bool,
 }
 
 /// What the watchers report to the debouncer.
@@ -394,9 +376,6 @@ pub enum Watched {
         error: String,
     },
 }
-
-/// A directory's device and inode; `None` when there is none.
-type Identity = Option<(u64, u64)>;
 
 /// The device and inode of the directory at `path` (links followed, as the watcher follows the root).
 fn identity(path: &Path) -> Identity {

@@ -189,6 +189,7 @@ mod tests {
         }
         queue.push(item("other", 0));
         queue.push(item("other", 1));
+        assert_eq!((queue.is_empty(), queue.len(), queue.of_owner("flood"), queue.of_owner("other")), (false, 7, 5, 2));
         let order: Vec<Item> = std::iter::from_fn(|| queue.pop()).collect();
         assert_eq!(
             order,
