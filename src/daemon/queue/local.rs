@@ -372,21 +372,22 @@ mod tests {
             for (id, owner) in [(1, "a"), (2, "a"), (3, "b"), (4, "a")] {
                 before.activate(job(id, owner, "/x"), limits, |_: &Job| {}).unwrap();
             }
-            // 1 runs when the daemon dies; 2, 3 and 4 wait.
-            let running = before.take(1).remove(0);
-            before.started(&running);
+            // 1 and 3 run when the daemon dies; 2 and 4 wait.
+            for running in before.take(2) {
+                before.started(&running);
+            }
             before.close();
         }
         let queue = queue(dir.path());
         let dropped = queue.settle(&Known, Duration::from_secs(3600), Limits { total: 10, per_owner: 10 });
         assert!(dropped.is_empty());
-        // 2 and 4 run again; 3's owner is gone; 1's failover is queued.
+        // 2 and 4 run again; 1's failover is queued; 3 is lost too, though its owner is gone.
         assert_eq!(ids(&queue.take(10)), [2, 4, 101]);
         assert_eq!(result(&queue, 1, "a"), Some((format!("failure: {LOST}"), true)));
-        assert_eq!(result(&queue, 3, "b"), Some((NOT_RUN.into(), true)));
+        assert_eq!(result(&queue, 3, "b"), Some((format!("failure: {LOST}"), true)));
         let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
         assert!(
-            log.contains("previous run settled: 1 job(s) lost while running, 2 queued job(s) run now, 1 too old or gone, not run"),
+            log.contains("previous run settled: 2 job(s) lost while running, 2 queued job(s) run now, 0 too old or gone, not run"),
             "{log}"
         );
         // What was settled is not settled again; what was queued again still is.
