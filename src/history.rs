@@ -415,16 +415,18 @@ pub fn query(path: &Path, user: &str, event: Option<&str>, since: Option<&str>) 
     Ok(statement.query_map(params![user, event, since], record_of_row)?.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Whether `record` is a job run again after its parent was lost
-/// (`on_lost=rerun`): its parent is another job of the same event and
-/// trigger whose result is a lost failure. The cluster asks the same of
-/// its database (`cluster/sql.rs`, `LOSE`).
-pub fn is_rerun(path: &Path, record: &JobRecord) -> Result<bool> {
-    Ok(open(path)?.query_row(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND id <> ?2 AND event = ?3 AND trigger = ?4 AND result LIKE 'failure: lost:%')",
-        params![record.parent, record.id, record.event, record.trigger],
-        |row| row.get(0),
-    )?)
+/// The ids of the running jobs that are themselves runs again after their
+/// parent was lost (`on_lost=rerun`): each one's parent is another job of
+/// the same event and trigger whose result is a lost failure. One query
+/// for a whole settling; the cluster asks the same of its database
+/// (`cluster/sql.rs`, `LOSE`).
+pub fn reruns(path: &Path) -> Result<std::collections::HashSet<String>> {
+    let connection = open(path)?;
+    let mut statement = connection.prepare(
+        "SELECT j.id FROM jobs j WHERE j.result = 'running' AND EXISTS (SELECT 1 FROM jobs p WHERE p.id = j.parent
+            AND p.id <> j.id AND p.event = j.event AND p.trigger = j.trigger AND p.result LIKE 'failure: lost:%')",
+    )?;
+    Ok(statement.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?)
 }
 
 /// The jobs still `queued` or `running`, oldest first: at start-up, what a

@@ -576,6 +576,12 @@ fn the_cluster_s_queue_is_held_to_max_queued_jobs_and_each_user_to_max_queued_jo
     let done = || count("SELECT count(*) FROM hcron_jobs WHERE event = '/queued' AND result = 'success'");
     assert!(eventually(Duration::from_secs(20), || done() == "2"), "the queued jobs ran: {}", done());
     assert_eq!(count("SELECT coalesce(sum(queued), 0) FROM hcron_queues"), "0");
+    // Every job was the database's: neither node made a SQLite history.
+    for n in 0..2 {
+        let state = cluster.state(n);
+        assert!(state.join("hcron-scheduler.pid").exists(), "node {n}'s state directory holds its pid lock");
+        assert!(!state.join("history.sqlite").exists(), "node {n} opened a SQLite history");
+    }
 }
 
 #[test]

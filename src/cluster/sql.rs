@@ -256,7 +256,7 @@ pub const BURY: &str = "
 /// Ends as lost, at $1, every job still running on a node that is not
 /// alive (declared dead, stopped with jobs running, or gone from the table
 /// since); returns them with the result and whether each is itself a job
-/// run again after a loss (`history::is_rerun`).
+/// run again after a loss (`history::reruns`).
 pub const LOSE: &str = "
     UPDATE hcron_jobs AS j
     SET result = 'failure: lost: node ' || coalesce((SELECT n.name FROM hcron_nodes n WHERE n.id = j.node), j.node)

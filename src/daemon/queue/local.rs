@@ -187,6 +187,8 @@ impl LocalQueue {
         if records.is_empty() {
             return Vec::new();
         }
+        // Which running jobs were runs again: one query, not one a record.
+        let reruns = crate::history::reruns(&self.path).unwrap_or_default();
         let now = SystemClock.now();
         let at = log_datetime(&now.datetime());
         let (mut lost, mut requeued, mut gone) = (0, 0, 0);
@@ -196,7 +198,7 @@ impl LocalQueue {
             match (record.result.as_str(), job) {
                 ("running", Some(job)) => {
                     lost += 1;
-                    let again = crate::history::is_rerun(&self.path, &record).unwrap_or(false);
+                    let again = reruns.contains(&record.id);
                     let next = jobs.lost(&job, LOST.to_owned(), again);
                     self.record(Change::ended(record.id.clone(), at.clone(), format!("failure: {LOST}"), chained_names(&next)));
                     chained.extend(next);
