@@ -122,7 +122,7 @@ fn main() {
     let started = Instant::now();
     for _ in 0..100 {
         let execution = runtime.block_on(execute(&shared, &job, &activation, &account));
-        assert!(matches!(execution.outcome(), Outcome::Failure(reason) if reason.starts_with("host offline until")));
+        assert!(matches!(execution.outcome(), Outcome::Failure(hcron::engine::Failure::Offline(Some(_)))));
     }
     println!("a job for an offline host fails in {:.3} ms", started.elapsed().as_secs_f64() * 1000.0 / 100.0);
 }

@@ -11,6 +11,8 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::outcome::JobResult;
+
 /// Protocol version; a daemon answers other versions with an error.
 pub const VERSION: u32 = 1;
 
@@ -182,8 +184,9 @@ pub struct JobView {
     pub host: Option<String>,
     /// The spawn's result code (§11.2), when something was spawned.
     pub rv: Option<i32>,
-    /// `queued`, `running`, `success`, `failure: <reason>`, `expired`, `dropped: <reason>`.
-    pub result: String,
+    /// Where it is or how it ended (on the wire, its text: `queued`,
+    /// `running`, `success`, `failure: <reason>`, `dropped: <reason>`).
+    pub result: JobResult,
     /// Events chained after it, `:`-joined.
     pub next: String,
     /// With `exec_wait`: the command's exit status.

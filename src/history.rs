@@ -18,6 +18,8 @@ use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::outcome::JobResult;
+
 /// One job as recorded: the protocol's view of a job, all text, until the
 /// history's records are typed (states and results as enums).
 pub type JobRecord = crate::control::JobView;
@@ -35,7 +37,7 @@ pub enum Change {
         at: String,
         host: Option<String>,
         rv: Option<i32>,
-        result: String,
+        result: JobResult,
         next: String,
         exit_status: Option<i32>,
         stdout: Option<String>,
@@ -46,7 +48,7 @@ pub enum Change {
 impl Change {
     /// The end of a job that ran nothing (dropped, lost, not loaded): its
     /// `result` at `at`, and the events it chained.
-    pub fn ended(id: String, at: String, result: String, next: String) -> Change {
+    pub fn ended(id: String, at: String, result: JobResult, next: String) -> Change {
         Change::Finished { id, at, host: None, rv: None, result, next, exit_status: None, stdout: None, stderr: None }
     }
 }
@@ -424,9 +426,9 @@ pub fn reruns(path: &Path) -> Result<std::collections::HashSet<String>> {
     let connection = open(path)?;
     let mut statement = connection.prepare(
         "SELECT j.id FROM jobs j WHERE j.result = 'running' AND EXISTS (SELECT 1 FROM jobs p WHERE p.id = j.parent
-            AND p.id <> j.id AND p.event = j.event AND p.trigger = j.trigger AND p.result LIKE 'failure: lost:%')",
+            AND p.id <> j.id AND p.event = j.event AND p.trigger = j.trigger AND p.result LIKE ?1)",
     )?;
-    Ok(statement.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?)
+    Ok(statement.query_map([crate::outcome::LOST_LIKE], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?)
 }
 
 /// The jobs still `queued` or `running`, oldest first: at start-up, what a
@@ -614,7 +616,10 @@ mod tests {
         writer.record(Change::Started { id: "100".into(), at: "2020-01-01 00:00:03".into() });
         writer.close();
         let alice = query(&path, "alice", None, None).unwrap();
-        assert_eq!(alice.iter().map(|j| (j.id.as_str(), j.result.as_str())).collect::<Vec<_>>(), [("ff", "queued"), ("100", "running")]);
+        assert_eq!(
+            alice.iter().map(|j| (j.id.as_str(), j.result.to_string())).collect::<Vec<_>>(),
+            [("ff", "queued".into()), ("100", "running".into())]
+        );
         assert!(query(&path, "bob", None, None).unwrap().is_empty());
         assert_eq!(last_id(&path).unwrap(), Some(0x100), "longer ids are larger");
     }
@@ -642,7 +647,7 @@ mod tests {
         writer.close();
         let alice = query(&path, "alice", None, None).unwrap();
         assert_eq!(alice.len(), 1);
-        assert_eq!((alice[0].rv, alice[0].result.as_str(), alice[0].next.as_str()), (Some(0), "success", "/n"));
+        assert_eq!((alice[0].rv, alice[0].result.clone(), alice[0].next.as_str()), (Some(0), JobResult::Success, "/n"));
         assert_eq!((alice[0].exit_status, alice[0].stdout.as_deref()), (Some(0), Some("out")));
         assert_eq!(alice[0].started.as_deref(), Some("2020-01-01 00:00:01"));
         assert!(query(&path, "alice", Some("/other"), None).unwrap().is_empty());

@@ -20,6 +20,7 @@ pub mod history;
 pub mod host;
 pub mod log;
 pub mod mail;
+pub mod outcome;
 pub mod schedule;
 pub mod simulate;
 pub mod state_files;

@@ -87,7 +87,7 @@ struct Pretend<'a> {
 impl Executor for Pretend<'_> {
     fn execute(&mut self, job: &Job, _: &Activation) -> Outcome {
         match self.fail.contains(&*job.event) {
-            true => Outcome::Failure("named in --fail-events".into()),
+            true => Outcome::Failure(crate::outcome::Failure::Other("named in --fail-events".into())),
             false => Outcome::Success,
         }
     }

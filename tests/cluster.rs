@@ -702,6 +702,7 @@ mod fences {
     use hcron::cluster::{Beat, Cluster, Leadership, Settings};
     use hcron::engine::queue::Limits;
     use hcron::history::{Change, Claim, JobRecord};
+    use hcron::outcome::JobResult;
 
     use crate::pg_util::PgServer;
 
@@ -854,7 +855,11 @@ mod fences {
             b.beat(0, "t").await.unwrap();
             a.queue(vec![job("10", "/e")], &Limits::NONE).await.unwrap();
             let taken = a.take(1, "2030-01-01 10:00:01.000000").await.unwrap();
-            assert_eq!(taken, [JobRecord { result: String::new(), ..job("10", "/e") }], "the queued record, every field of it");
+            assert_eq!(
+                taken,
+                [JobRecord { result: JobResult::Running, ..job("10", "/e") }],
+                "the queued record, every field of it, running"
+            );
             let end = |id: &str| Change::Finished {
                 id: id.into(),
                 at: "2030-01-01 10:00:02.000000".into(),
@@ -871,14 +876,14 @@ mod fences {
             let history = b.history("alice", None, None).await.unwrap();
             let ended = history.iter().find(|j| j.id == "10").unwrap();
             assert_eq!(
-                (ended.started.as_deref(), ended.finished.as_deref(), ended.result.as_str(), ended.next.as_str()),
-                (Some("2030-01-01 10:00:01.000000"), Some("2030-01-01 10:00:02.000000"), "success", "/n")
+                (ended.started.as_deref(), ended.finished.as_deref(), ended.result.clone(), ended.next.as_str()),
+                (Some("2030-01-01 10:00:01.000000"), Some("2030-01-01 10:00:02.000000"), JobResult::Success, "/n")
             );
             assert_eq!(
                 (ended.host.as_deref(), ended.rv, ended.exit_status, ended.stdout.as_deref(), ended.stderr.as_deref()),
                 (Some("h"), Some(0), Some(0), Some("out"), Some(""))
             );
-            let chained: Vec<&str> = history.iter().filter(|j| j.result == "queued").map(|j| j.id.as_str()).collect();
+            let chained: Vec<&str> = history.iter().filter(|j| j.result == JobResult::Queued).map(|j| j.id.as_str()).collect();
             assert_eq!(chained, ["11"], "what it chained is queued, once");
         });
     }
@@ -977,8 +982,9 @@ mod fences {
             );
             tokio::time::sleep(PAST_LEASE).await;
             let report = a.beat(0, "t1").await.unwrap();
-            let lost: Vec<(&str, &str)> = report.lost.iter().map(|l| (l.record.id.as_str(), l.record.result.as_str())).collect();
-            assert_eq!(lost, [("v", "failure: lost: node vanished died while the job ran")]);
+            let lost: Vec<(&str, String)> = report.lost.iter().map(|l| (l.record.id.as_str(), l.record.result.to_string())).collect();
+            assert_eq!(lost, [("v", "failure: lost: node vanished died while the job ran".into())]);
+            assert!(report.lost[0].record.result.failure().is_some_and(|f| f.is_lost()), "of the lost kind");
         });
     }
 
@@ -1064,7 +1070,7 @@ mod fences {
                     assert_eq!(report.buried, ["c"]);
                     assert_eq!(report.lost.len(), 1);
                     assert_eq!(report.lost[0].record.id, "10");
-                    assert_eq!(report.lost[0].record.result, "failure: lost: node c died while the job ran");
+                    assert_eq!(report.lost[0].record.result.to_string(), "failure: lost: node c died while the job ran");
                     assert!(!report.lost[0].again, "a job queued as such is not a run again");
                     buried = true;
                     break;

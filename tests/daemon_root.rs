@@ -199,7 +199,7 @@ fn each_refusal_is_a_failure_that_follows_failover_event() {
         assert!(done()[0].contains("|nexteventnames=/fo|nexteventtype=failover|"), "{name} follows its failover: {:?}", done());
         let user = if name == "/mine" { None } else { a.as_ids() };
         let record = &daemon.history(user, &[name])[0];
-        assert_eq!(record["result"], format!("failure: {reason}"), "{name}: {record}");
+        assert_eq!(record["result"], format!("failure: refused: {reason}"), "{name}: a refusal, of its kind: {record}");
     }
     assert!(daemon.stop().success());
 }

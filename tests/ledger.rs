@@ -177,3 +177,24 @@ fn a_clock_stepped_back_across_a_restart_never_runs_a_minute_again() {
     assert_each_minute_once(&scheduled, &missed_ranges(&std::fs::read_to_string(node.state().join("hcron.log")).unwrap()));
     assert_eq!(scheduled[count - 1], last);
 }
+
+#[test]
+fn minutes_with_nothing_due_write_no_status_line() {
+    // §16: status lines while jobs are queued or running, and none while
+    // idle. On a minute of one second, an idle daemon claims five minutes
+    // in five seconds, and none of them is activity.
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events");
+    std::fs::create_dir_all(&events).unwrap();
+    std::fs::write(events.join("never"), EVERY_MINUTE.replace("when_day=*", "when_day=31").replace("when_month=*", "when_month=2"))
+        .unwrap();
+    let anchor = unix_now();
+    let daemon = RunningDaemon::standalone_with(&events, &dir.path().join("state"), &[], |command| {
+        command.env("HCRON_TEST_MINUTE", format!("1@{anchor}"));
+    });
+    let clock_ticks = || daemon.log_text().lines().filter(|l| l.contains("|trigger|") && l.contains("triggername=clock")).count();
+    assert!(eventually(Duration::from_secs(20), || clock_ticks() >= 6), "{}", daemon.log_text());
+    let status: Vec<String> = daemon.log_text().lines().filter(|l| l.contains("|status|")).map(str::to_owned).collect();
+    assert!(status.is_empty(), "status lines while idle: {status:?}");
+    assert!(daemon.stop().success());
+}

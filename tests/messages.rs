@@ -74,9 +74,9 @@ const MESSAGES: &[(&str, &str, &str, Here)] = &[
         "error",
         "execute failed (%s).",
         Differs(
-            "src/exec/mod.rs",
-            "cannot start the command: {}",
-            "the spawner reports why a start failed; the execute line follows with rv=1",
+            "src/outcome.rs",
+            "cannot start the command: ",
+            "the spawner reports why a start failed (a failure of its own kind); the execute line follows with rv=1",
         ),
     ),
     (
@@ -115,7 +115,7 @@ const MESSAGES: &[(&str, &str, &str, Here)] = &[
         "error",
         "cannot get event (%s) for user (%s)",
         Differs(
-            "src/daemon/runner.rs",
+            "src/daemon/server/activate.rs",
             "no event ({}) in the events of user ({})",
             "decisions, Changed design: the caller of hcron activate gets the error back",
         ),

@@ -18,6 +18,7 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::engine::queue::{Limits, Refusal};
 use crate::history::{Change, Claim, JobRecord};
+use crate::outcome::JobResult;
 use lease::{Lease, Timing};
 
 /// Jobs that the queue's limits dropped, by id, each with why.
@@ -268,10 +269,10 @@ impl Cluster {
                 if may_bury {
                     buried = client.query(sql::BURY, &[&id]).await?.iter().map(|row| row.get(0)).collect();
                     lost = client
-                        .query(sql::LOSE, &[&now])
+                        .query(sql::LOSE, &[&now, &crate::outcome::LOST_LIKE])
                         .await?
                         .iter()
-                        .map(|row| Lost { record: JobRecord { result: row.get(9), ..taken(row) }, again: row.get(10) })
+                        .map(|row| Lost { record: JobRecord { result: JobResult::parse(row.get(9)), ..taken(row) }, again: row.get(10) })
                         .collect();
                 }
                 Ok::<_, Failure>((beat, epoch, watermark, buried, lost))
@@ -432,7 +433,7 @@ impl Cluster {
         let id = self.id();
         self.work(async move |client: &mut Client| {
             let rows = client.query(sql::TAKE, &[&id, &(count as i64), &started]).await?;
-            Ok(rows.iter().map(taken).collect())
+            Ok(rows.iter().map(|row| JobRecord { result: JobResult::Running, ..taken(row) }).collect())
         })
         .await
     }
@@ -498,7 +499,7 @@ impl Cluster {
                     finished: row.get(10),
                     host: row.get(11),
                     rv: row.get(12),
-                    result: row.get(13),
+                    result: JobResult::parse(row.get(13)),
                     next: row.get(14),
                     exit_status: row.get(15),
                     stdout: row.get(16),
@@ -710,7 +711,7 @@ async fn end_all(client: &mut Client, node: &str, batch: &[Ending]) -> Result<(V
     let ats: Vec<&String> = ends.iter().map(|e| e.1).collect();
     let hosts: Vec<&Option<String>> = ends.iter().map(|e| e.2).collect();
     let rvs: Vec<&Option<i32>> = ends.iter().map(|e| e.3).collect();
-    let results: Vec<&String> = ends.iter().map(|e| e.4).collect();
+    let results: Vec<String> = ends.iter().map(|e| e.4.to_string()).collect();
     let nexts: Vec<&String> = ends.iter().map(|e| e.5).collect();
     let statuses: Vec<&Option<i32>> = ends.iter().map(|e| e.6).collect();
     let stdouts: Vec<&Option<String>> = ends.iter().map(|e| e.7).collect();
@@ -771,11 +772,11 @@ async fn queue(
                 total += 1;
                 *of_owner += 1;
                 *added.entry(&job.user).or_default() += 1;
-                results.push("queued".to_owned());
+                results.push(JobResult::Queued.to_string());
                 finished.push(None);
             }
             Err(refusal) => {
-                results.push(refusal.result().to_owned());
+                results.push(refusal.result().to_string());
                 finished.push(Some(now.clone()));
                 dropped.push((job.id.clone(), refusal));
             }

@@ -256,7 +256,7 @@ pub const BURY: &str = "
 /// Ends as lost, at $1, every job still running on a node that is not
 /// alive (declared dead, stopped with jobs running, or gone from the table
 /// since); returns them with the result and whether each is itself a job
-/// run again after a loss (`history::reruns`).
+/// run again after a loss (`history::reruns`; $2 is `outcome::LOST_LIKE`).
 pub const LOSE: &str = "
     UPDATE hcron_jobs AS j
     SET result = 'failure: lost: node ' || coalesce((SELECT n.name FROM hcron_nodes n WHERE n.id = j.node), j.node)
@@ -265,7 +265,7 @@ pub const LOSE: &str = "
     WHERE j.result = 'running' AND NOT EXISTS (SELECT 1 FROM hcron_nodes n WHERE n.id = j.node AND n.dead IS NULL)
     RETURNING j.id, j.grp, j.parent, j.owner, j.event, j.trigger, j.chain, j.scheduled, j.queued, j.result,
         EXISTS (SELECT 1 FROM hcron_jobs p WHERE p.id = j.parent AND p.id <> j.id AND p.event = j.event
-            AND p.trigger = j.trigger AND p.result LIKE 'failure: lost:%')";
+            AND p.trigger = j.trigger AND p.result LIKE $2)";
 
 /// The jobs of owner $1, optionally of one event ($2) and since a time
 /// ($3), oldest first, with every column of a record.

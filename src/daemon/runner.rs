@@ -14,9 +14,10 @@ use jiff::Zoned;
 
 use crate::clock::{Clock, SystemClock, local, log_datetime};
 use crate::engine::queue::Limits;
-use crate::engine::{Job, Outcome, TriggerName, UserEvents};
+use crate::engine::{Failure, Job, UserEvents};
 use crate::exec::Execution;
 use crate::history::{Change, JobRecord, ledger_minute, parse_ledger_minute};
+use crate::outcome::JobResult;
 use crate::tree::Tree;
 
 /// Longest single sleep: the wall clock is looked at again at least this
@@ -103,6 +104,7 @@ impl Daemon {
             (jobs, started.elapsed(), limits(&state.config))
         };
         let key = ledger_minute(&minute.datetime());
+        let due = !jobs.is_empty();
         let logged = |claimed: &[Job]| {
             if recovered {
                 self.log.message("", &format!("the ledger is back: scheduling from minute {key}"), "info");
@@ -130,47 +132,13 @@ impl Daemon {
             Err(_) => return Claimed::Failed,
         }
         self.lock().planner.done(minute.datetime());
-        self.slots.touch();
+        // A minute with nothing due is no activity: an idle daemon writes no
+        // status line (§16).
+        if due {
+            self.slots.touch();
+        }
         self.wake.notify_one();
         Claimed::Queued
-    }
-
-    /// Queues an on-demand activation of `event` for `user` (§13; an
-    /// unknown or rejected event, or one past the user's queue limit, is an
-    /// error for the caller).
-    pub(super) async fn activate(&self, user: &str, event: &str) -> Result<String, String> {
-        self.queue.ready().await?;
-        let (job, limits) = self.activation(user, event)?;
-        let id = job.id.to_string();
-        let logged = |job: &Job| self.lock().engine.log_queued(job, &mut *self.log.journal());
-        self.queue.activate(job, limits, logged).await?;
-        self.slots.touch();
-        self.wake.notify_one();
-        Ok(id)
-    }
-
-    /// The job of an on-demand activation, its trigger logged.
-    fn activation(&self, user: &str, event: &str) -> Result<(Job, Limits), String> {
-        if self.slots.stopping() {
-            return Err("the scheduler is stopping: nothing new is queued".into());
-        }
-        let Some(events) = self.users.get(user) else {
-            return Err(format!("no events are loaded for user ({user})"));
-        };
-        let mut state = self.lock();
-        let state = &mut *state;
-        let Some(found) = events.tree.get(event) else {
-            return Err(format!("no event ({event}) in the events of user ({user})"));
-        };
-        if found.definition().is_none() {
-            return Err(format!("event ({event}) is rejected ({}) and cannot be activated", found.reason()));
-        }
-        let (owner, tree, name) = (events.owner.clone(), events.tree.clone(), found.name().clone());
-        let origin: Arc<str> = format!("{user}@{}", self.setup.server_name).into();
-        let trigger = state.engine.entry("trigger", user).field("triggername", "ondemand").field("triggerorigin", &origin);
-        self.log.entry(trigger);
-        let now = state.engine.clock().now();
-        Ok((state.engine.root_job(&owner, &tree, name, TriggerName::OnDemand, origin, now), limits(&state.config)))
     }
 
     /// Starts queued jobs while fewer than `max_activated_events` run,
@@ -225,10 +193,7 @@ impl Daemon {
             }
         };
         let outcome = execution.outcome();
-        let result = match &outcome {
-            Outcome::Success => "success".to_owned(),
-            Outcome::Failure(why) => format!("failure: {why}"),
-        };
+        let result = JobResult::from(outcome.clone());
         let current = self.users.get(&job.owner).map_or_else(|| Arc::new(Tree::default()), |u| u.tree);
         let (chained, limits) = {
             let mut state = self.lock();
@@ -325,7 +290,7 @@ impl Jobs for Daemon {
         rebuild(record, &user.owner, &user.tree)
     }
 
-    fn lost(&self, job: &Job, why: String, again: bool) -> Vec<Job> {
+    fn lost(&self, job: &Job, why: Failure, again: bool) -> Vec<Job> {
         self.lock().engine.lost(job, why, again, &mut *self.log.journal())
     }
 }

@@ -105,15 +105,25 @@ pub fn main(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs the daemon on `listener` until `stop` completes; `hangup` receives SIGHUP.
-pub async fn run(
-    setup: Setup,
-    spawner: Arc<Spawner>,
-    listener: UnixListener,
-    hangup: tokio::signal::unix::Signal,
-    stop: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let socket = listener.local_addr().ok().and_then(|a| a.as_pathname().map(Path::to_path_buf)).unwrap_or_default();
+/// A daemon made, not yet started, with what its tasks take.
+pub(super) struct Assembled {
+    /// The shared state of the tasks.
+    pub daemon: Arc<Daemon>,
+    /// A cluster node's membership (its heartbeat's and listener's).
+    pub membership: Option<Membership>,
+    /// The mail spool (the mail store of a single node).
+    pub spool: Spool,
+    /// Wakes the mail sender.
+    pub sender: Arc<Notify>,
+    /// The mail sender's settings, as SIGHUP replaces them.
+    pub mail_settings: tokio::sync::watch::Receiver<crate::mail::MailSettings>,
+    /// Users whose tree changed on disk, for the debouncer.
+    pub changes: tokio::sync::mpsc::UnboundedReceiver<super::users::Watched>,
+}
+
+/// Makes the daemon of `setup`: opens the log and the one job queue its
+/// configuration chooses, and puts the shared state together. Nothing runs yet.
+pub(super) async fn assemble(setup: Setup, spawner: Arc<Spawner>) -> anyhow::Result<Assembled> {
     let log = ActivityLog::open(&setup.log).with_context(|| format!("cannot open the log {:?}", setup.log.file))?;
     let spool = Spool::new(&setup.spool);
     let sender = Arc::new(Notify::new());
@@ -147,6 +157,19 @@ pub async fn run(
         users: Default::default(),
         leadership: Notify::new(),
     });
+    Ok(Assembled { daemon, membership, spool, sender, mail_settings, changes })
+}
+
+/// Runs the daemon on `listener` until `stop` completes; `hangup` receives SIGHUP.
+pub async fn run(
+    setup: Setup,
+    spawner: Arc<Spawner>,
+    listener: UnixListener,
+    hangup: tokio::signal::unix::Signal,
+    stop: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let socket = listener.local_addr().ok().and_then(|a| a.as_pathname().map(Path::to_path_buf)).unwrap_or_default();
+    let Assembled { daemon, membership, spool, sender, mail_settings, changes } = assemble(setup, spawner).await?;
     {
         let mut state = daemon.lock();
         let state = &mut *state;
@@ -185,7 +208,10 @@ pub async fn run(
             (state.config.max_catchup_minutes, super::runner::limits(&state.config))
         };
         daemon.queue.settle(&*daemon, Duration::from_secs(u64::from(max_catchup) * 60), limits);
-        daemon.slots.touch();
+        // What the previous run left queued is activity; an empty queue is not.
+        if daemon.queue.held() > 0 {
+            daemon.slots.touch();
+        }
         daemon.wake.notify_one();
     }
     daemon.watch_allow_file();

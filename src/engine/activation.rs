@@ -72,7 +72,7 @@ impl Activation {
     /// The outcome decided without running anything: a failure when the
     /// job expired (decisions 7), else `None`.
     pub fn expiry(&self) -> Option<super::Outcome> {
-        self.expired.then(|| super::Outcome::Failure("expired".into()))
+        self.expired.then_some(super::Outcome::Failure(super::Failure::Expired))
     }
 
     /// Evaluates `definition` for `job` activated at `time`.

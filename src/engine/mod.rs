@@ -43,14 +43,7 @@ pub struct Settings {
     pub server_name: String,
 }
 
-/// How a job ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// It ran (or had nothing to run): `next_event` follows.
-    Success,
-    /// It did not: `failover_event` follows. The reason is for people.
-    Failure(String),
-}
+pub use crate::outcome::{Failure, Outcome};
 
 /// Runs what an activation says to run.
 pub trait Executor {
@@ -206,7 +199,7 @@ impl<C: Clock> Engine<C> {
         let Some(definition) = job.tree.get(&job.event).and_then(|e| e.definition()) else {
             let message = format!("cannot activate event ({}): it has no definition", job.event);
             journal.entry(self.message(&job.owner, &message, "error"));
-            return Err(Outcome::Failure(message));
+            return Err(Outcome::Failure(Failure::Other(message)));
         };
         let activation = Activation::evaluate(job, definition, self.clock.now(), &self.settings);
         let kind = if activation.expired { "expire" } else { "activate" };
@@ -233,7 +226,7 @@ impl<C: Clock> Engine<C> {
     /// job runs once more: the one job returned, with a `queue` entry;
     /// otherwise it completes as a failure, `why`, and its chained jobs
     /// (its `failover_event`) are returned.
-    pub fn lost(&mut self, job: &Job, why: String, again: bool, journal: &mut dyn Journal) -> Vec<Job> {
+    pub fn lost(&mut self, job: &Job, why: Failure, again: bool, journal: &mut dyn Journal) -> Vec<Job> {
         let activation = self.evaluate(job);
         if !again && activation.as_ref().is_some_and(|a| a.rerun_lost) {
             let now = self.clock.now();
@@ -261,10 +254,10 @@ impl<C: Clock> Engine<C> {
             Some(activation) => {
                 let failure = match &outcome {
                     Outcome::Success => None,
-                    Outcome::Failure(reason) => Some(reason.as_str()),
+                    Outcome::Failure(reason) => Some(reason.to_string()),
                 };
                 if activation.notify_on.notifies(failure.is_none()) {
-                    self.notify(job, activation, failure, journal);
+                    self.notify(job, activation, failure.as_deref(), journal);
                 }
                 if failure.is_none() { activation.next_event.as_str() } else { activation.failover_event.as_str() }
             }

@@ -11,6 +11,8 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
+use crate::outcome::JobResult;
+
 /// How many jobs may wait: in all (`max_queued_jobs`) and per owner
 /// (`max_queued_jobs_per_user`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,11 +51,12 @@ impl Limits {
 
 impl Refusal {
     /// The recorded result of a job dropped for this reason.
-    pub fn result(&self) -> &'static str {
-        match self {
-            Refusal::Full(_) => "dropped: queue full",
-            Refusal::OwnerFull(_) => "dropped: user queue full",
-        }
+    pub fn result(&self) -> JobResult {
+        let why = match self {
+            Refusal::Full(_) => "queue full",
+            Refusal::OwnerFull(_) => "user queue full",
+        };
+        JobResult::Dropped(why.to_owned())
     }
 
     /// The log message of `owner`'s job for `event` dropped for this reason.
@@ -242,7 +245,10 @@ mod tests {
         );
         assert!(Refusal::OwnerFull(5).refused("u", "/e").contains("max_queued_jobs_per_user"));
         assert!(Refusal::Full(5).refused("u", "/e").contains("max_queued_jobs = 5"));
-        assert_eq!((Refusal::Full(1).result(), Refusal::OwnerFull(1).result()), ("dropped: queue full", "dropped: user queue full"));
+        assert_eq!(
+            (Refusal::Full(1).result().to_string(), Refusal::OwnerFull(1).result().to_string()),
+            ("dropped: queue full".into(), "dropped: user queue full".into())
+        );
     }
 
     proptest! {

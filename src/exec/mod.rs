@@ -18,7 +18,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::account::Account;
-use crate::engine::{Activation, Job, Outcome};
+use crate::engine::{Activation, Failure, Job, Outcome};
 use crate::event::py_strip;
 use health::{Admission, Change, Health};
 pub use spawner::{Finished, SpawnRequest, Spawner, Wait};
@@ -152,12 +152,12 @@ impl Execution {
 
     /// A refusal: logged as `handle_job (message)` and a failure.
     pub fn refused(message: String) -> Execution {
-        Execution { outcome: Some(Outcome::Failure(message.clone())), refusal: Some(message), ..Execution::default() }
+        Execution { outcome: Some(Outcome::Failure(Failure::Refused(message.clone()))), refusal: Some(message), ..Execution::default() }
     }
 
     /// The outcome (a failure when nothing decided one).
     pub fn outcome(&self) -> Outcome {
-        self.outcome.clone().unwrap_or_else(|| Outcome::Failure("nothing was run".into()))
+        self.outcome.clone().unwrap_or_else(|| Outcome::Failure(Failure::Other("nothing was run".into())))
     }
 }
 
@@ -166,7 +166,7 @@ pub async fn execute(config: &ExecConfig, job: &Job, activation: &Activation, ow
     let command = match activation.command.as_deref().map(py_strip) {
         // §10.3: no command at all is nothing to execute.
         None => return Execution::ended(Outcome::Success),
-        Some("") if config.error_on_empty_command => return Execution::ended(Outcome::Failure("empty command".into())),
+        Some("") if config.error_on_empty_command => return Execution::ended(Outcome::Failure(Failure::Other("empty command".into()))),
         Some("") => return Execution::ended(Outcome::Success),
         Some(command) => command,
     };
@@ -188,7 +188,7 @@ pub async fn execute(config: &ExecConfig, job: &Job, activation: &Activation, ow
     let login = activation.login(&owner.name).to_owned();
     // §10.3: an undefined as_user or host makes the start fail.
     if activation.as_user.is_none() || activation.host.is_none() {
-        let mut execution = Execution::ended(Outcome::Failure("as_user or host is not defined".into()));
+        let mut execution = Execution::ended(Outcome::Failure(Failure::Other("as_user or host is not defined".into())));
         execution.attempts.push(Spawned { as_user: login, host: written.to_owned(), pid: None, rv: 1, elapsed: 0.0 });
         return execution;
     }
@@ -201,7 +201,7 @@ pub async fn execute(config: &ExecConfig, job: &Job, activation: &Activation, ow
             // Another node probes it: offline here until its result is shared.
             config.health.lock().expect("health lock").probed_elsewhere(host);
             execution.notes.push(format!("host ({host}) is offline: another node probes it"));
-            execution.outcome.get_or_insert_with(|| Outcome::Failure("host offline: another node probes it".into()));
+            execution.outcome.get_or_insert(Outcome::Failure(Failure::Offline(None)));
             continue;
         }
         let target = Target { config, job, activation, owner, login: &login, host };
@@ -268,9 +268,9 @@ fn order<'h>(config: &ExecConfig, hosts: &[&'h str], execution: &mut Execution) 
     }
     let (host, until) = offline[0];
     let local = until.to_zoned(jiff::tz::TimeZone::system());
-    let reason = format!("host offline until {}", local.strftime("%H:%M:%S"));
-    execution.notes.push(format!("host ({host}) {reason}"));
-    execution.outcome = Some(Outcome::Failure(reason));
+    let failure = Failure::Offline(Some(local.strftime("%H:%M:%S").to_string()));
+    execution.notes.push(format!("host ({host}) {failure}"));
+    execution.outcome = Some(Outcome::Failure(failure));
     Vec::new()
 }
 
@@ -389,7 +389,7 @@ async fn watched(config: &ExecConfig, request: SpawnRequest) -> std::io::Result<
 
 fn failed_start(reason: String, started: std::time::Instant) -> Attempt {
     Attempt {
-        outcome: Outcome::Failure(format!("cannot start the command: {reason}")),
+        outcome: Outcome::Failure(Failure::Start(reason.clone())),
         spawned: Some(Spawned { as_user: String::new(), host: String::new(), pid: None, rv: 1, elapsed: started.elapsed().as_secs_f64() }),
         connection_failed: false,
         reason,
@@ -408,14 +408,15 @@ fn from_finished(finished: Finished, exec_wait: bool, started: std::time::Instan
         (_, _, Some(255)) => 255,
         _ => 1,
     };
-    let reason = match (finished.timed_out, finished.signal, finished.status) {
-        _ if finished.cancelled => "cancelled: this scheduler was taken for dead".to_owned(),
-        (true, _, _) => "timeout".to_owned(),
-        (_, Some(signal), _) => format!("killed by signal {signal}"),
-        (_, _, Some(status)) => format!("exit status {status}"),
-        _ => "no exit status".to_owned(),
+    let failure = match (finished.timed_out, finished.signal, finished.status) {
+        _ if finished.cancelled => Failure::Cancelled("this scheduler was taken for dead".to_owned()),
+        (true, _, _) => Failure::Timeout,
+        (_, Some(signal), _) => Failure::Signal(signal),
+        (_, _, Some(status)) => Failure::Exit(status),
+        _ => Failure::NoStatus,
     };
-    let outcome = if rv == 0 { Outcome::Success } else { Outcome::Failure(reason.clone()) };
+    let reason = failure.to_string();
+    let outcome = if rv == 0 { Outcome::Success } else { Outcome::Failure(failure) };
     let pid = (finished.pid != 0).then_some(finished.pid);
     let elapsed = if finished.elapsed_us > 0 { finished.elapsed_us as f64 / 1e6 } else { started.elapsed().as_secs_f64() };
     Attempt {
@@ -514,7 +515,7 @@ mod tests {
     fn refusal(execution: &Execution) -> Option<&str> {
         assert!(execution.attempts.is_empty(), "a refusal starts nothing: {execution:?}");
         let refusal = execution.refusal.as_deref()?;
-        assert_eq!(execution.outcome(), Outcome::Failure(refusal.to_owned()), "a refusal is a failure");
+        assert_eq!(execution.outcome(), Outcome::Failure(Failure::Refused(refusal.to_owned())), "a refusal is a failure");
         Some(refusal)
     }
 
@@ -527,7 +528,7 @@ mod tests {
         }
         let strict = ExecConfig { error_on_empty_command: true, ..config };
         let execution = run(&strict, &activation(Some("remote"), Some("  ")), &alice).await;
-        assert_eq!((execution.outcome(), refusal(&execution)), (Outcome::Failure("empty command".into()), None));
+        assert_eq!((execution.outcome(), refusal(&execution)), (Outcome::Failure(Failure::Other("empty command".into())), None));
         let execution = run(&strict, &activation(Some("remote"), None), &alice).await;
         assert_eq!(execution.outcome(), Outcome::Success, "no command at all is never an error");
     }
@@ -567,13 +568,13 @@ mod tests {
         no_login.as_user = None;
         for (activation, host) in [(no_login, "remote"), (activation(None, Some("date")), "")] {
             let execution = run(&config, &activation, &alice).await;
-            assert_eq!(execution.outcome(), Outcome::Failure("as_user or host is not defined".into()));
+            assert_eq!(execution.outcome(), Outcome::Failure(Failure::Other("as_user or host is not defined".into())));
             let attempt = Spawned { as_user: "alice".into(), host: host.into(), pid: None, rv: 1, elapsed: 0.0 };
             assert_eq!((execution.attempts, execution.refusal), (vec![attempt], None));
         }
         // Both defined, a local host: the start is tried (and fails: the spawner is gone).
         let execution = run(&config, &activation(Some("here"), Some("date")), &alice).await;
-        assert_eq!(execution.outcome(), Outcome::Failure("cannot start the command: Broken pipe (os error 32)".into()));
+        assert_eq!(execution.outcome(), Outcome::Failure(Failure::Start("Broken pipe (os error 32)".into())));
         assert_eq!((execution.attempts.len(), &*execution.attempts[0].host, &*execution.attempts[0].as_user), (1, "here", "alice"));
     }
 
@@ -598,7 +599,7 @@ mod tests {
         let mut alone = Execution::default();
         assert!(order(&config, &["b"], &mut alone).is_empty(), "one offline host is not tried");
         let until = (now + Duration::from_secs(60)).to_zoned(jiff::tz::TimeZone::system()).strftime("%H:%M:%S").to_string();
-        assert_eq!(alone.outcome, Some(Outcome::Failure(format!("host offline until {until}"))));
+        assert_eq!(alone.outcome, Some(Outcome::Failure(Failure::Offline(Some(until.to_string())))));
         assert_eq!(alone.notes, [format!("host (b) host offline until {until}")]);
     }
 
@@ -621,7 +622,7 @@ mod tests {
         config.health.lock().unwrap().probed_elsewhere("remote");
         let clustered = ExecConfig { probes: Some(Arc::new(ProbedElsewhere)), ..config };
         let execution = run(&clustered, &activation(Some("remote"), Some("date")), &owner(1000)).await;
-        assert_eq!(execution.outcome(), Outcome::Failure("host offline: another node probes it".into()));
+        assert_eq!(execution.outcome(), Outcome::Failure(Failure::Offline(None)));
         assert!(execution.attempts.is_empty(), "nothing tried: {execution:?}");
         assert_eq!(execution.notes, ["host (remote) is offline: another node probes it"]);
         let admitted = clustered.health.lock().unwrap().admit("remote", Timestamp::now());
@@ -697,8 +698,9 @@ mod tests {
             let spawned = attempt.spawned.expect("a start");
             assert_eq!((spawned.rv, spawned.pid, spawned.elapsed), (rv, Some(42), 1.5), "{finished:?}");
             assert_eq!(attempt.reason, reason);
-            let outcome = if rv == 0 { Outcome::Success } else { Outcome::Failure(reason.into()) };
+            let outcome = if rv == 0 { Outcome::Success } else { Outcome::Failure(Failure::parse(reason)) };
             assert_eq!(attempt.outcome, outcome);
+            assert!(!matches!(attempt.outcome, Outcome::Failure(Failure::Other(_))), "{reason}: of a kind of its own");
             assert_eq!(attempt.finished, Some(finished));
         }
         let long_ago = std::time::Instant::now() - Duration::from_secs(2);

@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 
 use super::{Attempt, ExecConfig, Target, Wait, from_finished, watched};
 use crate::account::Account;
-use crate::engine::Outcome;
+use crate::engine::{Failure, Outcome};
 
 /// Runs `command` on the target host as its login.
 pub(super) async fn run(target: &Target<'_>, command: &str) -> Attempt {
@@ -78,7 +78,7 @@ pub(super) async fn run(target: &Target<'_>, command: &str) -> Attempt {
     attempt.connection_failed = rv == 255 || (!activation.exec_wait && timed_out);
     if attempt.connection_failed {
         attempt.reason = log_reason(config, owner, &log).unwrap_or_else(|| attempt.reason.clone());
-        attempt.outcome = Outcome::Failure(format!("cannot reach host ({host}): {}", attempt.reason));
+        attempt.outcome = Outcome::Failure(Failure::Unreachable(format!("({host}): {}", attempt.reason)));
     }
     target.name(attempt)
 }
@@ -106,7 +106,7 @@ async fn start_master(target: &Target<'_>, control: &Path, log: &Path) -> Option
     }
     attempt.connection_failed = true;
     attempt.reason = log_reason(config, owner, log).unwrap_or(if timed_out { "connection timed out".into() } else { attempt.reason });
-    attempt.outcome = Outcome::Failure(format!("cannot reach host ({host}): {}", attempt.reason));
+    attempt.outcome = Outcome::Failure(Failure::Unreachable(format!("({host}): {}", attempt.reason)));
     Some(target.name(attempt))
 }
 

@@ -24,12 +24,13 @@ use crate::clock::{Clock, SystemClock, log_datetime};
 use crate::engine::queue::{FairQueue, Limits, Refusal};
 use crate::engine::{Job, JobId, JobIds};
 use crate::history::{Change, Claim, HistoryWriter, JobRecord, Retention};
+use crate::outcome::{Failure, JobResult};
 use crate::state_files::{create_dirs, make_private};
 
 use super::super::journal::Log;
 
 /// The failure of a job whose run the previous daemon did not see end.
-pub const LOST: &str = "lost: the scheduler stopped while the job ran";
+pub const LOST: &str = "the scheduler stopped while the job ran";
 
 /// A single node's queue.
 pub struct LocalQueue {
@@ -114,7 +115,7 @@ impl LocalQueue {
         let mut dropped = Vec::new();
         for job in claimed {
             if let Err((job, refusal)) = queue.admit(job, &limits) {
-                self.record(Change::ended(job.id.to_string(), now(), refusal.result().into(), String::new()));
+                self.record(Change::ended(job.id.to_string(), now(), refusal.result(), String::new()));
                 dropped.push((job, refusal));
             }
         }
@@ -138,7 +139,8 @@ impl LocalQueue {
             match queue.admit(job, limits) {
                 Ok(()) => self.record(Change::Queued(Box::new(record))),
                 Err((job, refusal)) => {
-                    record.result = refusal.result().into();
+                    record.result = refusal.result();
+                    record.finished = Some(now());
                     self.record(Change::Queued(Box::new(record)));
                     dropped.push((job, refusal));
                 }
@@ -195,26 +197,27 @@ impl LocalQueue {
         let mut chained = Vec::new();
         for record in records {
             let job = jobs.rebuild(&record);
-            match (record.result.as_str(), job) {
-                ("running", Some(job)) => {
+            let failure = || JobResult::Failure(Failure::Lost(LOST.to_owned()));
+            match (&record.result, job) {
+                (JobResult::Running, Some(job)) => {
                     lost += 1;
                     let again = reruns.contains(&record.id);
-                    let next = jobs.lost(&job, LOST.to_owned(), again);
-                    self.record(Change::ended(record.id.clone(), at.clone(), format!("failure: {LOST}"), chained_names(&next)));
+                    let next = jobs.lost(&job, Failure::Lost(LOST.to_owned()), again);
+                    self.record(Change::ended(record.id.clone(), at.clone(), failure(), chained_names(&next)));
                     chained.extend(next);
                 }
-                ("running", None) => {
+                (JobResult::Running, None) => {
                     lost += 1;
-                    self.record(Change::ended(record.id.clone(), at.clone(), format!("failure: {LOST}"), String::new()));
+                    self.record(Change::ended(record.id.clone(), at.clone(), failure(), String::new()));
                 }
-                ("queued", Some(job)) if now.duration_since(&job.queued).unsigned_abs() <= max_age => {
+                (JobResult::Queued, Some(job)) if now.duration_since(&job.queued).unsigned_abs() <= max_age => {
                     requeued += 1;
                     // Recorded already: queued again as it was, limits aside.
                     self.jobs().push(job);
                 }
                 _ => {
                     gone += 1;
-                    self.record(Change::ended(record.id.clone(), at.clone(), NOT_RUN.to_owned(), String::new()));
+                    self.record(Change::ended(record.id.clone(), at.clone(), JobResult::Dropped(NOT_RUN.to_owned()), String::new()));
                 }
             }
         }
@@ -287,7 +290,7 @@ mod tests {
     fn result(queue: &LocalQueue, id: u64, owner: &str) -> Option<(String, bool)> {
         queue.history.lock().unwrap().close();
         let jobs = crate::history::query(&queue.path, owner, None, None).unwrap();
-        jobs.into_iter().find(|j| j.id == format!("{id:x}")).map(|j| (j.result, j.finished.is_some()))
+        jobs.into_iter().find(|j| j.id == format!("{id:x}")).map(|j| (j.result.to_string(), j.finished.is_some()))
     }
 
     #[test]
@@ -330,7 +333,7 @@ mod tests {
         assert_eq!(dropped.iter().map(|(j, r)| (j.id.0, *r)).collect::<Vec<_>>(), [(4, Refusal::Full(2))]);
         assert_eq!((queue.len(), logged), (2, 3));
         assert_eq!(result(&queue, 2, "a"), None);
-        assert_eq!(result(&queue, 4, "c"), Some(("dropped: queue full".into(), false)));
+        assert_eq!(result(&queue, 4, "c"), Some(("dropped: queue full".into(), true)));
     }
 
     #[test]
@@ -346,7 +349,7 @@ mod tests {
         assert_eq!(dropped.iter().map(|(j, r)| (j.id.0, *r)).collect::<Vec<_>>(), [(3, Refusal::OwnerFull(1))]);
         assert_eq!(ids(&queue.take(5)), [2]);
         assert_eq!(result(&queue, 1, "a"), Some(("success".into(), true)));
-        assert_eq!(result(&queue, 3, "a"), Some(("dropped: user queue full".into(), false)));
+        assert_eq!(result(&queue, 3, "a"), Some(("dropped: user queue full".into(), true)));
     }
 
     /// The daemon's side, as settling asks it: jobs of owner `a` only, a
@@ -359,8 +362,8 @@ mod tests {
             let id = u64::from_str_radix(&record.id, 16).unwrap();
             (record.user == "a").then(|| Job { queued, ..job(id, "a", &record.event) })
         }
-        fn lost(&self, job: &Job, why: String, again: bool) -> Vec<Job> {
-            assert!(why.starts_with("lost: ") && !again, "{why}");
+        fn lost(&self, job: &Job, why: Failure, again: bool) -> Vec<Job> {
+            assert!(why.is_lost() && !again, "{why}");
             vec![crate::engine::Job { id: JobId(job.id.0 + 100), ..self::job(0, "a", "/failover") }]
         }
     }
@@ -385,8 +388,8 @@ mod tests {
         assert!(dropped.is_empty());
         // 2 and 4 run again; 1's failover is queued; 3 is lost too, though its owner is gone.
         assert_eq!(ids(&queue.take(10)), [2, 4, 101]);
-        assert_eq!(result(&queue, 1, "a"), Some((format!("failure: {LOST}"), true)));
-        assert_eq!(result(&queue, 3, "b"), Some((format!("failure: {LOST}"), true)));
+        assert_eq!(result(&queue, 1, "a"), Some((format!("failure: lost: {LOST}"), true)));
+        assert_eq!(result(&queue, 3, "b"), Some((format!("failure: lost: {LOST}"), true)));
         let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
         assert!(
             log.contains("previous run settled: 2 job(s) lost while running, 2 queued job(s) run now, 0 too old or gone, not run"),
@@ -401,6 +404,6 @@ mod tests {
         let late = self::queue(dir.path());
         late.settle(&Known, Duration::ZERO, Limits::NONE);
         assert!(late.take(10).is_empty());
-        assert_eq!(result(&late, 2, "a"), Some((NOT_RUN.into(), true)));
+        assert_eq!(result(&late, 2, "a"), Some((format!("dropped: {NOT_RUN}"), true)));
     }
 }

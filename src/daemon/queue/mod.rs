@@ -19,6 +19,7 @@ use crate::cluster::{Cluster, NodeState, Notice};
 use crate::engine::queue::{Limits, Refusal};
 use crate::engine::{Job, JobIds};
 use crate::history::{Change, JobRecord, Retention};
+use crate::outcome::Failure;
 
 use super::Setup;
 use super::journal::Log;
@@ -28,7 +29,7 @@ pub(super) use shared::settings as cluster_settings;
 
 /// The result of a queued job dropped because the scheduler stopped
 /// before it ran, too long ago to run now.
-pub const NOT_RUN: &str = "dropped: the scheduler stopped before it ran";
+pub const NOT_RUN: &str = "the scheduler stopped before it ran";
 
 /// What the queue asks of the daemon: the job a record stands for
 /// (against its owner's tree as loaded now), and the chain of a lost job.
@@ -39,7 +40,7 @@ pub(super) trait Jobs: Send + Sync {
     /// The failure of `job`, lost for `why`, completed (its
     /// `failover_event`, or with `on_lost=rerun` the job once more unless
     /// `again`): what it chains, logged as queued.
-    fn lost(&self, job: &Job, why: String, again: bool) -> Vec<Job>;
+    fn lost(&self, job: &Job, why: Failure, again: bool) -> Vec<Job>;
 }
 
 /// What became of a minute's claim.

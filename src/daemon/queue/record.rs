@@ -10,6 +10,7 @@ use jiff::tz::TimeZone;
 use crate::clock::{local, log_datetime};
 use crate::engine::{Job, JobId, TriggerName};
 use crate::history::JobRecord;
+use crate::outcome::JobResult;
 use crate::tree::Tree;
 
 /// The queued record of `job`.
@@ -24,7 +25,7 @@ pub fn record_of(job: &Job) -> JobRecord {
         chain: job.chain_text(),
         scheduled: log_datetime(&job.scheduled.datetime()),
         queued: log_datetime(&job.queued.datetime()),
-        result: "queued".into(),
+        result: JobResult::Queued,
         ..JobRecord::default()
     }
 }
@@ -93,7 +94,7 @@ mod tests {
             (record.id.as_str(), record.group.as_str(), record.parent.as_str(), record.user.as_str(), record.event.as_str()),
             ("2a", "10", "11", "alice", "/e")
         );
-        assert_eq!((record.trigger.as_str(), record.chain.as_str(), record.result.as_str()), ("failover", "/a:/e", "queued"));
+        assert_eq!((record.trigger.as_str(), record.chain.as_str(), record.result.clone()), ("failover", "/a:/e", JobResult::Queued));
         assert_eq!((record.scheduled.as_str(), record.queued.as_str()), ("2030-01-01 10:00:00", "2030-01-01 10:00:05"));
         assert_eq!((record.started.as_ref(), record.finished.as_ref()), (None, None));
         let back = rebuild(&record, &owner, &tree).expect("the event is in the tree");

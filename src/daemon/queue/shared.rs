@@ -15,6 +15,7 @@ use crate::cluster::{Cluster, Lost, Settings};
 use crate::engine::Job;
 use crate::engine::queue::{Limits, Refusal};
 use crate::history::{Change, Claim};
+use crate::outcome::{Failure, JobResult};
 
 use super::super::journal::Log;
 
@@ -166,12 +167,12 @@ impl SharedQueue {
                 }
             }
             None => {
-                let why = format!(
-                    "failure: event ({}) of user ({}) is not loaded on node {name}, nor on any node that took the job within {:.1}s",
+                let why = JobResult::Failure(Failure::Other(format!(
+                    "event ({}) of user ({}) is not loaded on node {name}, nor on any node that took the job within {:.1}s",
                     record.event,
                     record.user,
                     bound.as_secs_f64()
-                );
+                )));
                 self.log.message(&record.user, &format!("{what}: {why}"), "error");
                 self.end(Change::ended(record.id.clone(), now(), why, String::new()), Vec::new(), &Limits::NONE).await;
             }
@@ -243,11 +244,11 @@ impl SharedQueue {
     pub async fn follow_lost(&self, lost: Vec<Lost>, jobs: &dyn Jobs, limits: Limits) {
         let mut chained = Vec::new();
         for Lost { record, again } in &lost {
-            let why = record.result.strip_prefix("failure: ").unwrap_or(&record.result).to_owned();
+            let Some(why) = record.result.failure() else { continue };
             let text = format!("job {} of event ({}) {why}", record.id, record.event);
             self.log.message(&record.user, &text, "warning");
             let Some(job) = jobs.rebuild(record) else { continue };
-            chained.extend(jobs.lost(&job, why, *again));
+            chained.extend(jobs.lost(&job, why.clone(), *again));
         }
         let records = chained.iter().map(record_of).collect();
         match self.cluster.queue(records, &limits).await {

@@ -14,10 +14,21 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
+mod activate;
+mod history;
+mod hosts;
+#[cfg(test)]
+mod in_process_tests;
+mod info;
+mod list;
+mod log;
+mod nodes;
+mod reload;
+
 use super::{Daemon, Mode};
 use crate::account::Account;
 use crate::clock::log_datetime;
-use crate::control::{self, Info, Listed, MAX_REQUEST, Request, Response};
+use crate::control::{self, MAX_REQUEST, Request, Response};
 
 /// How long a client may take to send its request; then it is closed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,9 +36,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest request of a caller outside `hcron.allow`: room to ask
 /// whether it is allowed, or for the daemon's state, and no more.
 pub const MAX_STRANGER_REQUEST: usize = 256;
-
-/// The most of the log one answer carries (the newest lines).
-const MAX_LOG_ANSWER: usize = 24 << 20;
 
 /// Connections open at once, in all.
 pub const MAX_CONNECTIONS: usize = 512;
@@ -126,25 +134,15 @@ impl Daemon {
         Ok(self.is_allowed(&caller.name))
     }
 
-    /// Answers `request` from `caller`.
+    /// Answers `request` from `caller`: each request's handler is in a file
+    /// of its own and takes only the parts of the daemon it reads.
     async fn handle(self: &Arc<Self>, caller: &Account, allowed: bool, request: Request) -> Response {
         let user = caller.name.as_str();
         if !allowed && request != Request::Allowed && request != Request::Info {
             return error(format!("user ({user}) is not allowed to use hcron on server ({})", self.setup.server_name));
         }
         match request {
-            Request::Reload => match self.reload(user).await {
-                Ok(counts) => {
-                    if let Err(e) = self.queue.reloaded(user).await {
-                        let text = format!(
-                            "cannot ask the other nodes to reload user ({user}): {e}; each finds the change within tree_poll_interval"
-                        );
-                        self.log.message(user, &text, "warning");
-                    }
-                    Response::Loaded(counts)
-                }
-                Err(message) => error(message),
-            },
+            Request::Reload => reload::reload(self, &self.queue, &self.log, user).await,
             Request::Unload => {
                 self.unload(user);
                 Response::Unloaded
@@ -153,58 +151,24 @@ impl Daemon {
                 Ok(job) => Response::Activated { job },
                 Err(message) => error(message),
             },
-            Request::List => {
-                let mut events: Vec<Listed> =
-                    self.users.get(user).map(|u| u.tree.events().iter().map(Listed::from).collect()).unwrap_or_default();
-                events.sort_by(|a, b| a.name.cmp(&b.name));
-                Response::Events { events }
-            }
+            Request::List => list::list(&self.users, user),
             Request::Allowed => Response::Allowed { allowed },
             Request::Info => {
-                // Before the state's lock: the queue's comes first.
-                let queued = self.queue.queued().await.unwrap_or(0);
-                let (users, events) = self.users.counts();
-                let next_minute = log_datetime(&self.lock().planner.next());
-                Response::Info(Info {
-                    uptime: self.started.elapsed().as_secs(),
-                    users,
-                    events,
-                    queued,
-                    running: self.slots.running(),
-                    next_minute,
-                    server_name: self.setup.server_name.clone(),
-                    version: env!("CARGO_PKG_VERSION").into(),
-                    role: self.queue.role().into(),
-                })
+                let about = info::About { server_name: &self.setup.server_name, started: self.started };
+                info::info(&self.queue, &self.users, &self.slots, || log_datetime(&self.lock().planner.next()), about).await
             }
-            Request::Hosts => Response::Hosts { hosts: self.lock().exec.health.lock().expect("health lock").states() },
-            Request::Nodes => match self.queue.nodes().await {
-                Ok(nodes) => Response::Nodes { nodes },
-                Err(message) => error(message),
-            },
-            Request::Log { since } => {
-                let Some(path) = self.setup.log.file.clone() else { return error("this daemon keeps no log file".into()) };
-                let user = user.to_owned();
-                let read = move || -> std::io::Result<_> {
-                    crate::log::lines_of(std::io::BufReader::new(std::fs::File::open(&path)?), &user, &since, MAX_LOG_ANSWER)
-                };
-                match tokio::task::spawn_blocking(read).await {
-                    Ok(Ok((lines, truncated))) => Response::Log { lines, truncated },
-                    Ok(Err(e)) => error(format!("cannot read the log: {e}")),
-                    Err(e) => error(format!("cannot read the log: {e}")),
-                }
+            Request::Hosts => {
+                let health = self.lock().exec.health.clone();
+                hosts::hosts(&health)
             }
-            Request::History { event, since } => {
-                let since = since.map(|s| s.replace('T', " "));
-                match self.queue.history(user.to_owned(), event, since).await {
-                    Ok(jobs) => Response::History { jobs },
-                    Err(message) => error(message),
-                }
-            }
+            Request::Nodes => nodes::nodes(&self.queue).await,
+            Request::Log { since } => log::log(self.setup.log.file.clone(), user, since).await,
+            Request::History { event, since } => history::history(&self.queue, user, event, since).await,
         }
     }
 }
 
+/// An error answer.
 fn error(message: String) -> Response {
     Response::Error { message }
 }
