@@ -182,6 +182,9 @@ pub struct JobView {
     pub finished: Option<String>,
     /// The host it ran on.
     pub host: Option<String>,
+    /// In a cluster, the node that runs or ran it (a single node says none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// The spawn's result code (§11.2), when something was spawned.
     pub rv: Option<i32>,
     /// Where it is or how it ended (on the wire, its text: `queued`,

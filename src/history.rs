@@ -460,6 +460,8 @@ fn record_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {
         exit_status: row.get(15)?,
         stdout: row.get(16)?,
         stderr: row.get(17)?,
+        // A single node's history names no node.
+        node: None,
     })
 }
 

@@ -885,6 +885,8 @@ mod fences {
             );
             let chained: Vec<&str> = history.iter().filter(|j| j.result == JobResult::Queued).map(|j| j.id.as_str()).collect();
             assert_eq!(chained, ["11"], "what it chained is queued, once");
+            let nodes: Vec<Option<&str>> = history.iter().map(|j| j.node.as_deref()).collect();
+            assert_eq!(nodes, [Some("a"), None], "the node that ran it, and none for a queued job");
         });
     }
 

@@ -205,7 +205,8 @@ pub fn history(args: HistoryArgs) -> anyhow::Result<ExitCode> {
         let host = job.host.unwrap_or_else(|| "-".into());
         let next = if job.next.is_empty() { String::new() } else { format!(" -> {}", job.next) };
         let exit = job.exit_status.map(|s| format!("  exit={s}")).unwrap_or_default();
-        println!("{}  {}  {}  {}  host={host}  rv={rv}{exit}  {}{next}", job.scheduled, job.id, job.trigger, job.event, job.result);
+        let node = job.node.map(|n| format!("  node={n}")).unwrap_or_default();
+        println!("{}  {}  {}  {}  host={host}  rv={rv}{exit}{node}  {}{next}", job.scheduled, job.id, job.trigger, job.event, job.result);
         for (name, text) in [("stdout", &job.stdout), ("stderr", &job.stderr)] {
             for line in text.as_deref().unwrap_or_default().lines() {
                 println!("    {name}: {line}");

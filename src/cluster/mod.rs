@@ -504,6 +504,7 @@ impl Cluster {
                     exit_status: row.get(15),
                     stdout: row.get(16),
                     stderr: row.get(17),
+                    node: row.get(18),
                     ..taken(row)
                 })
                 .collect())

@@ -271,8 +271,8 @@ pub const LOSE: &str = "
 /// ($3), oldest first, with every column of a record.
 pub const HISTORY: &str = "
     SELECT id, grp, parent, owner, event, trigger, chain, scheduled, queued, started, finished, host, rv, result, next,
-        exit_status, stdout, stderr
-    FROM hcron_jobs
+        exit_status, stdout, stderr, coalesce((SELECT n.name FROM hcron_nodes n WHERE n.id = j.node), j.node)
+    FROM hcron_jobs j
     WHERE owner = $1 AND ($2::text IS NULL OR event = $2) AND ($3::text IS NULL OR scheduled >= $3)
     ORDER BY scheduled, seq";
 
