@@ -101,3 +101,52 @@ impl Registry {
         self.watchers().remove(user);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(owner: &str, tree: Arc<Tree>) -> UserEvents {
+        UserEvents {
+            account: Account::current().expect("the current user"),
+            owner: owner.into(),
+            tree,
+            index: Arc::default(),
+            files: Arc::default(),
+            directories: 0,
+            unloaded: false,
+        }
+    }
+
+    fn watch(root: &str) -> Watch {
+        Watch { watcher: None, root: root.into(), identity: None, polled: true }
+    }
+
+    #[test]
+    fn users_are_kept_by_name_counted_scheduled_in_name_order_and_forgotten_with_their_watch() {
+        let registry = Registry::default();
+        assert_eq!(registry.counts(), (0, 0));
+        assert!(registry.get("b").is_none() && registry.schedules().is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("e"), "command=true\n").unwrap();
+        std::fs::write(dir.path().join("f"), "command=true\n").unwrap();
+        let config = crate::config::Config::default();
+        let options = config.tree_options(crate::event::LoadContext { host_name: "h".into(), server_name: "s".into() });
+        let two = Arc::new(crate::tree::load(&crate::tree::LocalFs, dir.path(), &options).unwrap().tree);
+        registry.users().insert("b".into(), events("b", two.clone()));
+        registry.users().insert("a".into(), events("a", Arc::new(Tree::default())));
+        registry.watchers().insert("a".into(), watch("/a"));
+        registry.watchers().insert("b".into(), watch("/b"));
+        registry.retries().insert("a".into(), Duration::from_secs(5));
+        assert_eq!(registry.counts(), (2, 2), "two users, two events in all");
+        assert!(Arc::ptr_eq(&registry.get("b").unwrap().tree, &two));
+        let owners: Vec<String> = registry.schedules().iter().map(|s| s.owner.to_string()).collect();
+        assert_eq!(owners, ["a", "b"]);
+        assert!(Arc::ptr_eq(&registry.schedules()[1].tree, &two), "each schedule with its own tree");
+        registry.remove("b");
+        assert_eq!(registry.counts(), (1, 0));
+        assert!(registry.get("b").is_none() && registry.get("a").is_some());
+        assert_eq!(registry.watchers().keys().collect::<Vec<_>>(), ["a"], "the watch goes with the user");
+        assert_eq!(registry.retries().get("a"), Some(&Duration::from_secs(5)));
+    }
+}

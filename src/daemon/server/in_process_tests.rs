@@ -170,3 +170,24 @@ async fn activations_past_the_caller_s_queue_limit_or_of_what_is_not_loaded_are_
     let Response::Info(info) = ask(&daemon, &me, Request::Info).await else { panic!("info") };
     assert_eq!(info.queued, 2, "none of the refused ones was queued");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_single_node_s_queue_plans_alone_tells_nobody_and_starts_its_ids_after_its_history_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, me) = daemon(dir.path(), &[("/a", &event("true", "", ""))], |_| {}).await;
+    let queue = &daemon.queue;
+    assert!(queue.may_plan() && queue.poll().is_none() && queue.probes().is_none(), "it plans, is woken, probes alone");
+    assert_eq!((queue.role(), queue.held(), queue.queued().await), ("single", 0, Some(0)));
+    assert_eq!((queue.ready().await, queue.reloaded(&me.name).await), (Ok(()), Ok(())));
+    assert!(matches!(queue.mail_store(crate::mail::Spool::new(&dir.path().join("spool"))), crate::mail::Store::Local(_)));
+    assert_eq!(queue.watermark().unwrap(), None, "no minute planned yet");
+    assert!(matches!(ask(&daemon, &me, Request::Reload).await, Response::Loaded(_)));
+    let Response::Activated { job } = ask(&daemon, &me, Request::Activate { event: "/a".into() }).await else { panic!("activated") };
+    assert_eq!((queue.held(), queue.queued().await), (1, Some(1)), "no dispatcher: it waits");
+    queue.close().await;
+    let last = u64::from_str_radix(&job, 16).unwrap();
+    let next = queue.ids().unwrap().next(&jiff::Zoned::now());
+    assert!(next.0 > last, "ids start after the history's largest ({next:?} after {last:x})");
+    let records = crate::history::query(&dir.path().join("history.sqlite"), &me.name, None, None).unwrap();
+    assert_eq!(records.iter().map(|r| (r.id.as_str(), r.result.clone())).collect::<Vec<_>>(), [(job.as_str(), JobResult::Queued)]);
+}
