@@ -267,6 +267,8 @@ mod tests {
             assert_eq!(activation.expired, expired, "when_expire={when_expire}, {late} s late");
         }
         assert!(!activated("", 3600).expired, "no when_expire, no expiry");
+        assert_eq!(activated("when_expire=60\n", 61).expiry(), Some(super::super::Outcome::Failure(super::super::Failure::Expired)));
+        assert_eq!(activated("when_expire=60\n", 59).expiry(), None);
     }
 
     #[test]

@@ -692,6 +692,8 @@ mod tests {
             (ended(None, None, true, true), 126, "timeout"),
             (ended(Some(0), None, false, true), 126, "exit status 0"),
             (ended(None, None, false, false), 1, "no exit status"),
+            // Cancelled (a node taken for dead) is said so, whatever else happened.
+            (Finished { cancelled: true, ..ended(None, Some(9), true, false) }, 125, "cancelled: this scheduler was taken for dead"),
         ];
         for (finished, rv, reason) in table {
             let attempt = from_finished(finished.clone(), true, std::time::Instant::now());

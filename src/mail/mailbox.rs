@@ -32,3 +32,21 @@ impl Mailbox {
         Ok(new.join(name))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_delivery_is_one_new_file_with_the_whole_message_and_nothing_left_in_tmp() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailbox = Mailbox::new(&dir.path().join("box"));
+        let first = mailbox.deliver_raw("Subject: a\n\nbody\n").unwrap();
+        let second = mailbox.deliver_raw("Subject: b\n\n").unwrap();
+        assert_ne!(first, second);
+        assert_eq!(first.parent().unwrap(), dir.path().join("box/new"));
+        assert_eq!(std::fs::read_to_string(&first).unwrap(), "Subject: a\n\nbody\n");
+        assert_eq!(std::fs::read_dir(dir.path().join("box/new")).unwrap().count(), 2);
+        assert_eq!(std::fs::read_dir(dir.path().join("box/tmp")).unwrap().count(), 0);
+    }
+}

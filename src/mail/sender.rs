@@ -432,6 +432,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_message_kept_by_the_cluster_s_database_reads_back_as_it_was() {
+        let message = Outgoing {
+            from: "alice@h".into(),
+            to: "bob@h".into(),
+            event: "/e".into(),
+            raw: "Subject: s\n\nbody".into(),
+            attempts: 2,
+            next_attempt: 1_700_000_000,
+            last_error: Some("421 busy".into()),
+        };
+        assert_eq!(serde_json::from_str::<Outgoing>(&to_json(&message)).unwrap(), message);
+    }
+
+    #[test]
     fn smtp_settings_print_their_login_never_their_password() {
         let smtp = Smtp { server: "mail.example".into(), credentials: Some(("robot".into(), "hunter2".into())), ..Smtp::default() };
         let printed = format!("{smtp:?}");

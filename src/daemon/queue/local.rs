@@ -316,6 +316,11 @@ mod tests {
         assert_eq!(queue.len(), 0);
         assert_eq!(result(&queue, 3, "a"), Some(("dropped: user queue full".into(), true)));
         assert_eq!(result(&queue, 1, "a"), Some(("queued".into(), false)));
+        assert_eq!(queue.watermark().unwrap(), Some(jiff::civil::date(2030, 1, 1).at(10, 0, 0, 0)), "the ledger's last minute");
+        let records = crate::history::query(&queue.path, "a", None, None).unwrap();
+        let dropped = records.iter().find(|r| r.id == "3").unwrap();
+        let end = dropped.finished.as_deref().unwrap();
+        assert!(jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S%.f", end).is_ok(), "dropped at a time: {end}");
     }
 
     #[test]
@@ -405,5 +410,10 @@ mod tests {
         late.settle(&Known, Duration::ZERO, Limits::NONE);
         assert!(late.take(10).is_empty());
         assert_eq!(result(&late, 2, "a"), Some((format!("dropped: {NOT_RUN}"), true)));
+        let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+        assert!(
+            log.contains("previous run settled: 0 job(s) lost while running, 0 queued job(s) run now, 3 too old or gone, not run"),
+            "{log}"
+        );
     }
 }

@@ -141,6 +141,8 @@ async fn an_activation_runs_through_the_job_path_and_follows_next_event_or_failo
     assert!(matches!(result("/fails"), JobResult::Failure(Failure::Start(_))), "{:?}", result("/fails"));
     assert_eq!((result("/then"), result("/else")), (JobResult::Success, JobResult::Success));
     assert_eq!(daemon.slots.running(), 0, "every slot given back");
+    let Response::History { jobs } = ask(&daemon, &me, Request::History { event: None, since: None }).await else { panic!("a history") };
+    assert!(jobs.iter().all(|j| j.started.is_some() && j.finished.is_some()), "each started, then ended: {jobs:?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -190,4 +192,19 @@ async fn a_single_node_s_queue_plans_alone_tells_nobody_and_starts_its_ids_after
     assert!(next.0 > last, "ids start after the history's largest ({next:?} after {last:x})");
     let records = crate::history::query(&dir.path().join("history.sqlite"), &me.name, None, None).unwrap();
     assert_eq!(records.iter().map(|r| (r.id.as_str(), r.result.clone())).collect::<Vec<_>>(), [(job.as_str(), JobResult::Queued)]);
+    // The next daemon on this state settles it: queued again, to run.
+    drop(daemon);
+    let (daemon, me) = self::daemon(dir.path(), &[], |c| c.max_queued_jobs = 1).await;
+    assert!(matches!(ask(&daemon, &me, Request::Reload).await, Response::Loaded(_)));
+    daemon.queue.settle(&*daemon, Duration::from_secs(3600), crate::engine::queue::Limits::NONE);
+    assert_eq!(daemon.queue.held(), 1, "the previous run's queued job");
+    // Past max_queued_jobs an activation is taken, dropped, logged and recorded.
+    let Response::Activated { job } = ask(&daemon, &me, Request::Activate { event: "/a".into() }).await else { panic!("taken") };
+    assert_eq!(daemon.queue.held(), 1);
+    let log = std::fs::read_to_string(dir.path().join("hcron.log")).unwrap();
+    assert!(log.contains("job queue full (1): job for event (/a) dropped"), "{log}");
+    daemon.queue.close().await;
+    let records = crate::history::query(&dir.path().join("history.sqlite"), &me.name, None, None).unwrap();
+    let dropped = records.iter().find(|r| r.id == job).unwrap();
+    assert_eq!(dropped.result, JobResult::Dropped("queue full".into()));
 }
