@@ -444,6 +444,50 @@ fn a_hundred_kill_9_of_random_nodes_during_a_long_run_run_no_minute_twice_and_sk
 }
 
 #[test]
+fn the_leader_alone_prunes_the_cluster_s_history_when_it_starts_leading_and_then_hourly() {
+    let mut cluster = Cluster::new(2, "history_max_age_days = 1\n");
+    let old = |pg: &PgServer, ids: &str| {
+        let rows: Vec<String> = ids
+            .chars()
+            .map(|id| {
+                format!(
+                    "('old{id}', 'old{id}', 'old{id}', 'zed', '/e', 'clock', '/e', '2000-01-01 00:00:00.000000', \
+                     '2000-01-01 00:00:00.000000', '2000-01-01 00:00:01.000000', 'success', '')"
+                )
+            })
+            .collect();
+        pg.psql(&format!(
+            "INSERT INTO hcron_jobs (id, grp, parent, owner, event, trigger, chain, scheduled, queued, finished, result, next) VALUES {}",
+            rows.join(", ")
+        ));
+    };
+    let left = |pg: &PgServer| pg.psql("SELECT count(*) FROM hcron_jobs WHERE owner = 'zed'").trim().to_owned();
+    cluster.start(0);
+    cluster.wait_for_leader();
+    assert!(cluster.nodes[0].take().unwrap().stop().success());
+    old(&cluster.pg, "abc");
+    // Leading again: the first beat as leader prunes.
+    cluster.start(0);
+    assert!(
+        eventually(Duration::from_secs(20), || cluster.node(0).log_text().contains("pruned 3 job(s) from the cluster's history")),
+        "{}",
+        cluster.node(0).log_text()
+    );
+    assert_eq!(left(&cluster.pg), "0");
+    // Old rows again: the leader's next prune is an hour away, and a follower never prunes.
+    old(&cluster.pg, "def");
+    cluster.start(1);
+    assert!(
+        eventually(Duration::from_secs(10), || cluster.node(1).log_text().contains("joined the cluster")),
+        "{}",
+        cluster.node(1).log_text()
+    );
+    std::thread::sleep(NODE_TIMEOUT * 2);
+    assert_eq!(left(&cluster.pg), "3", "pruned again within the hour: {}{}", cluster.node(0).log_text(), cluster.node(1).log_text());
+    assert!(!cluster.node(1).log_text().contains("pruned"), "a follower pruned: {}", cluster.node(1).log_text());
+}
+
+#[test]
 fn a_reload_asked_of_one_node_reaches_every_node() {
     let mut cluster = Cluster::new(2, "tree_poll_interval = 3600\n");
     let events = cluster.dir.path().join("events");
