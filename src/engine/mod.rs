@@ -378,6 +378,48 @@ impl<C: Clock> Engine<C> {
 mod tests {
     use super::*;
 
+    /// Keeps the entries as log lines.
+    struct Kinds(Vec<String>);
+
+    impl Journal for Kinds {
+        fn entry(&mut self, entry: Entry) {
+            self.0.push(entry.line());
+        }
+    }
+
+    #[test]
+    fn a_lost_job_runs_once_more_with_on_lost_rerun_unless_it_is_a_rerun_and_else_fails_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let fields = "as_user=\nhost=localhost\ncommand=true\nnotify_email=\nnotify_message=\nwhen_month=*\nwhen_day=*\nwhen_hour=*\nwhen_minute=*\nwhen_dow=*\n";
+        std::fs::write(dir.path().join("a"), format!("{fields}on_lost=rerun\nfailover_event=/f\n")).unwrap();
+        std::fs::write(dir.path().join("f"), fields).unwrap();
+        let config = crate::config::Config::default();
+        let options = config.tree_options(crate::event::LoadContext { host_name: "h".into(), server_name: "s".into() });
+        let tree = Arc::new(crate::tree::load(&crate::tree::LocalFs, dir.path(), &options).unwrap().tree);
+        let settings =
+            Settings { max_chain_events: 10, max_next_events: 10, max_email_notifications: 10, fqdn: "f".into(), server_name: "s".into() };
+        let start = jiff::civil::date(2030, 1, 1).at(10, 0, 0, 0).to_zoned(jiff::tz::TimeZone::UTC).unwrap();
+        let clock = crate::clock::ManualClock::new(start.clone());
+        let mut engine = Engine::new(clock, settings);
+        let owner: Arc<str> = "u".into();
+        let root = engine.root_job(&owner, &tree, "/a".into(), TriggerName::Clock, "o".into(), start.clone());
+        // A job of a chain: its parent is another job.
+        let job = Job { parent: JobId(1), ..root };
+        let mut journal = Kinds(Vec::new());
+        let later = start.checked_add(jiff::SignedDuration::from_secs(90)).unwrap();
+        engine.clock().set(later.clone());
+        let lost = || Failure::Lost("the scheduler stopped while the job ran".into());
+        let rerun = engine.lost(&job, lost(), false, &mut journal);
+        assert_eq!(rerun.len(), 1);
+        assert_eq!((&*rerun[0].event, rerun[0].parent, rerun[0].trigger), ("/a", job.id, TriggerName::Clock));
+        assert_ne!(rerun[0].id, job.id);
+        assert_eq!(rerun[0].queued, later, "queued now, not when the lost job was");
+        assert!(journal.0.iter().any(|e| e.contains("run once more as job")), "{:?}", journal.0);
+        // A job that is itself a rerun is not run again: it fails over.
+        let chained = engine.lost(&rerun[0], lost(), true, &mut journal);
+        assert_eq!(chained.iter().map(|j| (&*j.event, j.trigger)).collect::<Vec<_>>(), [("/f", TriggerName::Failover)]);
+    }
+
     #[test]
     fn a_new_configuration_replaces_every_limit() {
         let settings = |n| Settings {

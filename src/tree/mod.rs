@@ -358,6 +358,24 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_reads_again_a_file_whose_stamp_changed_and_reuses_one_whose_did_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let config = crate::config::Config::default();
+        let options = config.tree_options(config.load_context());
+        let good = "as_user=\nhost=localhost\ncommand=true\nnotify_email=\nnotify_message=\nwhen_month=*\nwhen_day=*\nwhen_hour=*\nwhen_minute=*\nwhen_dow=*\n";
+        std::fs::write(root.join("a"), good).unwrap();
+        std::fs::write(root.join("b"), good).unwrap();
+        let files = loaded(root, &options);
+        // Rewritten with another size, so its stamp differs whatever the clock's grain.
+        std::fs::write(root.join("a"), good.replace("when_minute=*", "when_minute=bad")).unwrap();
+        let tree = reload(&LocalFs, root, &options, &files).unwrap().tree;
+        let reasons: Vec<String> = tree.events().iter().map(|e| format!("{}: {}", e.name(), e.reason())).collect();
+        assert_ne!(tree.get("/a").unwrap().reason(), tree.get("/b").unwrap().reason(), "the edit is read: {reasons:?}");
+        assert_eq!(tree.get("/b").unwrap().reason(), Reason::Passed, "{reasons:?}");
+    }
+
+    #[test]
     fn a_tree_is_unchanged_until_an_entry_a_link_target_or_a_file_read_changes() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
