@@ -417,27 +417,46 @@ pub fn query(path: &Path, user: &str, event: Option<&str>, since: Option<&str>) 
     Ok(statement.query_map(params![user, event, since], record_of_row)?.collect::<rusqlite::Result<_>>()?)
 }
 
-/// The ids of the running jobs that are themselves runs again after their
-/// parent was lost (`on_lost=rerun`): each one's parent is another job of
-/// the same event and trigger whose result is a lost failure. One query
-/// for a whole settling; the cluster asks the same of its database
-/// (`cluster/sql.rs`, `LOSE`).
-pub fn reruns(path: &Path) -> Result<std::collections::HashSet<String>> {
+/// What a settling at start-up reads, on one connection: the unsettled
+/// jobs ([`unsettled`]) and the ids of the running ones that are
+/// themselves runs again after their parent was lost (`on_lost=rerun`):
+/// each one's parent is another job of the same event and trigger whose
+/// result is a lost failure (one query for the whole settling; the cluster
+/// asks the same of its database, `cluster/sql.rs`, `LOSE`).
+pub fn settling(path: &Path) -> Result<(Vec<JobRecord>, std::collections::HashSet<String>)> {
     let connection = open(path)?;
+    let records = unsettled_in(&connection)?;
     let mut statement = connection.prepare(
         "SELECT j.id FROM jobs j WHERE j.result = 'running' AND EXISTS (SELECT 1 FROM jobs p WHERE p.id = j.parent
             AND p.id <> j.id AND p.event = j.event AND p.trigger = j.trigger AND p.result LIKE ?1)",
     )?;
-    Ok(statement.query_map([crate::outcome::LOST_LIKE], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?)
+    let reruns = statement.query_map([crate::outcome::LOST_LIKE], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
+    Ok((records, reruns))
 }
 
 /// The jobs still `queued` or `running`, oldest first: at start-up, what a
 /// previous run left unfinished.
 pub fn unsettled(path: &Path) -> Result<Vec<JobRecord>> {
-    let connection = open(path)?;
+    unsettled_in(&open(path)?)
+}
+
+fn unsettled_in(connection: &Connection) -> Result<Vec<JobRecord>> {
     let mut statement =
         connection.prepare(&format!("SELECT {COLUMNS} FROM jobs WHERE result IN ('queued', 'running') ORDER BY queued, id"))?;
     Ok(statement.query_map([], record_of_row)?.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A job's result is its text in a `result` column (`outcome`'s, both ways).
+impl rusqlite::types::FromSql for JobResult {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<JobResult> {
+        value.as_str().map(JobResult::parse)
+    }
+}
+
+impl rusqlite::ToSql for JobResult {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.to_string()))
+    }
 }
 
 fn record_of_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<JobRecord> {

@@ -213,18 +213,6 @@ impl<'de> Deserialize<'de> for JobResult {
     }
 }
 
-impl rusqlite::types::FromSql for JobResult {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<JobResult> {
-        value.as_str().map(JobResult::parse)
-    }
-}
-
-impl rusqlite::ToSql for JobResult {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(rusqlite::types::ToSqlOutput::from(self.to_string()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

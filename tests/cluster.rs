@@ -468,20 +468,12 @@ fn the_leader_alone_prunes_the_cluster_s_history_when_it_starts_leading_and_then
     old(&cluster.pg, "abc");
     // Leading again: the first beat as leader prunes.
     cluster.start(0);
-    assert!(
-        eventually(Duration::from_secs(20), || cluster.node(0).log_text().contains("pruned 3 job(s) from the cluster's history")),
-        "{}",
-        cluster.node(0).log_text()
-    );
+    cluster.node(0).assert_logs_within(Duration::from_secs(20), "pruned 3 job(s) from the cluster's history");
     assert_eq!(left(&cluster.pg), "0");
     // Old rows again: the leader's next prune is an hour away, and a follower never prunes.
     old(&cluster.pg, "def");
     cluster.start(1);
-    assert!(
-        eventually(Duration::from_secs(10), || cluster.node(1).log_text().contains("joined the cluster")),
-        "{}",
-        cluster.node(1).log_text()
-    );
+    cluster.node(1).assert_logs_within(Duration::from_secs(10), "joined the cluster");
     std::thread::sleep(NODE_TIMEOUT * 2);
     assert_eq!(left(&cluster.pg), "3", "pruned again within the hour: {}{}", cluster.node(0).log_text(), cluster.node(1).log_text());
     assert!(!cluster.node(1).log_text().contains("pruned"), "a follower pruned: {}", cluster.node(1).log_text());

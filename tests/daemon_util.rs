@@ -140,6 +140,11 @@ impl RunningDaemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Fails the test, showing the log, unless the log says `text` within `limit`.
+    pub fn assert_logs_within(&self, limit: Duration, text: &str) {
+        assert!(eventually(limit, || self.log_text().contains(text)), "no {text:?} within {limit:?}: {}", self.log_text());
+    }
+
     /// The log lines of `kind` (`done`, `execute`, ...) for `event` so far.
     pub fn log_lines(&self, kind: &str, event: &str) -> Vec<String> {
         let (kind, event) = (format!("|{kind}|"), format!("eventname={event}"));

@@ -268,8 +268,9 @@ impl Cluster {
                 let (mut buried, mut lost) = (Vec::new(), Vec::new());
                 if may_bury {
                     buried = client.query(sql::BURY, &[&id]).await?.iter().map(|row| row.get(0)).collect();
+                    let (before, after) = lost_with_node();
                     lost = client
-                        .query(sql::LOSE, &[&now, &crate::outcome::LOST_LIKE])
+                        .query(sql::LOSE, &[&now, &crate::outcome::LOST_LIKE, &before, &after])
                         .await?
                         .iter()
                         .map(|row| Lost { record: JobRecord { result: JobResult::parse(row.get(9)), ..taken(row) }, again: row.get(10) })
@@ -731,6 +732,17 @@ async fn end_all(client: &mut Client, node: &str, batch: &[Ending]) -> Result<(V
     let dropped = queue(&transaction, &chained, &limits).await?;
     transaction.commit().await?;
     Ok((ended, dropped))
+}
+
+/// The result of a job lost with a dead node, as the text before and after
+/// the node's name (`LOSE` puts each one's name between): `outcome`'s
+/// text, written nowhere else.
+fn lost_with_node() -> (String, String) {
+    const NAME: &str = "\u{0}";
+    let lost = crate::outcome::Failure::Lost(format!("node {NAME} died while the job ran"));
+    let text = JobResult::Failure(lost).to_string();
+    let (before, after) = text.split_once(NAME).expect("the name is in the text");
+    (before.to_owned(), after.to_owned())
 }
 
 /// A job's queued record from a row of `id, grp, parent, owner, event,

@@ -256,11 +256,12 @@ pub const BURY: &str = "
 /// Ends as lost, at $1, every job still running on a node that is not
 /// alive (declared dead, stopped with jobs running, or gone from the table
 /// since); returns them with the result and whether each is itself a job
-/// run again after a loss (`history::reruns`; $2 is `outcome::LOST_LIKE`).
+/// run again after a loss (`history::settling`; $2 is `outcome::LOST_LIKE`).
+/// The result is $3, the node's name, $4: the text `outcome` writes for
+/// that loss (`lost_with_node`), put together here for each node.
 pub const LOSE: &str = "
     UPDATE hcron_jobs AS j
-    SET result = 'failure: lost: node ' || coalesce((SELECT n.name FROM hcron_nodes n WHERE n.id = j.node), j.node)
-            || ' died while the job ran',
+    SET result = $3 || coalesce((SELECT n.name FROM hcron_nodes n WHERE n.id = j.node), j.node) || $4,
         finished = $1
     WHERE j.result = 'running' AND NOT EXISTS (SELECT 1 FROM hcron_nodes n WHERE n.id = j.node AND n.dead IS NULL)
     RETURNING j.id, j.grp, j.parent, j.owner, j.event, j.trigger, j.chain, j.scheduled, j.queued, j.result,

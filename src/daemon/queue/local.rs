@@ -179,8 +179,9 @@ impl LocalQueue {
 
     /// Settles every job the history holds as queued or running.
     pub fn settle(&self, jobs: &dyn Jobs, max_age: Duration, limits: Limits) -> Vec<(Job, Refusal)> {
-        let records = match crate::history::unsettled(&self.path) {
-            Ok(records) => records,
+        // Which running jobs were runs again comes with them: one query, not one a record.
+        let (records, reruns) = match crate::history::settling(&self.path) {
+            Ok(read) => read,
             Err(error) => {
                 self.log.message("", &format!("cannot read the job history to settle the previous run: {error}"), "error");
                 return Vec::new();
@@ -189,26 +190,24 @@ impl LocalQueue {
         if records.is_empty() {
             return Vec::new();
         }
-        // Which running jobs were runs again: one query, not one a record.
-        let reruns = crate::history::reruns(&self.path).unwrap_or_default();
         let now = SystemClock.now();
         let at = log_datetime(&now.datetime());
         let (mut lost, mut requeued, mut gone) = (0, 0, 0);
         let mut chained = Vec::new();
+        let failure = Failure::Lost(LOST.to_owned());
         for record in records {
             let job = jobs.rebuild(&record);
-            let failure = || JobResult::Failure(Failure::Lost(LOST.to_owned()));
             match (&record.result, job) {
                 (JobResult::Running, Some(job)) => {
                     lost += 1;
                     let again = reruns.contains(&record.id);
-                    let next = jobs.lost(&job, Failure::Lost(LOST.to_owned()), again);
-                    self.record(Change::ended(record.id.clone(), at.clone(), failure(), chained_names(&next)));
+                    let next = jobs.lost(&job, failure.clone(), again);
+                    self.record(Change::ended(record.id.clone(), at.clone(), JobResult::Failure(failure.clone()), chained_names(&next)));
                     chained.extend(next);
                 }
                 (JobResult::Running, None) => {
                     lost += 1;
-                    self.record(Change::ended(record.id.clone(), at.clone(), failure(), String::new()));
+                    self.record(Change::ended(record.id.clone(), at.clone(), JobResult::Failure(failure.clone()), String::new()));
                 }
                 (JobResult::Queued, Some(job)) if now.duration_since(&job.queued).unsigned_abs() <= max_age => {
                     requeued += 1;
